@@ -1,0 +1,9 @@
+"""finar's forecasters: one contract (see :mod:`finar.models.base`), many models."""
+
+from finar.models.ar import AR
+from finar.models.base import Forecaster, UnivariateForecaster, clone, create, load, register, registry
+from finar.models.garch import GARCH
+from finar.models.scenarios import Scenarios
+
+__all__ = ["AR", "GARCH", "Forecaster", "UnivariateForecaster", "Scenarios", "clone", "create",
+           "load", "register", "registry"]

@@ -1,0 +1,141 @@
+"""AR(p) forecaster over statsmodels' ``AutoReg``.
+
+.. math::
+
+    r_t = c + \\sum_{i=1}^{p} \\phi_i r_{t-i} + \\varepsilon_t, \\qquad
+    \\varepsilon_t \\sim N(0, \\sigma^2)
+
+Fitted by conditional least squares (= conditional Gaussian maximum likelihood), so the sum of
+``log_prob`` over observations ``p+1 .. n`` equals statsmodels' ``AutoRegResults.llf``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from scipy import stats
+from statsmodels.tsa.ar_model import AutoReg, ar_select_order
+
+from finar.errors import DataError
+from finar.models.base import UnivariateForecaster, register
+
+__all__ = ["AR"]
+
+
+@register("ar")
+class AR(UnivariateForecaster):
+    """Autoregressive model of order ``p`` with Gaussian innovations.
+
+    Parameters
+    ----------
+    order : int or {'aic', 'bic'}, default 'aic'
+        Fixed order ``p``, or chosen by an information criterion over ``0 .. max_order``.
+    max_order : int, default 10
+        Largest order considered by ``'aic'``/``'bic'``.
+    trend : {'c', 'n'}, default 'c'
+        With (``'c'``) or without (``'n'``) an intercept.
+    innovations : {'gaussian', 'bootstrap'}, default 'gaussian'
+        How ``sample`` draws shocks: ``N(0, sigma2)``, or resampled fitted residuals.
+        ``log_prob`` is always the Gaussian density the model was fitted with.
+
+    Attributes
+    ----------
+    states_ : dict
+        Per series: ``order``, ``const``, ``coefs`` (phi_1..phi_p), ``sigma2`` (MLE ``ssr/nobs``)
+        and, for bootstrap, ``resid``.
+
+    Examples
+    --------
+    >>> import finar
+    >>> r = finar.returns(finar.load("sp500")["adj_close"])
+    >>> m = finar.models.AR(order=2).fit(r)
+    >>> float(m.log_prob(r).sum()) < 0
+    True
+    """
+
+    min_fit_obs = 30
+
+    def __init__(self, order: int | Literal["aic", "bic"] = "aic", max_order: int = 10,
+                 trend: Literal["c", "n"] = "c",
+                 innovations: Literal["gaussian", "bootstrap"] = "gaussian") -> None:
+        self.order = order
+        self.max_order = max_order
+        self.trend = trend
+        self.innovations = innovations
+
+    @classmethod
+    def _tiny_params(cls) -> list[dict[str, Any]]:
+        return [{"order": 2}, {"order": "bic", "max_order": 3, "innovations": "bootstrap"},
+                {"order": 0, "trend": "n"}]
+
+    def _validate(self) -> None:
+        if isinstance(self.order, str):
+            if self.order not in ("aic", "bic"):
+                raise DataError(f"order must be an integer >= 0, 'aic' or 'bic', got {self.order!r}")
+        elif int(self.order) != self.order or self.order < 0:
+            raise DataError(f"order must be an integer >= 0, 'aic' or 'bic', got {self.order!r}")
+        if int(self.max_order) != self.max_order or self.max_order < 0:
+            raise DataError(f"max_order must be an integer >= 0, got {self.max_order!r}")
+        if self.trend not in ("c", "n"):
+            raise DataError(f"trend must be 'c' or 'n', got {self.trend!r}")
+        if self.innovations not in ("gaussian", "bootstrap"):
+            raise DataError(f"innovations must be 'gaussian' or 'bootstrap', got {self.innovations!r}")
+
+    @property
+    def min_context(self) -> int:
+        if hasattr(self, "states_"):
+            return max(int(s["order"]) for s in self.states_.values())
+        return int(self.max_order if isinstance(self.order, str) else self.order)
+
+    def _fit_1d(self, y: np.ndarray) -> dict[str, Any]:
+        self._validate()
+        if isinstance(self.order, str):
+            sel = ar_select_order(y, maxlag=int(self.max_order), ic=self.order, trend=self.trend)
+            p = max(sel.ar_lags) if sel.ar_lags else 0
+        else:
+            p = int(self.order)
+        res = AutoReg(y, lags=p, trend=self.trend).fit()
+        params = np.asarray(res.params, dtype=float)
+        const = float(params[0]) if self.trend == "c" else 0.0
+        coefs = params[1:] if self.trend == "c" else params
+        state: dict[str, Any] = {"order": p, "const": const, "coefs": coefs.tolist(),
+                                 "sigma2": float(res.sigma2), "llf": float(res.llf)}
+        if self.innovations == "bootstrap":
+            state["resid"] = np.asarray(res.resid, dtype=float).tolist()
+        return state
+
+    @staticmethod
+    def _conditional_mean(state: dict[str, Any], y: np.ndarray) -> np.ndarray:
+        """``E[r_t | r_<t]`` for ``t >= p``, NaN before."""
+        p = int(state["order"])
+        mu = np.full(y.shape, np.nan)
+        if len(y) <= p:
+            return mu
+        coefs = np.asarray(state["coefs"], dtype=float)
+        # lagged design: column i holds r_{t-1-i}
+        lagged = np.column_stack([y[p - 1 - i: len(y) - 1 - i] for i in range(p)]) if p else \
+            np.zeros((len(y) - p, 0))
+        mu[p:] = state["const"] + lagged @ coefs
+        return mu
+
+    def _log_prob_1d(self, state: dict[str, Any], y: np.ndarray) -> np.ndarray:
+        mu = self._conditional_mean(state, y)
+        return stats.norm.logpdf(y, loc=mu, scale=np.sqrt(state["sigma2"]))
+
+    def _sample_1d(self, state: dict[str, Any], context: np.ndarray, horizon: int, n_paths: int,
+                   rng: np.random.Generator) -> np.ndarray:
+        p = int(state["order"])
+        coefs = np.asarray(state["coefs"], dtype=float)
+        if self.innovations == "bootstrap":
+            resid = np.asarray(state["resid"], dtype=float)
+            shocks = resid[rng.integers(0, len(resid), size=(n_paths, horizon))]
+        else:
+            shocks = rng.standard_normal((n_paths, horizon)) * np.sqrt(state["sigma2"])
+        # buffer holds the last p values (oldest first) followed by the simulated ones
+        buf = np.empty((n_paths, p + horizon))
+        buf[:, :p] = context[len(context) - p:] if p else 0.0
+        for h in range(horizon):
+            recent = buf[:, h:h + p][:, ::-1]  # r_{t-1}, ..., r_{t-p}
+            buf[:, p + h] = state["const"] + recent @ coefs + shocks[:, h]
+        return buf[:, p:]

@@ -1,0 +1,232 @@
+"""GARCH-family forecasters over the ``arch`` package.
+
+.. math::
+
+    r_t = \\mu_t + \\varepsilon_t, \\quad \\varepsilon_t = \\sigma_t z_t, \\quad
+    z_t \\sim D(0, 1)
+
+with a constant, zero or AR(p) mean ``mu_t``; GARCH(p, q),
+``sigma^2_t = omega + sum alpha_i eps^2_{t-i} + sum beta_j sigma^2_{t-j}``, GJR-GARCH (adds
+``gamma eps^2_{t-1} 1[eps_{t-1} < 0]``) or EGARCH for the volatility; a normal, Student-t or
+Hansen skew-t ``D``.
+
+The model is fitted by ``arch``. ``log_prob`` runs arch's own variance recursion and density
+with the fitted parameters, starting the recursion from the *backcast* computed at fit time
+(arch computes it from the first 75 residuals). Keeping it fixed makes ``log_prob`` exactly
+causal on any series, and on the training series the per-observation values are arch's
+``loglikelihood(..., individual=True)``, so they sum to ``ARCHModelResult.loglikelihood``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from arch import arch_model
+from arch.univariate.base import ARCHModel
+
+from finar.errors import ConvergenceWarning, DataError
+from finar.models.base import UnivariateForecaster, check_returns, register
+
+__all__ = ["GARCH"]
+
+_VOLS = {"garch": "GARCH", "gjr": "GARCH", "egarch": "EGARCH"}
+_DISTS = {"normal": "normal", "t": "t", "skewt": "skewt"}
+_MEANS = {"constant": "Constant", "zero": "Zero", "ar": "AR"}
+
+
+@register("garch")
+class GARCH(UnivariateForecaster):
+    """GARCH, GJR-GARCH or EGARCH with normal, Student-t or skew-t innovations.
+
+    Parameters
+    ----------
+    mean : {'constant', 'zero', 'ar'}, default 'constant'
+    lags : int, default 1
+        AR order of the mean when ``mean='ar'``.
+    vol : {'garch', 'gjr', 'egarch'}, default 'garch'
+    p, q : int, default 1
+        ARCH and GARCH orders.
+    o : int, optional
+        Asymmetric order; default 1 for ``'gjr'`` and ``'egarch'``, 0 for ``'garch'``.
+    dist : {'normal', 't', 'skewt'}, default 't'
+
+    Attributes
+    ----------
+    states_ : dict
+        Per series: ``params`` (arch's names and values), ``backcast``, and the training
+        variance and largest squared residual (arch's numerical variance guards).
+    results_ : dict
+        arch's ``ARCHModelResult`` per series, from the last ``fit`` (not saved to disk).
+
+    Examples
+    --------
+    >>> import finar
+    >>> r = finar.returns(finar.load("sp500")["adj_close"]).loc["2010":"2014"]
+    >>> m = finar.models.GARCH(vol="gjr", dist="skewt").fit(r)
+    >>> sc = m.sample(context=r, horizon=10, n_paths=500, seed=0)
+    >>> sc.paths.shape
+    (500, 10, 1)
+    """
+
+    min_fit_obs = 100
+
+    def __init__(self, mean: Literal["constant", "zero", "ar"] = "constant", lags: int = 1,
+                 vol: Literal["garch", "gjr", "egarch"] = "garch", p: int = 1, o: int | None = None,
+                 q: int = 1, dist: Literal["normal", "t", "skewt"] = "t") -> None:
+        self.mean = mean
+        self.lags = lags
+        self.vol = vol
+        self.p = p
+        self.o = o
+        self.q = q
+        self.dist = dist
+
+    @classmethod
+    def _tiny_params(cls) -> list[dict[str, Any]]:
+        return [{"dist": "t"}, {"vol": "gjr", "dist": "skewt"}, {"vol": "egarch", "dist": "normal"},
+                {"mean": "ar", "lags": 2, "dist": "normal"}]
+
+    # ---- configuration ------------------------------------------------------------------
+    def _validate(self) -> None:
+        for name, allowed in (("mean", _MEANS), ("vol", _VOLS), ("dist", _DISTS)):
+            if getattr(self, name) not in allowed:
+                raise DataError(f"{name} must be one of {sorted(allowed)}, got {getattr(self, name)!r}")
+        for name in ("p", "q", "lags"):
+            v = getattr(self, name)
+            if int(v) != v or v < (0 if name != "p" else 1):
+                raise DataError(f"{name} must be a positive integer, got {v!r}")
+        if self.o is not None and (int(self.o) != self.o or self.o < 0):
+            raise DataError(f"o must be a non-negative integer, got {self.o!r}")
+
+    @property
+    def _o(self) -> int:
+        return int(self.o) if self.o is not None else (0 if self.vol == "garch" else 1)
+
+    @property
+    def min_context(self) -> int:
+        return int(self.lags) if self.mean == "ar" else 0
+
+    def _arch(self, y: np.ndarray) -> ARCHModel:
+        return arch_model(y, mean=_MEANS[self.mean], lags=int(self.lags) if self.mean == "ar" else 0,
+                          vol=_VOLS[self.vol], p=int(self.p), o=self._o, q=int(self.q),
+                          dist=_DISTS[self.dist], rescale=False)
+
+    # ---- the pieces of the likelihood ---------------------------------------------------
+    def _split(self, am: ARCHModel, params: np.ndarray) -> tuple[np.ndarray, ...]:
+        k_mean, k_vol = am.num_params, am.volatility.num_params
+        return params[:k_mean], params[k_mean:k_mean + k_vol], params[k_mean + k_vol:]
+
+    def _residuals(self, mean_params: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``eps_t = r_t - mu_t`` for ``t >= min_context`` (the first rows have no mean)."""
+        if self.mean == "zero":
+            return y.copy()
+        if self.mean == "constant":
+            return y - mean_params[0]
+        p = int(self.lags)
+        lagged = np.column_stack([y[p - 1 - i: len(y) - 1 - i] for i in range(p)])
+        return y[p:] - mean_params[0] - lagged @ mean_params[1:]
+
+    @staticmethod
+    def _var_bounds(resid: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+        """arch's loose numerical bounds on the variance, made causal.
+
+        arch bounds sigma2_t by an EWMA of squared residuals / 1e6 and * 1e6 with floors from
+        the whole sample; here the EWMA starts from the training backcast level and the floors
+        come from the training sample, so no bound looks ahead. They never bind for sane data.
+        """
+        from arch.univariate.volatility import ewma_recursion
+
+        ewma = np.empty(len(resid))
+        ewma_recursion(0.94, resid, ewma, len(resid), state["train_var"])
+        bounds = np.column_stack((ewma / 1e6, ewma * 1e6))
+        lower, min_upper = state["train_var"] / 1e8, 1.0 + state["train_max_r2"]
+        upper = 1e7 * (1.0 + state["train_max_r2"])
+        bounds[bounds[:, 0] < lower, 0] = lower
+        bounds[bounds[:, 1] < min_upper, 1] = min_upper
+        bounds[bounds[:, 1] > upper, 1] = upper
+        return np.ascontiguousarray(bounds)
+
+    def _filter(self, state: dict[str, Any], y: np.ndarray) -> tuple[Any, ...]:
+        am = self._arch(y if len(y) > self.min_context else np.zeros(self.min_context + 2))
+        params = np.asarray(state["params"]["values"], dtype=float)
+        mp, vp, dp = self._split(am, params)
+        resid = self._residuals(mp, y)
+        bounds = self._var_bounds(resid, state)
+        sigma2 = np.empty(len(resid))
+        if len(resid):
+            am.volatility.compute_variance(vp, resid, sigma2, state["backcast"], bounds)
+        return am, resid, sigma2, bounds, mp, vp, dp
+
+    # ---- UnivariateForecaster hooks -----------------------------------------------------
+    def _fit_1d(self, y: np.ndarray) -> dict[str, Any]:
+        self._validate()
+        am = self._arch(y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # arch's own warnings; convergence is checked below
+            res = am.fit(disp="off")
+        if res.convergence_flag != 0:
+            warnings.warn(f"arch's optimiser did not converge (flag {res.convergence_flag}: "
+                          f"{res.optimization_result.message})", ConvergenceWarning, stacklevel=4)
+        params = np.asarray(res.params, dtype=float)
+        resid = self._residuals(self._split(am, params)[0], y)
+        self._results.append(res)
+        return {"params": {"names": list(res.params.index), "values": params.tolist()},
+                # arch starts the recursion from the backcast of the residuals at its starting
+                # values (not at the optimum); the same number reproduces its likelihood exactly
+                "backcast": float(am.volatility.backcast(am.resids(am.starting_values()))),
+                "train_var": float(np.var(resid)), "train_max_r2": float(np.max(resid ** 2)),
+                "loglikelihood": float(res.loglikelihood)}
+
+    def fit(self, r: pd.Series | pd.DataFrame) -> GARCH:
+        """Fit one model per column with arch; keeps arch's results in ``results_``."""
+        self._results: list[Any] = []
+        super().fit(r)
+        self.results_ = dict(zip(self.columns_, self._results, strict=True))
+        del self._results
+        return self
+
+    def _log_prob_1d(self, state: dict[str, Any], y: np.ndarray) -> np.ndarray:
+        am, resid, sigma2, _, _, _, dp = self._filter(state, y)
+        out = np.full(len(y), np.nan)
+        if len(resid):
+            out[len(y) - len(resid):] = am.distribution.loglikelihood(dp, resid, sigma2,
+                                                                      individual=True)
+        return out
+
+    def conditional_volatility(self, r: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
+        """sigma_t for each observation (NaN where the mean has no context), like arch's."""
+        self._check_fitted()
+        frame = check_returns(r)
+        out = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=float)
+        for col in frame.columns:
+            y = frame[col].to_numpy(dtype=float)
+            _, resid, sigma2, *_ = self._filter(self._state_for(col, frame.shape[1]), y)
+            vals = np.full(len(y), np.nan)
+            vals[len(y) - len(resid):] = np.sqrt(sigma2)
+            out[col] = vals
+        return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
+
+    def _sample_1d(self, state: dict[str, Any], context: np.ndarray, horizon: int, n_paths: int,
+                   rng: np.random.Generator) -> np.ndarray:
+        am, resid, _, bounds, mp, vp, dp = self._filter(state, context)
+        dist = type(am.distribution)(seed=rng)
+        if len(resid) == 0:  # no residual yet: start from the backcast level
+            resid = np.zeros(1)
+            bounds = self._var_bounds(resid, state)
+        fc = am.volatility.forecast(vp, resid, state["backcast"], bounds, start=len(resid) - 1,
+                                    horizon=horizon, method="simulation",
+                                    simulations=n_paths, rng=dist.simulate(dp))
+        shocks = np.asarray(fc.shocks)[-1]  # (n_paths, horizon)
+        if self.mean == "zero":
+            return shocks
+        if self.mean == "constant":
+            return mp[0] + shocks
+        p = int(self.lags)
+        buf = np.empty((n_paths, p + horizon))
+        buf[:, :p] = context[len(context) - p:]
+        for h in range(horizon):
+            buf[:, p + h] = mp[0] + buf[:, h:h + p][:, ::-1] @ mp[1:] + shocks[:, h]
+        return buf[:, p:]
