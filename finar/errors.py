@@ -25,6 +25,7 @@ __all__ = [
     "DataSourceError",
     "NotFittedError",
     "ModelFileError",
+    "LookAheadError",
     "FinarWarning",
     "StaleCacheWarning",
     "ConvergenceWarning",
@@ -100,6 +101,10 @@ class NotFittedError(FinarError, AttributeError):
 
 class ModelFileError(FinarError, OSError):
     """A saved model file is corrupted, foreign, or from an incompatible version."""
+
+
+class LookAheadError(FinarError):
+    """A model's forecast for day t changed when data after t changed: it looks ahead."""
 
 
 class FinarWarning(UserWarning):

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -14,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from finar.data.validate import clean_bars, clean_trades, normalize_columns
-from finar.errors import DataError, UnknownDatasetError
+from finar.data.validate import TIME_NAMES, clean_bars, clean_trades, normalize_columns
+from finar.errors import DataError, MixedTimeZoneError, UnknownDatasetError
 
 __all__ = ["datasets", "load", "read_file"]
 
@@ -134,6 +135,10 @@ def read_file(path: str | os.PathLike[str], *, kind: str = "auto", time_column: 
         As in :func:`finar.data.validate.clean_bars`. Trades keep equal timestamps.
     **read_kwargs
         Passed to :func:`pandas.read_csv` or :func:`pandas.read_parquet`.
+
+    A CSV written by ``DataFrame.to_csv`` with an unnamed time index (first header field
+    empty) is read with that column as the time. Rows with more fields than the header and
+    repeated header names are refused rather than shifted or renamed.
     """
     p = Path(path)
     if not p.exists():
@@ -146,6 +151,27 @@ def read_file(path: str | os.PathLike[str], *, kind: str = "auto", time_column: 
                 raw = raw.reset_index(names=raw.index.name or "time")
         elif ".csv" in suffixes or ".txt" in suffixes:
             raw = pd.read_csv(p, **read_kwargs)
+            if "index_col" in read_kwargs and raw.index.name is None:
+                raw.index.name = "time"  # an unnamed index the user chose is the time
+            if raw.columns.size and str(raw.columns[0]) == "Unnamed: 0" and not (
+                    set(normalize_columns(raw.head(0)).columns) & set(TIME_NAMES)):
+                # DataFrame.to_csv writes an unnamed DatetimeIndex under an empty header
+                raw = raw.rename(columns={raw.columns[0]: "time"})
+            if "index_col" not in read_kwargs and not isinstance(raw.index, pd.RangeIndex):
+                # pandas silently moves the first field(s) into the index when rows have more
+                # fields than the header, shifting every value one column to the right
+                raise DataError(
+                    f"{str(p)!r}: rows have more fields than the header "
+                    f"({raw.shape[1]} names: {list(raw.columns)}); fix the header, or pass "
+                    "index_col=0 if the first column is an unnamed time index"
+                )
+            names = [str(c) for c in raw.columns]
+            mangled = [c for c in names if re.fullmatch(r".+\.\d+", c) and c.rsplit(".", 1)[0] in names]
+            if mangled:  # pandas renames a repeated header "close" to "close.1"
+                raise DataError(
+                    f"{str(p)!r}: the header repeats column names (read as {mangled}); rename "
+                    "or drop the repeated columns"
+                )
         else:
             raise DataError(f"{str(p)!r}: unknown file type; use .csv or .parquet")
     except (ValueError, OSError, pd.errors.ParserError) as exc:
@@ -158,6 +184,11 @@ def read_file(path: str | os.PathLike[str], *, kind: str = "auto", time_column: 
         cols = set(normalize_columns(raw.head(0)).columns)
         kind = "trades" if {"price", "size"} <= cols else "bars"
     if kind == "trades":
+        if drop_duplicates:
+            raise DataError(
+                f"{str(p)!r}: drop_duplicates does not apply to trades (several trades may share "
+                "a timestamp and are all kept); pass kind='bars' to read bars"
+            )
         return clean_trades(raw, time_column=time_column, sort=sort, source=str(p))
     return clean_bars(raw, time_column=time_column, sort=sort, drop_duplicates=drop_duplicates,
                       source=str(p))
@@ -194,7 +225,9 @@ def load(name: str | os.PathLike[str], start: Any = None, end: Any = None,
         from finar.data.yahoo import load_yahoo
 
         ticker = name.split(":", 1)[1]
-        return load_yahoo(ticker, start=start, end=end, **kwargs)
+        # load_yahoo's end is exclusive (as Yahoo's); finar.load's is inclusive
+        stop = None if end is None else _timestamp(end, "end") + pd.Timedelta(days=1)
+        return _slice(load_yahoo(ticker, start=start, end=stop, **kwargs), start, end)
     if isinstance(name, str) and name.lower() in _DATASETS:
         if kwargs:
             raise DataError(f"bundled dataset {name!r} takes no options, got {sorted(kwargs)}")
@@ -212,11 +245,31 @@ def load(name: str | os.PathLike[str], start: Any = None, end: Any = None,
 def _slice(frame: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
     if start is None and end is None:
         return frame
+    lo = _timestamp(start, "start") if start is not None else None
+    hi = _timestamp(end, "end") if end is not None else None
+    tz = getattr(frame.index, "tz", None)
+    # a date without a zone means that date in the data's own zone, as pandas' .loc reads
+    # date strings; a zone-aware bound on zone-naive data has no such reading
     try:
-        lo = pd.Timestamp(start) if start is not None else None
-        hi = pd.Timestamp(end) if end is not None else None
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"start/end must be dates, got start={start!r}, end={end!r}") from exc
+        lo, hi = (b if b is None or tz is None or b.tz is not None else b.tz_localize(tz)
+                  for b in (lo, hi))
+    except (ValueError, TypeError) as exc:  # e.g. a local time that does not exist (DST)
+        raise DataError(f"start/end {start!r}, {end!r} cannot be placed in zone {tz}: {exc}") from exc
+    if tz is None and any(b is not None and b.tz is not None for b in (lo, hi)):
+        raise MixedTimeZoneError(
+            f"start/end {start!r}, {end!r} carry a time zone but the data's timestamps have none; "
+            "pass dates without a zone"
+        )
     if lo is not None and hi is not None and lo > hi:
-        raise DataError(f"start {lo.date()} is after end {hi.date()}")
+        raise DataError(f"start {lo} is after end {hi}")
     return frame.loc[lo:hi]
+
+
+def _timestamp(value: Any, what: str) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{what} must be a date, got {value!r}") from exc
+    if stamp is pd.NaT:  # "" and NaN read as NaT, which would silently select no rows
+        raise DataError(f"{what} must be a date, got {value!r}")
+    return stamp

@@ -123,6 +123,11 @@ class AR(UnivariateForecaster):
         mu = self._conditional_mean(state, y)
         return stats.norm.logpdf(y, loc=mu, scale=np.sqrt(state["sigma2"]))
 
+    def _predictive_1d(self, state: dict[str, Any], y: np.ndarray) -> tuple[Any, ...]:
+        mu = self._conditional_mean(state, y)
+        scale = np.where(np.isnan(mu), np.nan, np.sqrt(state["sigma2"]))
+        return mu, scale, "normal", ()
+
     def _sample_1d(self, state: dict[str, Any], context: np.ndarray, horizon: int, n_paths: int,
                    rng: np.random.Generator) -> np.ndarray:
         p = int(state["order"])

@@ -36,6 +36,7 @@ from finar.errors import (
     NotFittedError,
     format_rows,
 )
+from finar.models.predictive import LocScalePredictive
 from finar.models.scenarios import Scenarios, future_index
 
 __all__ = ["Forecaster", "UnivariateForecaster", "register", "registry", "create", "load",
@@ -133,6 +134,15 @@ class Forecaster(ABC):
     def sample(self, context: pd.Series | pd.DataFrame, horizon: int = 1, n_paths: int = 1000,
                seed: int | None = None) -> Scenarios:
         """Simulate ``n_paths`` paths of ``horizon`` returns following ``context``."""
+
+    def predictive(self, r: pd.Series | pd.DataFrame) -> Any:
+        """Closed-form one-step predictive distributions of each ``r_t`` given ``r_<t``.
+
+        Returns a :class:`finar.models.predictive.LocScalePredictive` (or a dict of them, one
+        per column) for models that have one, and ``None`` for models that do not; evaluation
+        then works from sample paths.
+        """
+        return None
 
     @classmethod
     def _tiny_params(cls) -> list[dict[str, Any]]:
@@ -306,6 +316,23 @@ class UnivariateForecaster(Forecaster):
                                              int(horizon), int(n_paths), rng)
         return Scenarios(paths, future_index(frame.index, int(horizon)),
                          [str(c) for c in frame.columns], seed=seed)
+
+    def predictive(self, r: pd.Series | pd.DataFrame) -> Any:
+        self._check_fitted()
+        frame = check_returns(r)
+        out = {}
+        for col in frame.columns:
+            spec = self._predictive_1d(self._state_for(col, frame.shape[1]),
+                                       frame[col].to_numpy(dtype=float))
+            if spec is None:
+                return None
+            loc, scale, dist, params = spec
+            out[col] = LocScalePredictive(frame.index, loc, scale, dist, tuple(params))
+        return next(iter(out.values())) if isinstance(r, pd.Series) else out
+
+    def _predictive_1d(self, state: dict[str, Any], y: np.ndarray) -> tuple[Any, ...] | None:
+        """``(loc, scale, dist, params)`` of each day's predictive distribution, or None."""
+        return None
 
     def _get_state(self) -> dict[str, Any]:
         return _plain({"states": self.states_, "columns": self.columns_, "n_obs": self.n_obs_,

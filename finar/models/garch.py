@@ -196,6 +196,15 @@ class GARCH(UnivariateForecaster):
                                                                       individual=True)
         return out
 
+    def _predictive_1d(self, state: dict[str, Any], y: np.ndarray) -> tuple[Any, ...]:
+        _, resid, sigma2, _, _, _, dp = self._filter(state, y)
+        k = len(y) - len(resid)
+        loc = np.full(len(y), np.nan)
+        scale = np.full(len(y), np.nan)
+        loc[k:] = y[k:] - resid  # mu_t = r_t - eps_t depends on r_<t only
+        scale[k:] = np.sqrt(sigma2)
+        return loc, scale, self.dist, tuple(dp)
+
     def conditional_volatility(self, r: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
         """sigma_t for each observation (NaN where the mean has no context), like arch's."""
         self._check_fitted()
