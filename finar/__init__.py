@@ -16,7 +16,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from finar import models
 from finar.data import align, datasets, load, returns, windows
 from finar.errors import FinarError, FinarWarning
+from finar.evaluation import BacktestResult, StylizedFacts, backtest, compare, stylized_facts
 from finar.models.scenarios import Scenarios
 
 __all__ = ["__version__", "models", "load", "datasets", "returns", "align", "windows",
-           "Scenarios", "FinarError", "FinarWarning"]
+           "Scenarios", "FinarError", "FinarWarning", "backtest", "compare", "BacktestResult",
+           "stylized_facts", "StylizedFacts"]

@@ -1,0 +1,184 @@
+"""PROTOCOLS P1 ("sp500-daily"): one-step density forecasts of the S&P 500, 2015-2018.
+
+Every finar forecaster runs through ``finar.backtest`` (expanding window, refit every 20 test
+days); the classical reference rows are recomputed in the same run by a hand-written loop over
+``arch`` (and numpy/scipy for the i.i.d. normal and historical-simulation rows), so finar and
+its references are compared side by side. Adding a model is one line in ``MODELS``.
+
+    python benchmarks/p1_sp500_daily.py
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from arch import arch_model
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_results
+
+import finar
+from finar.evaluation import scoring, stattests, strategy
+
+START, END, REFIT = "2015-01-01", "2018-12-31", 20
+
+
+@dataclass
+class Row:
+    name: str
+    model: Any
+    train_from: str | None = None
+    arch: dict[str, Any] | None = None  # arch_model arguments of the matching reference
+    protocol: dict[str, float] = field(default_factory=dict)  # PROTOCOLS.md reference figures
+
+
+MODELS = [
+    Row("AR(aic)", finar.models.AR(order="aic")),
+    Row("GARCH(1,1) normal", finar.models.GARCH(dist="normal"), None,
+        dict(vol="GARCH", o=0, dist="normal"),
+        dict(log_score=-1.1270, crps=0.4343, hit_1=0.0179, hit_5=0.0427)),
+    Row("GARCH(1,1) Student-t", finar.models.GARCH(dist="t"), None,
+        dict(vol="GARCH", o=0, dist="t"), dict(log_score=-1.0728, crps=0.4316, hit_1=0.0159, hit_5=0.0497)),
+    Row("GJR-GARCH(1,1,1) Student-t", finar.models.GARCH(vol="gjr", dist="t"), None,
+        dict(vol="GARCH", o=1, dist="t"), dict(log_score=-1.0607)),
+    Row("GJR-GARCH(1,1,1) skew-t", finar.models.GARCH(vol="gjr", dist="skewt"), None,
+        dict(vol="GARCH", o=1, dist="skewt"), dict(log_score=-1.0584)),
+    Row("GARCH(1,1) Student-t from 2009-05", finar.models.GARCH(dist="t"), "2009-05-01",
+        dict(vol="GARCH", o=0, dist="t"), dict(log_score=-1.0674, crps=0.4299, hit_1=0.0159, hit_5=0.0557)),
+    Row("GJR-GARCH(1,1,1) skew-t from 2009-05", finar.models.GARCH(vol="gjr", dist="skewt"), "2009-05-01",
+        dict(vol="GARCH", o=1, dist="skewt"), dict(log_score=-1.0489)),
+    Row("EGARCH(1,1,1) Student-t", finar.models.GARCH(vol="egarch", dist="t")),
+]
+BASELINE = "GARCH(1,1) Student-t"
+
+
+def blocks(y: pd.Series) -> list[tuple[int, int]]:
+    idx = y.index
+    first = int(idx.searchsorted(pd.Timestamp(START)))
+    last = int(idx.searchsorted(pd.Timestamp(END), side="right")) - 1
+    return [(p, min(p + REFIT, last + 1)) for p in range(first, last + 1, REFIT)]
+
+
+def arch_reference(y: pd.Series, spec: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Hand-written rolling arch loop: fit on data before each block, forecast its days."""
+    out: dict[str, list[np.ndarray]] = {"log_score": [], "crps": [], "var_1": [], "var_5": [], "y": []}
+    values = y.to_numpy()
+    for t0, t1 in blocks(y):
+        res = arch_model(values[:t0], mean="Constant", p=1, q=1, rescale=False, **spec).fit(disp="off")
+        full = arch_model(values[:t1], mean="Constant", p=1, q=1, rescale=False, **spec)
+        fc = full.forecast(res.params, start=t0 - 1, horizon=1, reindex=False)
+        mu = fc.mean.to_numpy()[:-1, 0]
+        s2 = fc.variance.to_numpy()[:-1, 0]
+        dp = res.params.to_numpy()[-full.distribution.num_params:] if full.distribution.num_params else None
+        target = values[t0:t1]
+        out["log_score"].append(full.distribution.loglikelihood(dp, target - mu, s2, individual=True))
+        for a in (0.01, 0.05):
+            out[f"var_{round(a * 100)}"].append(-(mu + np.sqrt(s2) * full.distribution.ppf(a, dp)))
+        if spec["dist"] == "normal":
+            out["crps"].append(scoring.crps_normal(target, mu, np.sqrt(s2)))
+        elif spec["dist"] == "t":
+            out["crps"].append(scoring.crps_std_t(target, mu, np.sqrt(s2), dp[0]))
+        out["y"].append(target)
+    return {k: np.concatenate(v) if v else np.array([]) for k, v in out.items()}
+
+
+def window_reference(y: pd.Series, kind: str, window: int = 500) -> dict[str, np.ndarray]:
+    """i.i.d. normal or historical simulation (KDE density, empirical VaR) on the last 500 days.
+
+    These rolling references move their window every day (the PROTOCOLS figures do).
+    """
+    values = y.to_numpy()
+    first = int(y.index.searchsorted(pd.Timestamp(START)))
+    last = int(y.index.searchsorted(pd.Timestamp(END), side="right")) - 1
+    out: dict[str, list[float]] = {"log_score": [], "var_1": [], "var_5": [], "y": [], "crps": []}
+    for t in range(first, last + 1):
+        hist, target = values[t - window:t], values[t]
+        if kind == "normal":
+            mu, sd = hist.mean(), hist.std(ddof=1)
+            out["log_score"].append(stats.norm.logpdf(target, mu, sd))
+            for a in (0.01, 0.05):
+                out[f"var_{round(a * 100)}"].append(-(mu + sd * stats.norm.ppf(a)))
+            out["crps"].append(float(scoring.crps_normal(target, mu, sd)))
+        else:
+            out["log_score"].append(float(np.log(stats.gaussian_kde(hist)(target))[0]))
+            for a in (0.01, 0.05):
+                out[f"var_{round(a * 100)}"].append(-np.quantile(hist, a))
+            out["crps"].append(float(scoring.crps_ensemble(hist, target)))
+        out["y"].append(target)
+    return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+
+
+def reference_row(name: str, ref: dict[str, np.ndarray], seconds: float) -> dict[str, Any]:
+    row: dict[str, Any] = {"model": name, "kind": "reference", "log_score": ref["log_score"].mean(),
+                           "crps": ref["crps"].mean() if len(ref["crps"]) else np.nan,
+                           "n_days": len(ref["y"]), "fit_seconds": seconds}
+    for a, tag in ((0.01, "1"), (0.05, "5")):
+        hits = ref["y"] < -ref[f"var_{tag}"]
+        row[f"hit_{tag}"], row[f"hits_{tag}"] = hits.mean(), int(hits.sum())
+        row[f"kupiec_{tag}"] = stattests.kupiec_pof(hits, a).p_value
+        if tag == "1":
+            row["christoffersen_cc_1"] = stattests.christoffersen_cc(hits, a).p_value
+    return row
+
+
+def main() -> None:
+    r = finar.returns(finar.load("sp500")["adj_close"])
+    rows, results = [], []
+    for spec in MODELS:
+        y = r.loc[spec.train_from:] if spec.train_from else r
+        bt = finar.backtest(spec.model, y, start=START, end=END, refit_every=REFIT, seed=0, name=spec.name)
+        results.append(bt)
+        s = bt.summary()
+        row = {"model": spec.name, "kind": "finar", **{k: s[k] for k in (
+            "log_score", "crps", "hit_1", "kupiec_1", "hit_5", "kupiec_5", "christoffersen_cc_1",
+            "es_z2_p_2.5", "traffic_light", "pit_berkowitz_p", "n_days", "fit_seconds")}}
+        row["hits_1"], row["hits_5"] = int(bt.daily["hit_1"].sum()), int(bt.daily["hit_5"].sum())
+        for key, value in spec.protocol.items():
+            row[f"protocols_{key}"] = value
+        if spec.arch is not None:
+            t0 = time.perf_counter()
+            ref = arch_reference(y, spec.arch)
+            ref_row = reference_row(f"{spec.name} (arch loop)", ref, time.perf_counter() - t0)
+            row["reference_log_score_diff"] = row["log_score"] - ref_row["log_score"]
+            row["reference_hits_equal"] = (row["hits_1"], row["hits_5"]) == (ref_row["hits_1"],
+                                                                              ref_row["hits_5"])
+            rows += [row, ref_row]
+        else:
+            rows.append(row)
+        print(f"{spec.name:40s} log score {row['log_score']:.4f}  hits 1% {row['hit_1']:.2%}  5% "
+              f"{row['hit_5']:.2%}", flush=True)
+    for kind, name, protocol in (("normal", "i.i.d. normal, last 500 days", -1.3347),
+                                 ("kde", "historical simulation (KDE), last 500 days", -1.2703)):
+        t0 = time.perf_counter()
+        ref_row = reference_row(name, window_reference(r, kind), time.perf_counter() - t0)
+        ref_row["protocols_log_score"] = protocol
+        rows.append(ref_row)
+    table = finar.compare(results, baseline=BASELINE)
+    for row in rows:
+        if row["kind"] == "finar":
+            row["dm_vs_garch_t"] = table.loc[row["model"], "dm_log_score"]
+            row["dm_vs_garch_t_p"] = table.loc[row["model"], "dm_log_score_p"]
+    # volatility targeting with each model's predicted volatility, vs buy-and-hold and 20-day rule
+    vols = {bt.name: bt.daily["std"] for bt in results if not bt.name.endswith("2009-05")}
+    strategies = strategy.compare_strategies(r, vols)
+    print(strategies.to_string(float_format=lambda v: f"{v:.3f}"))
+    write_results("p1_sp500_daily", "P1", rows, columns=[
+        "model", "kind", "log_score", "protocols_log_score", "crps", "hit_1", "kupiec_1", "hit_5",
+        "kupiec_5", "christoffersen_cc_1", "es_z2_p_2.5", "traffic_light", "dm_vs_garch_t",
+        "dm_vs_garch_t_p", "reference_log_score_diff", "reference_hits_equal", "fit_seconds"],
+        extra={"test_period": [START, END], "refit_every": REFIT, "dm_baseline": BASELINE,
+               "strategies": strategies.to_dict(orient="records")},
+        notes="Log scores in nats/day on % log returns; DM: Diebold-Mariano t-statistic of the daily "
+              "log-score difference against GARCH(1,1) Student-t (positive = better), HAC variance. "
+              "`reference_log_score_diff`: finar minus the hand-written arch loop on the same days.")
+
+
+if __name__ == "__main__":
+    main()
