@@ -115,6 +115,26 @@ class TestContract:
         # paths fan out: different paths differ
         assert a.paths[:, -1, 0].std() > 0
 
+    def test_predictive_agrees_with_log_prob(self, name, params, r, fitted):
+        """Where a model has a closed-form predictive, it is the density log_prob evaluates."""
+        m = _fit(name, params, r, fitted)
+        pred = m.predictive(r)
+        if pred is None:
+            pytest.skip(f"{name} has no closed-form predictive distribution")
+        k = m.min_context
+        y = r.to_numpy()
+        np.testing.assert_allclose(pred.log_prob(y)[k:], m.log_prob(r).to_numpy()[k:], rtol=1e-10)
+        pit = pred.cdf(y)[k:]
+        assert ((pit > 0) & (pit < 1)).all()
+        np.testing.assert_allclose(pred.cdf(pred.ppf(0.3))[k:], 0.3, rtol=1e-6)
+        assert (pred.es(0.01)[k:] > pred.var(0.01)[k:]).all()
+        # causal like log_prob: the distribution for day s ignores days after s
+        bumped = r.copy()
+        bumped.iloc[401:] += 3.0
+        after = m.predictive(bumped)
+        np.testing.assert_array_equal(after.loc[:401], pred.loc[:401])
+        np.testing.assert_array_equal(after.scale[:401], pred.scale[:401])
+
     def test_sample_depends_on_context(self, name, params, r, fitted):
         m = _fit(name, params, r, fitted)
         a = m.sample(context=r.iloc[:400], horizon=3, n_paths=20, seed=1)
