@@ -23,6 +23,7 @@ or a JSON file.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Self
 
 import numpy as np
@@ -123,11 +124,12 @@ class _Params:
 
 # -- scalers --------------------------------------------------------------------------------------
 
-class _AffineScaler(_Params):
+class _AffineScaler(_Params, ABC):
     """``z = (x - loc_) / scale_`` with per-column ``loc_`` and ``scale_``."""
 
+    @abstractmethod
     def _statistics(self, values: np.ndarray, x: Any) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """``(loc, scale)`` per column of ``values``."""
 
     def fit(self, x: ArrayLike) -> Self:
         """Learn ``loc_`` and ``scale_`` from ``x`` (1-D: one series; 2-D: columns are series)."""
