@@ -37,6 +37,8 @@ MODELS = {
     "GARCH(1,1) normal": lambda: finar.models.GARCH(dist="normal"),
     "GJR-GARCH(1,1,1) skew-t": lambda: finar.models.GARCH(vol="gjr", dist="skewt"),
     "AR(aic)": lambda: finar.models.AR(order="aic"),
+    "WaveNet t-mixture": lambda: finar.models.WaveNet(),
+    "WaveNet categorical": lambda: finar.models.WaveNet(head="categorical", n_bins=128),
 }
 PROTOCOLS = {"GARCH(1,1) Student-t": 0.0005, "GARCH(1,1) normal": 0.025, "constant normal": 0.166}
 

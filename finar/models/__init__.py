@@ -4,6 +4,7 @@ from finar.models.ar import AR
 from finar.models.base import Forecaster, UnivariateForecaster, clone, create, load, register, registry
 from finar.models.garch import GARCH
 from finar.models.scenarios import Scenarios
+from finar.models.wavenet import WaveNet
 
-__all__ = ["AR", "GARCH", "Forecaster", "UnivariateForecaster", "Scenarios", "clone", "create",
+__all__ = ["AR", "GARCH", "WaveNet", "Forecaster", "UnivariateForecaster", "Scenarios", "clone", "create",
            "load", "register", "registry"]

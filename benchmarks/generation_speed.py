@@ -1,0 +1,62 @@
+"""Generation speed: WaveNet's cached queues vs naive recompute, and paths per second.
+
+- per-step time of cached vs naive generation for 1,000 paths at a receptive field >= 1,024;
+- 1,000 and 10,000 paths x 250 steps in paths per second, beside arch's GARCH(1,1) simulation
+  of the same size (``finar.models.GARCH.sample``, which runs arch's simulation forecast).
+
+The network is untrained (speed does not depend on the weights).
+
+    python benchmarks/generation_speed.py
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_results
+
+import finar
+from finar.models.wavenet import WaveNet
+
+HORIZON = 250
+
+
+def timed(fn, repeat: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    r = finar.returns(finar.load("sp500")["adj_close"])
+    # receptive field 1 + 2 * 1023 = 2047 >= 1,024: kernel 2, dilations 1..512, two cycles
+    big = WaveNet(layers_per_cycle=10, cycles=2, max_epochs=1, window=64, batch_size=8).fit(r)
+    rows = [{"name": "receptive field", "value": big.min_context, "unit": "steps"}]
+    steps = 5
+    naive = timed(lambda: big.sample(r, horizon=steps, n_paths=1000, seed=0, method="naive")) / steps
+    cached = timed(lambda: big.sample(r, horizon=50, n_paths=1000, seed=0), repeat=2) / 50
+    rows += [{"name": "naive recompute, 1,000 paths", "value": naive * 1e3, "unit": "ms/step"},
+             {"name": "cached queues, 1,000 paths", "value": cached * 1e3, "unit": "ms/step"},
+             {"name": "speed-up cached vs naive", "value": naive / cached, "unit": "x"}]
+    model = WaveNet(max_epochs=1).fit(r)  # the default configuration (receptive field 32)
+    garch = finar.models.GARCH(dist="t").fit(r)
+    for n in (1000, 10_000):
+        wn = timed(lambda n=n: model.sample(r, horizon=HORIZON, n_paths=n, seed=0))
+        ga = timed(lambda n=n: garch.sample(r, horizon=HORIZON, n_paths=n, seed=0))
+        rows += [{"name": f"WaveNet {n:,} x {HORIZON} paths", "value": n / wn, "unit": "paths/s"},
+                 {"name": f"arch GARCH(1,1)-t {n:,} x {HORIZON} paths", "value": n / ga, "unit": "paths/s"},
+                 {"name": f"WaveNet time / arch time, {n:,} paths", "value": wn / ga, "unit": "x"}]
+    for row in rows:
+        print(f"{row['name']:45s} {row['value']:10.3f} {row['unit']}", flush=True)
+    write_results("generation_speed", "speed", rows, columns=["name", "value", "unit"],
+                  extra={"horizon": HORIZON})
+
+
+if __name__ == "__main__":
+    main()

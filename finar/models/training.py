@@ -1,0 +1,374 @@
+"""The one training loop every finar network uses (WaveNet, Transformer, PixelCNN, tick model).
+
+A network is a plain ``nn.Module``; its estimator supplies ``loss_fn(module, *batch)``, the mean
+negative log-likelihood per observation in nats, and :func:`train` does the rest: AdamW, linear
+warm-up then cosine decay, gradient clipping by global norm, early stopping on the validation
+loss with the best weights restored. Randomness is explicit: shuffling draws from a
+``torch.Generator`` seeded with ``TrainConfig.seed``, and the whole run (dropout included) happens
+inside :func:`seeded`, so the same config gives bit-identical weights on CPU while the caller's
+global RNG state is left as it was.
+
+Validation data must come *after* the training data in time (:func:`time_split`), otherwise the
+early-stopping score looks ahead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+
+import torch
+from torch import nn
+
+from finar.errors import DataError, FinarError
+
+__all__ = ["TrainConfig", "TrainResult", "train", "seeded", "time_split", "split_tensors",
+           "parameter_groups", "lr_schedule", "evaluate"]
+
+logger = logging.getLogger("finar.training")
+Tensors = Sequence[torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings for :func:`train`; bad values raise :class:`~finar.errors.DataError`.
+
+    Examples
+    --------
+    >>> TrainConfig(lr=3e-4, max_epochs=20).batch_size
+    64
+    """
+
+    lr: float = 1e-3            # peak learning rate, reached at the end of warm-up
+    weight_decay: float = 0.01  # AdamW decoupled decay, on weight matrices only (parameter_groups)
+    batch_size: int = 64        # windows per optimiser step; the last batch of an epoch may be smaller
+    max_epochs: int = 100       # the schedule always spans max_epochs, even if training stops early
+    warmup_steps: int = 100     # optimiser steps of linear warm-up from lr / warmup_steps to lr
+    min_lr_ratio: float = 0.1   # cosine decay ends at lr * min_lr_ratio on the last step
+    grad_clip: float = 1.0      # max global L2 norm of the gradients; math.inf disables clipping
+    patience: int = 10          # epochs without a better val loss before stopping
+    seed: int = 0               # shuffling and dropout
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int", int):
+                if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+                    raise DataError(f"TrainConfig.{f.name} must be an integer; got {value!r}.")
+            elif not isinstance(value, numbers.Real) or isinstance(value, bool) or math.isnan(value):
+                raise DataError(f"TrainConfig.{f.name} must be a number; got {value!r}.")
+        rules = [("lr", self.lr > 0 and math.isfinite(self.lr), "a finite number > 0, e.g. 1e-3"),
+                 ("weight_decay", 0 <= self.weight_decay < math.inf, "a finite number >= 0"),
+                 ("batch_size", self.batch_size >= 1, ">= 1"),
+                 ("max_epochs", self.max_epochs >= 1, ">= 1"),
+                 ("warmup_steps", self.warmup_steps >= 0, ">= 0 (0 disables warm-up)"),
+                 ("min_lr_ratio", 0 <= self.min_lr_ratio <= 1, "between 0 and 1"),
+                 ("grad_clip", self.grad_clip > 0, "> 0 (math.inf disables clipping)"),
+                 ("patience", self.patience >= 1, ">= 1"),
+                 ("seed", self.seed >= 0, ">= 0")]
+        for name, ok, expected in rules:
+            if not ok:
+                raise DataError(f"TrainConfig.{name} must be {expected}; got {getattr(self, name)!r}.")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did.
+
+    ``history`` has one dict per epoch with ``epoch`` (counted from 0, so ``history[best_epoch]``
+    is the best row), ``train_loss`` (mean over the epoch's batches, weighted by batch size),
+    ``val_loss`` (NaN without validation data), ``lr`` (of the epoch's last step) and ``seconds``.
+    Without validation data ``best_epoch`` is the last epoch and ``best_val_loss`` is NaN.
+    """
+
+    history: list[dict]
+    best_epoch: int
+    best_val_loss: float
+    seconds: float
+    n_steps: int
+
+
+@contextmanager
+def seeded(seed: int, device: str | torch.device | None = None) -> Iterator[None]:
+    """Seed torch's CPU RNG (and ``device``'s, if CUDA) inside the block, restoring them after.
+
+    Use it to initialise a module reproducibly without touching the global RNG state that the
+    caller sees afterwards. Only the forked generators are seeded (unlike ``torch.manual_seed``,
+    which would also reseed every CUDA device, lazily, after the block).
+
+    Examples
+    --------
+    >>> with seeded(0):
+    ...     a = torch.randn(2)
+    >>> with seeded(0):
+    ...     b = torch.randn(2)
+    >>> torch.equal(a, b)
+    True
+    """
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    cuda = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda, device_type="cuda"):
+        torch.random.default_generator.manual_seed(seed)
+        for index in cuda:  # fork_rng has initialised CUDA, so the generators exist
+            torch.cuda.default_generators[index].manual_seed(seed)
+        yield
+
+
+def time_split(n: int, val_fraction: float, *, gap: int = 0) -> tuple[slice, slice]:
+    """Split ``n`` time-ordered items into ``(train, val)`` slices; validation is the last part.
+
+    Items are never shuffled across time: a validation window that precedes training windows
+    would let the early-stopping score see the future. The validation part has
+    ``max(1, round(n * val_fraction))`` items; ``gap`` items before it are dropped, e.g.
+    ``gap = window_length - 1`` for stride-1 windows so no observation is in both parts.
+
+    Examples
+    --------
+    >>> time_split(10, 0.3)
+    (slice(0, 7, None), slice(7, 10, None))
+    """
+    if not (isinstance(val_fraction, numbers.Real) and 0 < val_fraction < 1):
+        raise DataError(f"val_fraction must be strictly between 0 and 1; got {val_fraction!r}.")
+    if not isinstance(gap, numbers.Integral) or gap < 0:
+        raise DataError(f"gap must be an integer >= 0; got {gap!r}.")
+    n_val = max(1, round(n * val_fraction))
+    if n - n_val - gap < 1:
+        raise DataError(f"Cannot split {n} items into training, a gap of {gap} and {n_val} validation "
+                        "items; use more data, a smaller val_fraction or a smaller gap.")
+    return slice(0, n - n_val - gap), slice(n - n_val, n)
+
+
+def split_tensors(tensors: Tensors, val_fraction: float, *,
+                  gap: int = 0) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    """Split tensors sharing their first (time-ordered) dimension with :func:`time_split`.
+
+    Examples
+    --------
+    >>> x, ids = torch.arange(10.0), torch.zeros(10, dtype=torch.long)
+    >>> (x_tr, _), (x_val, _) = split_tensors((x, ids), 0.2)
+    >>> x_val.tolist()
+    [8.0, 9.0]
+    """
+    tensors = _check_tensors(tensors, "tensors")
+    tr, val = time_split(len(tensors[0]), val_fraction, gap=gap)
+    return tuple(t[tr] for t in tensors), tuple(t[val] for t in tensors)
+
+
+def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW parameter groups: weight decay on weight matrices only.
+
+    Parameters with ``ndim < 2`` (biases, norm scales and shifts) and the weights of
+    ``nn.Embedding``/``nn.EmbeddingBag`` get no decay: shrinking them towards zero is not a
+    sensible prior (a norm scale of 0 kills its signal; rare embeddings would just fade).
+    Frozen parameters (``requires_grad=False``) are left out; shared parameters appear once.
+    """
+    embeddings = {id(m.weight) for m in module.modules() if isinstance(m, nn.Embedding | nn.EmbeddingBag)}
+    decay, no_decay = [], []
+    for p in module.parameters():  # parameters() already deduplicates tied weights
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or id(p) in embeddings else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+def lr_schedule(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    """The learning-rate multiplier of step ``s`` (from 0), for ``torch.optim.lr_scheduler.LambdaLR``.
+
+    Linear warm-up ``(s + 1) / warmup_steps`` reaches 1 at step ``warmup_steps - 1``; then
+    ``r + (1 - r) (1 + cos(pi p)) / 2`` with ``r = min_lr_ratio`` and ``p`` going from 0 to 1 at
+    the last step ``total_steps - 1``. If ``warmup_steps >= total_steps`` only warm-up happens.
+
+    Examples
+    --------
+    >>> f = lr_schedule(TrainConfig(warmup_steps=2, min_lr_ratio=0.1), total_steps=5)
+    >>> [round(f(s), 3) for s in range(5)]
+    [0.5, 1.0, 1.0, 0.55, 0.1]
+    """
+    warmup, r = config.warmup_steps, config.min_lr_ratio
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        p = min(1.0, (step - warmup) / max(1, total_steps - 1 - warmup))
+        return r + (1 - r) * 0.5 * (1 + math.cos(math.pi * p))
+
+    return factor
+
+
+def train(module: nn.Module, loss_fn: Callable[..., torch.Tensor], train_data: Tensors,
+          val_data: Tensors | None = None, config: TrainConfig = TrainConfig(), *,
+          device: str | torch.device = "cpu", progress: bool = True) -> TrainResult:
+    """Fit ``module`` by minimising ``loss_fn`` with AdamW; return the per-epoch history.
+
+    Each step draws a batch of rows (the same rows of every tensor in ``train_data``, e.g. windows
+    ``(N, L, C)`` and series ids ``(N,)``), moves it to ``device`` and calls
+    ``loss_fn(module, *batch)``, which returns the mean NLL per observation (teacher forcing is
+    the loss's business). With ``val_data`` the val loss is computed after every epoch (in eval
+    mode, without gradients); training stops after ``patience`` epochs without improvement, and
+    the weights (``state_dict``, buffers included) of the best epoch are restored. Without
+    ``val_data`` it runs ``max_epochs`` and keeps the last weights. The module ends in eval mode.
+
+    The module is moved with ``module.to(device)``; data stays where it is and only batches are
+    moved, so CUDA works exactly like CPU (``device="cuda"``). Runs are bit-identical on CPU for a
+    given ``config.seed``; on CUDA some kernels are not deterministic. Per-epoch lines are logged
+    at INFO on the ``"finar.training"`` logger; a transient progress bar is drawn on stderr when it
+    is a terminal and ``progress`` is true.
+
+    Raises
+    ------
+    FinarError
+        If a loss or gradient norm is NaN/inf. Training stops before the bad update, the best
+        weights so far are restored (without ``val_data``: the current, finite ones) and the
+        message names the epoch and step.
+
+    Examples
+    --------
+    >>> x = torch.linspace(-1, 1, 64).unsqueeze(1)
+    >>> net = nn.Linear(1, 1)
+    >>> mse = lambda m, x, y: ((m(x) - y) ** 2).mean()
+    >>> result = train(net, mse, (x, 2 * x), config=TrainConfig(lr=0.1, max_epochs=5), progress=False)
+    >>> len(result.history), net.training
+    (5, False)
+    """
+    train_data = _check_tensors(train_data, "train_data")
+    if val_data is not None:
+        val_data = _check_tensors(val_data, "val_data")
+        if len(val_data) != len(train_data):
+            raise DataError(f"val_data has {len(val_data)} tensors but train_data has {len(train_data)}; "
+                            "loss_fn receives both the same way, so pass the same kinds of tensors.")
+    device = torch.device(device)
+    module.to(device)
+    groups = parameter_groups(module, config.weight_decay)
+    if not groups:
+        raise FinarError(f"{type(module).__name__} has no trainable parameters (requires_grad=True).")
+    params = [p for g in groups for p in g["params"]]
+    n, bs = len(train_data[0]), config.batch_size
+    total_steps = config.max_epochs * math.ceil(n / bs)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(config, total_steps))
+    shuffler = torch.Generator().manual_seed(config.seed)
+    history: list[dict] = []
+    best_state, best_epoch, best_val, bad_epochs, step = None, 0, math.inf, 0, 0
+    start = time.perf_counter()
+
+    def fail(what: str, value: float, epoch: int, hint: str) -> FinarError:
+        kept = "the (finite) weights were kept"
+        if best_state is not None:
+            module.load_state_dict(best_state)
+            kept = f"the weights of epoch {best_epoch} were restored"
+        lr = optimizer.param_groups[0]["lr"]
+        return FinarError(f"{what} is {value} at epoch {epoch}, step {step} (lr {lr:.3g}); training stopped "
+                          f"and {kept}. {hint}")
+
+    try:
+        with seeded(config.seed, device), _epoch_bar(config.max_epochs, progress) as bar:
+            for epoch in range(config.max_epochs):
+                t0 = time.perf_counter()
+                module.train()
+                total = 0.0
+                for idx in torch.randperm(n, generator=shuffler).split(bs):
+                    loss = _scalar(loss_fn(module, *_batch(train_data, idx, device)))
+                    value = loss.item()
+                    if not math.isfinite(value):
+                        raise fail("the training loss", value, epoch, "Check train_data for NaN/inf or "
+                                   f"extreme values, or lower TrainConfig.lr (now {config.lr:g}).")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip).item()
+                    if not math.isfinite(norm):
+                        raise fail("the gradient norm", norm, epoch, "Check loss_fn for operations with "
+                                   f"infinite derivatives, or lower TrainConfig.lr (now {config.lr:g}).")
+                    lr = optimizer.param_groups[0]["lr"]
+                    optimizer.step()
+                    scheduler.step()
+                    step += 1
+                    total += value * len(idx)
+                val_loss = math.nan
+                if val_data is not None:
+                    val_loss = evaluate(module, loss_fn, val_data, bs, device)
+                    if not math.isfinite(val_loss):
+                        raise fail("the validation loss", val_loss, epoch,
+                                   "Check val_data for NaN/inf or values unlike the training data.")
+                    if val_loss < best_val:
+                        best_val, best_epoch, bad_epochs = val_loss, epoch, 0
+                        best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                    else:
+                        bad_epochs += 1
+                row = {"epoch": epoch, "train_loss": total / n, "val_loss": val_loss, "lr": lr,
+                       "seconds": time.perf_counter() - t0}
+                history.append(row)
+                logger.info("epoch %d of %d: train %.5f, val %.5f, lr %.3g (%.2fs)", epoch, config.max_epochs,
+                            row["train_loss"], val_loss, lr, row["seconds"])
+                bar(f"train {row['train_loss']:.4f}  val {val_loss:.4f}")
+                if bad_epochs >= config.patience:
+                    logger.info("early stop: no better val loss for %d epochs", config.patience)
+                    break
+    finally:
+        module.eval()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+        logger.info("restored the weights of epoch %d (val %.5f)", best_epoch, best_val)
+    else:
+        best_epoch, best_val = len(history) - 1, math.nan
+    return TrainResult(history, best_epoch, best_val, time.perf_counter() - start, step)
+
+
+@torch.no_grad()
+def evaluate(module: nn.Module, loss_fn: Callable[..., torch.Tensor], data: Tensors, batch_size: int,
+             device: str | torch.device = "cpu") -> float:
+    """Mean of ``loss_fn`` over ``data``: batch means in order, weighted by batch size.
+
+    Puts ``module`` in eval mode (no dropout) and computes no gradients. Weighting by batch size
+    is exact when every row (window) holds the same number of observations.
+    """
+    module.eval()
+    n, device = len(data[0]), torch.device(device)
+    return sum(_scalar(loss_fn(module, *_batch(data, idx, device))).item() * len(idx)
+               for idx in torch.arange(n).split(batch_size)) / n
+
+
+def _check_tensors(data: Tensors, name: str) -> tuple[torch.Tensor, ...]:
+    data = (data,) if isinstance(data, torch.Tensor) else tuple(data)
+    if not data or not all(isinstance(t, torch.Tensor) for t in data):
+        raise DataError(f"{name} must be a non-empty tuple of torch tensors; got "
+                        f"{[type(t).__name__ for t in data]}.")
+    sizes = [len(t) if t.ndim else 0 for t in data]
+    if len(set(sizes)) > 1 or sizes[0] == 0:
+        raise DataError(f"The tensors of {name} must share a non-empty first dimension; got sizes {sizes}.")
+    return data
+
+
+def _batch(data: tuple[torch.Tensor, ...], idx: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+    # non_blocking only towards CUDA: a non-blocking copy to the CPU could be read before it lands
+    return [t[idx.to(t.device)].to(device, non_blocking=device.type == "cuda") for t in data]
+
+
+def _scalar(loss: torch.Tensor) -> torch.Tensor:
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise FinarError(f"loss_fn must return a scalar tensor (mean NLL per observation); got {shape}.")
+    return loss.reshape(())
+
+
+@contextmanager
+def _epoch_bar(total: int, enabled: bool) -> Iterator[Callable[[str], None]]:
+    """Yield ``update(text)`` advancing a transient rich bar over epochs on stderr (as finar._progress)."""
+    if enabled:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        enabled = console.is_terminal
+    if not enabled:
+        yield lambda text: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[losses]}"), console=console, transient=True) as bar:
+        task = bar.add_task("train", total=total, losses="")
+        yield lambda text: bar.update(task, advance=1, losses=text)

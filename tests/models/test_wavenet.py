@@ -1,0 +1,162 @@
+"""WaveNet: exact causality, cached == naive generation, units of the likelihood."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import finar
+from finar.models.wavenet import WaveNet, WaveNetNetwork
+from tests.models.test_contract import simulate_garch_t
+
+TINY = dict(residual_channels=8, gate_channels=8, skip_channels=8, layers_per_cycle=4, cycles=2,
+            window=32, max_epochs=3, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def r() -> pd.Series:
+    return simulate_garch_t(900, seed=5)
+
+
+@pytest.fixture(scope="module")
+def model(r) -> WaveNet:
+    return WaveNet(**TINY).fit(r)
+
+
+def _network(kernel_size: int, dilations: list[int], n_series: int = 1) -> WaveNetNetwork:
+    torch.manual_seed(0)
+    return WaveNetNetwork(6, residual_channels=8, gate_channels=8, skip_channels=16,
+                          kernel_size=kernel_size, dilations=dilations, n_series=n_series,
+                          embedding_dim=3, n_covariates=0, dropout=0.0)
+
+
+@pytest.mark.parametrize(("kernel_size", "dilations"), [(2, [1, 2, 4, 8, 1, 2, 4, 8]), (3, [1, 3, 9])])
+def test_output_depends_exactly_on_its_receptive_field(kernel_size, dilations):
+    """Gradient test: output t (which predicts x_{t+1}) sees x_{t-R+1..t} and nothing else."""
+    net = _network(kernel_size, dilations).double()
+    R = net.receptive_field
+    assert R == 1 + (kernel_size - 1) * sum(dilations)
+    T = 3 * R
+    seen = torch.zeros(R, dtype=torch.bool)
+    for trial in range(5):
+        x = torch.randn(1, T, dtype=torch.float64, generator=torch.Generator().manual_seed(trial),
+                        requires_grad=True)
+        t = R + 5 + trial
+        net(x)[0, t].sum().backward()
+        g = x.grad[0].abs()
+        assert (g[t + 1:] == 0).all(), "looks ahead"
+        assert (g[: t - R + 1] == 0).all(), "sees beyond its receptive field"
+        seen |= g[t - R + 1: t + 1] > 0  # a ReLU may be off at one input; not at all of them
+    assert seen.all(), "misses part of its receptive field"
+
+
+def test_series_embedding_conditions_the_output():
+    net = _network(2, [1, 2, 4], n_series=3)
+    x = torch.randn(2, 20)
+    a = net(x, torch.tensor([0, 0]))
+    b = net(x, torch.tensor([0, 2]))
+    torch.testing.assert_close(a[0], b[0])
+    assert not torch.allclose(a[1], b[1])
+
+
+@pytest.mark.parametrize("head", ["t_mixture", "categorical"])
+def test_cached_generation_equals_naive_recompute(r, head):
+    m = WaveNet(**{**TINY, "head": head, "n_bins": 64, "max_epochs": 1}).fit(r)
+    fast = m.sample(r, horizon=25, n_paths=64, seed=3)
+    slow = m.sample(r, horizon=25, n_paths=64, seed=3, method="naive")
+    np.testing.assert_allclose(fast.paths, slow.paths, atol=1e-5, rtol=1e-5)
+
+
+def test_cached_generation_with_several_series(r):
+    panel = pd.concat([r.rename("a"), (1.5 * simulate_garch_t(len(r), seed=8)).rename("b").set_axis(r.index)],
+                      axis=1)
+    m = WaveNet(**{**TINY, "max_epochs": 1}).fit(panel)
+    fast = m.sample(panel, horizon=10, n_paths=32, seed=1)
+    slow = m.sample(panel, horizon=10, n_paths=32, seed=1, method="naive")
+    np.testing.assert_allclose(fast.paths, slow.paths, atol=1e-5, rtol=1e-5)
+    # the two series have their own scales
+    assert fast.paths[:, :, 1].std() > 1.2 * fast.paths[:, :, 0].std()
+
+
+def test_neutral_sampling_settings_equal_plain_sampling(model, r):
+    plain = model.sample(r, horizon=5, n_paths=50, seed=2)
+    neutral = model.sample(r, horizon=5, n_paths=50, seed=2, temperature=1.0, top_k=None, top_p=1.0)
+    np.testing.assert_array_equal(plain.paths, neutral.paths)
+
+
+def test_log_prob_is_in_the_units_of_the_data(r):
+    """Doubling the data standardises to the same inputs: log densities drop by exactly log 2."""
+    a = WaveNet(**TINY).fit(r)
+    b = WaveNet(**TINY).fit(2 * r)
+    np.testing.assert_allclose(b.log_prob(2 * r), a.log_prob(r) - np.log(2), rtol=1e-5, atol=1e-5)
+
+
+def test_training_reduces_the_loss_and_restores_the_best_epoch(model):
+    hist = model.training_.history
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert model.training_.best_val_loss == min(e["val_loss"] for e in hist)
+
+
+def test_same_seed_same_model(r, model):
+    again = WaveNet(**TINY).fit(r)
+    pd.testing.assert_series_equal(again.log_prob(r), model.log_prob(r))
+
+
+def test_wavenet_in_registry_and_namespace():
+    assert finar.models.registry()["wavenet"] is WaveNet
+    assert finar.models.WaveNet is WaveNet
+
+
+def test_covariates_enter_causally():
+    """Covariate row t conditions output t (the forecast of x_{t+1}) and no earlier output."""
+    torch.manual_seed(0)
+    net = WaveNetNetwork(6, residual_channels=8, gate_channels=8, skip_channels=16, kernel_size=2,
+                         dilations=[1, 2, 4], n_series=1, embedding_dim=3, n_covariates=2,
+                         dropout=0.0).double()
+    x = torch.randn(1, 30, dtype=torch.float64)
+    cov = torch.randn(1, 30, 2, dtype=torch.float64, requires_grad=True)
+    t = 20
+    net(x, None, cov)[0, t].sum().backward()
+    g = cov.grad[0].abs().sum(dim=1)
+    assert (g[t + 1:] == 0).all() and g[t] > 0
+
+
+def scale_regimes(n: int, seed: int) -> tuple[pd.Series, pd.DataFrame]:
+    """Returns whose daily scale is announced the day before: only the covariate reveals it."""
+    rng = np.random.default_rng(seed)
+    log_sigma = rng.normal(0.0, 0.7, n + 1)
+    r = np.exp(log_sigma[1:]) * rng.standard_normal(n)
+    index = pd.bdate_range("2001-01-01", periods=n, name="time")
+    # row t holds the scale of day t+1, known at the close of day t
+    exog = pd.DataFrame({"next_log_sigma": np.r_[log_sigma[2:], 0.0]}, index=index)
+    return pd.Series(r, index=index, name="r"), exog
+
+
+def test_informative_covariate_improves_the_likelihood():
+    r, exog = scale_regimes(1000, seed=0)
+    cfg = {**TINY, "layers_per_cycle": 3, "cycles": 1, "window": 16, "batch_size": 8, "lr": 0.01,
+           "max_epochs": 25, "patience": 25}
+    without = WaveNet(**cfg).fit(r)
+    with_exog = WaveNet(**cfg).fit(r, exog=exog)
+    test = slice(800, None)
+    gain = with_exog.log_prob(r, exog=exog).iloc[test].mean() - without.log_prob(r).iloc[test].mean()
+    assert gain > 0.1, gain
+
+
+def test_covariates_cached_equals_naive_and_are_required(tmp_path):
+    r, exog = scale_regimes(700, seed=1)
+    m = WaveNet(**{**TINY, "max_epochs": 1}).fit(r, exog=exog)
+    future = pd.DataFrame({"next_log_sigma": np.linspace(-1, 1, 9)})
+    fast = m.sample(r, horizon=10, n_paths=32, seed=0, exog=exog, exog_future=future)
+    slow = m.sample(r, horizon=10, n_paths=32, seed=0, exog=exog, exog_future=future, method="naive")
+    np.testing.assert_allclose(fast.paths, slow.paths, atol=1e-5, rtol=1e-5)
+    with pytest.raises(finar.errors.DataError, match="fitted with exog"):
+        m.log_prob(r)
+    with pytest.raises(finar.errors.DataError, match="exactly the rows"):
+        m.log_prob(r, exog=exog.iloc[1:])
+    with pytest.raises(finar.errors.DataError, match="exog_future"):
+        m.sample(r, horizon=10, n_paths=4, exog=exog)
+    m2 = finar.models.load(m.save(tmp_path / "wn.pt"))
+    pd.testing.assert_series_equal(m2.log_prob(r, exog=exog), m.log_prob(r, exog=exog))
