@@ -1,8 +1,9 @@
-"""Generation speed: WaveNet's cached queues vs naive recompute, and paths per second.
+"""Generation speed: cached generation vs naive recompute, and paths per second.
 
 - per-step time of cached vs naive generation for 1,000 paths at a receptive field >= 1,024;
 - 1,000 and 10,000 paths x 250 steps in paths per second, beside arch's GARCH(1,1) simulation
-  of the same size (``finar.models.GARCH.sample``, which runs arch's simulation forecast).
+  of the same size (``finar.models.GARCH.sample``, which runs arch's simulation forecast);
+- the Transformer's KV cache vs recomputing its context window, 1,000 paths x 1,000 steps.
 
 The network is untrained (speed does not depend on the weights).
 
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results
 
 import finar
+from finar.models.transformer import Transformer
 from finar.models.wavenet import WaveNet
 
 HORIZON = 250
@@ -52,6 +54,13 @@ def main() -> None:
         rows += [{"name": f"WaveNet {n:,} x {HORIZON} paths", "value": n / wn, "unit": "paths/s"},
                  {"name": f"arch GARCH(1,1)-t {n:,} x {HORIZON} paths", "value": n / ga, "unit": "paths/s"},
                  {"name": f"WaveNet time / arch time, {n:,} paths", "value": wn / ga, "unit": "x"}]
+    # Transformer: KV cache vs recompute of the context window, 1,000 paths x 1,000 steps
+    tf = Transformer(max_epochs=1).fit(r)
+    kv = timed(lambda: tf.sample(r, horizon=1000, n_paths=1000, seed=0))
+    naive_tf = timed(lambda: tf.sample(r, horizon=1000, n_paths=1000, seed=0, method="naive"))
+    rows += [{"name": "Transformer KV cache, 1,000 x 1,000", "value": kv, "unit": "s"},
+             {"name": "Transformer recompute, 1,000 x 1,000", "value": naive_tf, "unit": "s"},
+             {"name": "speed-up KV cache vs recompute", "value": naive_tf / kv, "unit": "x"}]
     for row in rows:
         print(f"{row['name']:45s} {row['value']:10.3f} {row['unit']}", flush=True)
     write_results("generation_speed", "speed", rows, columns=["name", "value", "unit"],

@@ -62,6 +62,10 @@ MODELS = [
       for s in (0, 1, 2)],
     Row("WaveNet categorical, seed 0", finar.models.WaveNet(head="categorical", n_bins=128),
         refit_every=None),
+    *[Row(f"Transformer t-mixture, seed {s}", finar.models.Transformer(seed=s), refit_every=None)
+      for s in (0, 1, 2)],
+    Row("Transformer discrete tokens, seed 0", finar.models.Transformer(tokens="discrete", n_bins=128),
+        refit_every=None),
 ]
 BASELINE = "GARCH(1,1) Student-t"
 

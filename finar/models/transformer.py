@@ -1,0 +1,610 @@
+"""Decoder-only Transformer forecaster with sliding-window attention and an exact likelihood.
+
+A GPT-style stack (Vaswani et al. 2017; Radford et al. 2019) of pre-norm blocks: causal
+self-attention with grouped-query heads (GQA, Ainslie et al. 2023: ``n_kv_heads`` key/value heads
+shared by groups of query heads), rotary position embeddings (RoPE, Su et al. 2021), RMSNorm and
+a SwiGLU MLP (Shazeer 2020). The input at position ``t`` is ``x_t`` (a linear projection of the
+standardised value, or the embedding of its bin); the output at ``t`` parameterises a
+distribution head (:mod:`finar.models.heads`) for ``x_{t+1}``.
+
+**Sliding-window attention.** In layer ``l`` a query attends to itself and the ``w_l - 1``
+positions before it. Stacked, the windows grow like dilated convolutions: the output at ``t``
+sees ``x_{t-R+1..t}`` with ``R = 1 + sum_l (w_l - 1)``. The windows split ``context - 1`` over the
+layers, so ``R = C = context`` exactly and the model is
+
+.. math::  \\log p(x) = \\sum_{t \\ge C} \\log p(x_t \\mid x_{t-C}, \\dots, x_{t-1}).
+
+With RoPE, attention scores depend only on relative offsets, so this conditional is the same
+wherever ``t`` sits in a longer sequence: training on windows of ``C + window`` values (loss on the
+last ``window`` outputs), ``log_prob`` on long chunks and generation compute the same function.
+With absolute positions (``"learned"``, ``"sinusoidal"``) it is the last output of the window
+``x_{t-C..t-1}`` at positions ``0..C-1``; training then uses one target per window and generation
+recomputes the window at each step (a shifted window would make cached keys stale).
+
+**KV cache.** Layer ``l`` keeps a ring buffer of its last ``w_l`` keys and values
+(``n_paths x n_kv_heads x w_l x head_dim``), rotated at their absolute positions; a new token
+overwrites the slot of the one leaving the window and attends to all slots (no mask needed).
+``method="naive"`` recomputes the last ``C`` values at every step, for verification.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from finar.data.scalers import StandardScaler, scaler_from_state_dict
+from finar.data.transforms import check_length
+from finar.errors import DataError
+from finar.models.base import Forecaster, check_returns, register
+from finar.models.heads import Head, make_head
+from finar.models.scenarios import Scenarios, future_index
+from finar.models.training import TrainConfig, TrainResult, seeded, train
+
+__all__ = ["Transformer", "TransformerConfig", "TransformerNetwork", "CausalSelfAttention",
+           "RotaryEmbedding"]
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Architecture of :class:`TransformerNetwork`."""
+
+    n_params: int                 # head parameters per step (the output width)
+    context: int = 64             # C: every output sees exactly the last C inputs (all layers)
+    d_model: int = 32             # width of the residual stream
+    n_layers: int = 2
+    n_heads: int = 4              # query heads; head_dim = d_model // n_heads
+    n_kv_heads: int = 2           # key/value heads: n_heads -> MHA, 1 -> MQA, else GQA
+    tokens: str = "continuous"    # "continuous": linear projection; "discrete": bin embedding
+    positions: str = "rope"       # "rope", "learned" or "sinusoidal"
+    norm: str = "rmsnorm"         # "rmsnorm" or "layernorm" (pre-norm)
+    mlp: str = "swiglu"           # "swiglu" or "gelu"
+    n_series: int = 1             # > 1 adds a series-id embedding
+    n_covariates: int = 0         # exog columns, linearly projected into the input
+    dropout: float = 0.0
+    rope_base: float = 10000.0
+
+    @property
+    def windows(self) -> list[int]:
+        """Attention window per layer: ``sum(w - 1) = context - 1``, so the receptive field is C."""
+        q, extra = divmod(self.context - 1, self.n_layers)
+        return [1 + q + (i < extra) for i in range(self.n_layers)]
+
+
+def _norm(cfg: TransformerConfig) -> nn.Module:
+    return nn.RMSNorm(cfg.d_model) if cfg.norm == "rmsnorm" else nn.LayerNorm(cfg.d_model)
+
+
+class RotaryEmbedding(nn.Module):
+    """RoPE: rotate channel pairs ``(i, i + hs/2)`` by ``pos * base**(-2i/hs)``.
+
+    The rotation of ``q`` at ``m`` and ``k`` at ``n`` gives ``q_m . k_n`` that depends on ``m - n``
+    only, which makes a sliding window translation invariant and a KV cache valid.
+    """
+
+    def __init__(self, head_dim: int, base: float) -> None:
+        super().__init__()
+        inv = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+        self.register_buffer("inv_freq", inv, persistent=False)  # float64: exact at large positions
+
+    def forward(self, x: Tensor, pos: Tensor) -> Tensor:  # x (B, h, T, hs), pos (T,)
+        angle = pos.to(torch.float64)[:, None] * self.inv_freq.to(device=pos.device, dtype=torch.float64)
+        cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)  # (T, hs/2)
+        x1, x2 = x.chunk(2, dim=-1)
+        return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+class CausalSelfAttention(nn.Module):
+    """Sliding-window causal self-attention with grouped-query heads and an optional KV cache."""
+
+    def __init__(self, cfg: TransformerConfig, window: int) -> None:
+        super().__init__()
+        self.n_heads, self.n_kv_heads = cfg.n_heads, cfg.n_kv_heads
+        self.head_dim, self.window = cfg.d_model // cfg.n_heads, window
+        self.q = nn.Linear(cfg.d_model, self.n_heads * self.head_dim, bias=False)
+        self.kv = nn.Linear(cfg.d_model, 2 * self.n_kv_heads * self.head_dim, bias=False)
+        self.proj = nn.Linear(self.n_heads * self.head_dim, cfg.d_model, bias=False)
+        self.rope = RotaryEmbedding(self.head_dim, cfg.rope_base) if cfg.positions == "rope" else None
+        self.dropout = cfg.dropout
+        self.resid_drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, pos: Tensor, cache: dict[str, Tensor] | None = None) -> Tensor:
+        """``x`` (B, T, d) at positions ``pos`` (T,). ``cache``: an empty dict is filled (prefill of
+        at least ``window`` positions); a filled one takes one new token (T = 1) and is updated."""
+        B, T, _ = x.shape
+        nh, nkv, hs, C = self.n_heads, self.n_kv_heads, self.head_dim, self.window
+        q = self.q(x).view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k, v = self.kv(x).view(B, T, 2, nkv, hs).permute(2, 0, 3, 1, 4)  # each (B, nkv, T, hs)
+        if self.rope is not None:
+            q, k = self.rope(q, pos), self.rope(k, pos)
+        mask, causal = None, T > 1
+        if cache is not None and "k" in cache:  # decode: the new key replaces the one leaving the window
+            slot = int(pos[-1]) % C
+            cache["k"][:, :, slot], cache["v"][:, :, slot] = k[:, :, -1], v[:, :, -1]
+            k, v, causal = cache["k"], cache["v"], False  # (B, nkv, C, hs): the whole window
+        elif cache is not None:  # prefill: keep the last C keys, position p in slot p mod C
+            if T < C:
+                raise ValueError(f"prefill needs at least window={C} positions, got {T}")
+            slots = pos[-C:] % C
+            cache["k"], cache["v"] = torch.empty_like(k[:, :, -C:]), torch.empty_like(v[:, :, -C:])
+            cache["k"][:, :, slots], cache["v"][:, :, slots] = k[:, :, -C:], v[:, :, -C:]
+        if T > C:  # query i sees keys i-C+1..i
+            mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril().triu(1 - C)
+            causal = False
+        k = k.repeat_interleave(nh // nkv, dim=1)  # (B, nh, S, hs): query head h uses kv head h // g
+        v = v.repeat_interleave(nh // nkv, dim=1)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
+                                           dropout_p=self.dropout if self.training else 0.0)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, nh * hs)  # (B, T, nh * hs)
+        return self.resid_drop(self.proj(y))
+
+
+class MLP(nn.Module):
+    """SwiGLU ``down(silu(gate(x)) * up(x))`` (hidden 8d/3) or GELU ``down(gelu(up(x)))`` (hidden 4d)."""
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.swiglu = cfg.mlp == "swiglu"
+        hidden = 8 * cfg.d_model // 3 if self.swiglu else 4 * cfg.d_model
+        self.up = nn.Linear(cfg.d_model, (2 if self.swiglu else 1) * hidden, bias=False)
+        self.down = nn.Linear(hidden, cfg.d_model, bias=False)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.up(x)
+        if self.swiglu:
+            gate, up = h.chunk(2, dim=-1)
+            h = F.silu(gate) * up
+        else:
+            h = F.gelu(h)
+        return self.drop(self.down(h))
+
+
+class Block(nn.Module):
+    """Pre-norm residual block: ``x + attn(norm(x))``, then ``x + mlp(norm(x))``."""
+
+    def __init__(self, cfg: TransformerConfig, window: int) -> None:
+        super().__init__()
+        self.norm1, self.attn = _norm(cfg), CausalSelfAttention(cfg, window)
+        self.norm2, self.mlp = _norm(cfg), MLP(cfg)
+
+    def forward(self, x: Tensor, pos: Tensor, cache: dict[str, Tensor] | None = None) -> Tensor:
+        x = x + self.attn(self.norm1(x), pos, cache)
+        return x + self.mlp(self.norm2(x))
+
+
+def _sinusoids(n: int, d: int) -> Tensor:
+    """Vaswani et al.'s fixed position encodings, (n, d): sines on even channels, cosines on odd."""
+    angle = torch.arange(n, dtype=torch.float64)[:, None] * 10000.0 ** (-torch.arange(0, d, 2) / d)
+    table = torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(1)[:, :d]  # (n, d)
+    return table.float()
+
+
+class TransformerNetwork(nn.Module):
+    """Embeddings -> blocks -> final norm -> linear map to head parameters.
+
+    ``forward(x, series, cov)`` maps inputs ``x`` (B, T) to head parameters (B, T, n_params); the
+    output at ``t`` depends on ``x_{t-C+1..t}`` only and parameterises ``x_{t+1}``. ``caches`` (one
+    dict per layer, see :class:`CausalSelfAttention`) and ``start`` serve cached decoding. With
+    ``tokens="discrete"`` the input value is replaced by its bin between ``edges`` (values beyond
+    the outer edges fall into the outer bins).
+    """
+
+    def __init__(self, cfg: TransformerConfig, edges: Tensor | None = None) -> None:
+        super().__init__()
+        self.cfg, d = cfg, cfg.d_model
+        if cfg.tokens == "discrete":
+            if edges is None:
+                raise ValueError("discrete tokens need the bin edges")
+            self.register_buffer("edges", torch.as_tensor(edges, dtype=torch.float32))
+            self.tok: nn.Module = nn.Embedding(len(edges) - 1, d)
+        else:
+            self.tok = nn.Linear(1, d)
+        self.series = nn.Embedding(cfg.n_series, d) if cfg.n_series > 1 else None
+        self.cov = nn.Linear(cfg.n_covariates, d, bias=False) if cfg.n_covariates else None
+        self.pos = nn.Embedding(cfg.context, d) if cfg.positions == "learned" else None
+        if cfg.positions == "sinusoidal":
+            self.register_buffer("sinusoids", _sinusoids(cfg.context, d), persistent=False)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg, w) for w in cfg.windows)
+        self.norm = _norm(cfg)
+        self.out = nn.Linear(d, cfg.n_params)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2: residual projections shrink with depth
+            if name.endswith(("attn.proj.weight", "mlp.down.weight")):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def embed(self, x: Tensor, pos: Tensor, series: Tensor | None, cov: Tensor | None) -> Tensor:
+        if self.cfg.tokens == "discrete":
+            ids = torch.bucketize(x.contiguous(), self.edges[1:-1].to(x.dtype), right=True)  # (B, T)
+            h = self.tok(ids)  # (B, T, d)
+        else:
+            h = self.tok(x[..., None])  # (B, T, d)
+        if self.series is not None and series is not None:
+            h = h + self.series(series)[:, None, :]
+        if self.cov is not None and cov is not None:
+            h = h + self.cov(cov)
+        if self.pos is not None:
+            h = h + self.pos(pos)
+        elif self.cfg.positions == "sinusoidal":
+            h = h + self.sinusoids[pos].to(h.dtype)
+        return self.drop(h)
+
+    def forward(self, x: Tensor, series: Tensor | None = None, cov: Tensor | None = None,
+                caches: list[dict[str, Tensor]] | None = None, start: int = 0) -> Tensor:
+        T = x.shape[1]
+        if self.cfg.positions != "rope" and start + T > self.cfg.context:
+            raise ValueError(f"absolute positions cover {self.cfg.context} steps; got {start + T}")
+        pos = torch.arange(start, start + T, device=x.device)
+        h = self.embed(x, pos, series, cov)
+        for i, block in enumerate(self.blocks):
+            h = block(h, pos, None if caches is None else caches[i])
+        return self.out(self.norm(h))  # (B, T, n_params)
+
+
+@register("transformer")
+class Transformer(Forecaster):
+    """Decoder-only Transformer forecaster of returns with an exact likelihood.
+
+    Parameters
+    ----------
+    context : int, default 64
+        ``C``: each conditional uses exactly the previous ``C`` values (``min_context``).
+    d_model, n_layers, n_heads, n_kv_heads : int, default 32, 2, 4, 2
+        Width, depth, query heads and key/value heads (``n_kv_heads`` divides ``n_heads``).
+    tokens : {'continuous', 'discrete'}
+        Input embedding: a linear projection of the standardised value, or an embedding of its bin.
+    head : str, optional
+        Distribution of the next return (:mod:`finar.models.heads`); default ``'t_mixture'`` for
+        continuous tokens. Discrete tokens always use ``'categorical'`` over their own bins.
+    quantizer : {'uniform', 'mulaw', 'meanscaled'}
+        Bins on the standardised returns for discrete tokens and the categorical head: uniform
+        with wide tail bins, mu-law, or Chronos' mean-scaled bins (uniform on +-15 mean |z|;
+        values beyond get log density -inf, as the model gives them no mass).
+    n_bins, n_components : int
+    positions : {'rope', 'learned', 'sinusoidal'}
+    norm : {'rmsnorm', 'layernorm'}
+    mlp : {'swiglu', 'gelu'}
+    dropout : float, default 0.1
+    window : int, default 32
+        Predicted steps per training window (RoPE only; absolute positions train one per window).
+    lr, weight_decay, batch_size, max_epochs, patience, val_fraction, seed, device, progress
+        As for :class:`finar.models.WaveNet`.
+
+    Examples
+    --------
+    >>> import finar
+    >>> from finar.models.transformer import Transformer
+    >>> r = finar.returns(finar.load("sp500")["adj_close"]).loc["2013":"2014"]
+    >>> m = Transformer(context=16, d_model=16, n_heads=2, n_kv_heads=1, max_epochs=1).fit(r)
+    >>> m.min_context
+    16
+    """
+
+    def __init__(self, context: int = 64, d_model: int = 32, n_layers: int = 2, n_heads: int = 4,
+                 n_kv_heads: int = 2, tokens: str = "continuous", head: str | None = None,
+                 quantizer: str = "uniform", n_bins: int = 256, n_components: int = 3,
+                 positions: str = "rope", norm: str = "rmsnorm", mlp: str = "swiglu", dropout: float = 0.1,
+                 window: int = 32, lr: float = 1e-3, weight_decay: float = 0.01, batch_size: int = 32,
+                 max_epochs: int = 100, patience: int = 10, val_fraction: float = 0.2, seed: int = 0,
+                 device: str = "cpu", progress: bool = False) -> None:
+        # stored as given (scikit-learn rules); checked in fit
+        self.context, self.d_model, self.n_layers = context, d_model, n_layers
+        self.n_heads, self.n_kv_heads, self.positions = n_heads, n_kv_heads, positions
+        self.norm, self.mlp, self.dropout = norm, mlp, dropout
+        self.tokens, self.head, self.quantizer = tokens, head, quantizer
+        self.n_bins, self.n_components, self.window = n_bins, n_components, window
+        self.lr, self.weight_decay, self.batch_size = lr, weight_decay, batch_size
+        self.max_epochs, self.patience, self.val_fraction = max_epochs, patience, val_fraction
+        self.seed, self.device, self.progress = seed, device, progress
+
+    @classmethod
+    def _tiny_params(cls) -> list[dict[str, Any]]:
+        tiny = dict(context=16, d_model=16, n_layers=2, n_heads=2, n_kv_heads=1, window=16, max_epochs=3,
+                    batch_size=16)
+        return [tiny, {**tiny, "tokens": "discrete", "n_bins": 64}]
+
+    # ---- configuration ----------------------------------------------------------------------
+    @property
+    def min_context(self) -> int:
+        return int(self.context)
+
+    @property
+    def span(self) -> int:
+        """Targets per training window: ``window`` with RoPE, 1 with absolute positions."""
+        return int(self.window) if self.positions == "rope" else 1
+
+    @property
+    def min_fit_obs(self) -> int:  # type: ignore[override]
+        return math.ceil((self.min_context + self.span) / (1.0 - float(self.val_fraction))) + 1
+
+    @property
+    def head_name(self) -> str:
+        return "categorical" if self.tokens == "discrete" else (self.head or "t_mixture")
+
+    def _validate(self) -> None:
+        for name in ("context", "d_model", "n_layers", "n_heads", "n_kv_heads", "n_bins", "n_components",
+                     "window", "batch_size", "max_epochs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise DataError(f"{name} must be a positive integer, got {v!r}")
+        choices = {"tokens": ("continuous", "discrete"), "quantizer": ("uniform", "mulaw", "meanscaled"),
+                   "positions": ("rope", "learned", "sinusoidal"), "norm": ("rmsnorm", "layernorm"),
+                   "mlp": ("swiglu", "gelu")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise DataError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.tokens == "discrete" and self.head not in (None, "categorical"):
+            raise DataError(f"tokens='discrete' predicts its own bins with head='categorical'; got "
+                            f"head={self.head!r}: drop head or use tokens='continuous'")
+        if self.n_heads % self.n_kv_heads or self.d_model % self.n_heads:
+            raise DataError(f"n_kv_heads ({self.n_kv_heads}) must divide n_heads ({self.n_heads}) and "
+                            f"n_heads must divide d_model ({self.d_model})")
+        if self.positions == "rope" and (self.d_model // self.n_heads) % 2:
+            raise DataError(f"RoPE needs an even head size, got d_model // n_heads = "
+                            f"{self.d_model // self.n_heads}")
+        if self.context <= self.n_layers:
+            raise DataError(f"context ({self.context}) must exceed n_layers ({self.n_layers}): each layer's "
+                            "attention window spans (context - 1) / n_layers earlier steps")
+        if not 0 < float(self.val_fraction) < 0.9:
+            raise DataError(f"val_fraction must lie in (0, 0.9), got {self.val_fraction!r}")
+        if not 0 <= float(self.dropout) < 1:
+            raise DataError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+
+    def _make_head(self, z: np.ndarray | None = None) -> Head:
+        name = self.head_name
+        if name == "categorical":
+            if z is not None:  # bins on the standardised returns of the training part
+                from finar.data.quantizers import MeanScaledQuantizer, MuLawQuantizer, UniformQuantizer
+
+                q = {"uniform": UniformQuantizer, "mulaw": MuLawQuantizer,
+                     "meanscaled": MeanScaledQuantizer}[self.quantizer]
+                self.edges_ = np.ravel(q(n_bins=int(self.n_bins)).fit(z.ravel()).edges_).tolist()
+            return make_head("categorical", edges=torch.tensor(self.edges_, dtype=torch.float32))
+        if name in ("t_mixture", "logistic_mixture"):
+            return make_head(name, n_components=int(self.n_components))
+        return make_head(name)
+
+    def _build(self, n_series: int) -> None:
+        cfg = TransformerConfig(
+            n_params=self.head_.n_params, context=int(self.context), d_model=int(self.d_model),
+            n_layers=int(self.n_layers), n_heads=int(self.n_heads), n_kv_heads=int(self.n_kv_heads),
+            tokens=self.tokens, positions=self.positions, norm=self.norm, mlp=self.mlp, n_series=n_series,
+            n_covariates=len(self.exog_columns_), dropout=float(self.dropout))
+        edges = torch.tensor(self.edges_, dtype=torch.float32) if self.tokens == "discrete" else None
+        with seeded(int(self.seed)):
+            self.network_ = TransformerNetwork(cfg, edges)
+        self.network_.to(self.device)
+
+    # ---- covariates ---------------------------------------------------------------------------
+    def _exog(self, exog: pd.DataFrame | pd.Series | None, index: pd.Index, what: str) -> np.ndarray | None:
+        """Standardised covariates aligned with ``index`` (rows must match it exactly), or None."""
+        if not self.exog_columns_:
+            if exog is not None:
+                raise DataError(f"{what}: this Transformer was fitted without exog; drop the argument")
+            return None
+        if exog is None:
+            raise DataError(f"{what}: this Transformer was fitted with exog columns {self.exog_columns_}; "
+                            "pass them for the same days")
+        frame = check_returns(exog, what=f"{what} exog")
+        missing = [c for c in self.exog_columns_ if c not in map(str, frame.columns)]
+        if missing:
+            raise DataError(f"{what}: exog lacks columns {missing}")
+        frame = frame.set_axis([str(c) for c in frame.columns], axis=1)[self.exog_columns_]
+        if not frame.index.equals(index):
+            raise DataError(f"{what}: exog must have exactly the rows of the returns "
+                            f"({len(index)} rows from {index[0]} to {index[-1]}); got {len(frame)} rows")
+        return np.asarray(self.exog_scaler_.transform(frame.to_numpy(dtype=float)), dtype=float)
+
+    # ---- fit ----------------------------------------------------------------------------------
+    def _windows(self, lo: int, hi: int, span: int) -> list[int]:
+        """Starts of windows of ``C + span`` rows whose targets cover ``[lo + C, hi)``."""
+        size = self.min_context + span
+        starts = list(range(lo, hi - size + 1, span))
+        last = hi - size
+        if last >= lo and (not starts or (last - lo) % span):  # cover the newest targets too
+            starts.append(last)
+        return starts
+
+    def fit(self, r: pd.Series | pd.DataFrame, exog: pd.DataFrame | pd.Series | None = None) -> Transformer:
+        """Fit to returns: one series, or a DataFrame of several (one model, series-id embedding).
+
+        ``exog`` (optional) as in :meth:`finar.models.WaveNet.fit`: row ``t`` conditions the
+        forecast of ``r_{t+1}``; ``log_prob`` and ``sample`` then need it too.
+        """
+        self._validate()
+        frame = check_returns(r)
+        check_length(frame, self.min_fit_obs, what=f"fitting {type(self).__name__}")
+        self.columns_ = [str(c) for c in frame.columns]
+        self.exog_columns_: list[str] = []
+        if exog is not None:
+            ex = check_returns(exog, what="exog")
+            self.exog_columns_ = [str(c) for c in ex.columns]
+            self.exog_scaler_ = StandardScaler().fit(ex.to_numpy(dtype=float))
+        cov = self._exog(exog, frame.index, "fit")
+        self.scaler_ = StandardScaler().fit(frame.to_numpy(dtype=float))
+        z = np.asarray(self.scaler_.transform(frame.to_numpy(dtype=float)))
+        n, C, span = len(z), self.min_context, self.span
+        cut = round(n * (1 - float(self.val_fraction)))
+        self.head_ = self._make_head(z[:cut])
+        val_span = min(span, n - cut)  # a short validation part gets shorter windows
+        train_s, val_s = self._windows(0, cut, span), self._windows(max(0, cut - C), n, val_span)
+        self._build(len(self.columns_))
+        n_cov = len(self.exog_columns_)
+
+        def stack(starts: list[int], size: int) -> tuple[Tensor, ...]:
+            x = np.stack([z[s:s + size, j] for j in range(z.shape[1]) for s in starts])
+            sid = np.repeat(np.arange(z.shape[1]), len(starts))
+            c = (np.stack([cov[s:s + size] for _ in range(z.shape[1]) for s in starts]) if n_cov
+                 else np.zeros((len(x), size, 0)))
+            return (torch.tensor(x, dtype=torch.float32), torch.tensor(sid, dtype=torch.long),
+                    torch.tensor(c, dtype=torch.float32))
+
+        head = self.head_
+
+        def loss(module: TransformerNetwork, x: Tensor, sid: Tensor, c: Tensor) -> Tensor:
+            raw = module(x[:, :-1], sid, c[:, :-1] if n_cov else None)  # output t predicts x_{t+1}
+            return -head.log_prob(raw[:, C - 1:], x[:, C:]).mean()  # outputs with a full window only
+
+        config = TrainConfig(lr=float(self.lr), weight_decay=float(self.weight_decay),
+                             batch_size=int(self.batch_size), max_epochs=int(self.max_epochs),
+                             patience=int(self.patience), seed=int(self.seed),
+                             warmup_steps=min(100, 2 * max(1, len(train_s) // int(self.batch_size))))
+        self.training_ = train(self.network_, loss, stack(train_s, C + span), stack(val_s, C + val_span),
+                               config, device=self.device, progress=bool(self.progress))
+        return self
+
+    # ---- the contract -------------------------------------------------------------------------
+    def _series_id(self, col: object, n_cols: int) -> int:
+        key = str(col)
+        if key in self.columns_:
+            return self.columns_.index(key)
+        if len(self.columns_) == 1 and n_cols == 1:
+            return 0
+        raise DataError(f"Transformer was fitted on {self.columns_}, not {key!r}")
+
+    def _z(self, values: np.ndarray, sid: int) -> np.ndarray:
+        return (values - self.scaler_.loc_[sid]) / self.scaler_.scale_[sid]
+
+    def _tensor(self, values: np.ndarray | None) -> Tensor | None:
+        return None if values is None else torch.tensor(values, dtype=torch.float32, device=self.device)
+
+    @torch.no_grad()
+    def _conditionals(self, z: Tensor, sid: int, cov: Tensor | None, batch: int = 64) -> Tensor:
+        """Head parameters for targets ``z[C:]`` (n - C, n_params), from chunks of ``C + span`` rows."""
+        C, net = self.min_context, self.network_.eval()
+        span = min(256 if self.positions == "rope" else 1, len(z) - C)
+        starts = self._windows(0, len(z), span)
+        out = torch.empty(len(z) - C, self.head_.n_params, device=self.device)
+        for b in range(0, len(starts), batch):
+            chunk = starts[b:b + batch]
+            x = torch.stack([z[s:s + C + span - 1] for s in chunk])  # (W, C + span - 1) inputs
+            c = None if cov is None else torch.stack([cov[s:s + C + span - 1] for s in chunk])
+            raw = net(x, torch.full((len(chunk),), sid, device=self.device), c)[:, C - 1:]  # (W, span, P)
+            for s, r_s in zip(chunk, raw, strict=True):
+                out[s:s + span] = r_s  # targets s + C ..; overlaps of the last chunk are identical
+        return out
+
+    def log_prob(self, r: pd.Series | pd.DataFrame,
+                 exog: pd.DataFrame | pd.Series | None = None) -> pd.Series | pd.DataFrame:
+        """``log p(r_t | r_{t-C..t-1})`` in the units of ``r``; NaN for the first ``C`` rows."""
+        self._check_fitted()
+        frame = check_returns(r)
+        cov = self._tensor(self._exog(exog, frame.index, "log_prob"))
+        out = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=float)
+        C = self.min_context
+        for col in frame.columns:
+            sid = self._series_id(col, frame.shape[1])
+            z = self._tensor(self._z(frame[col].to_numpy(dtype=float), sid))
+            lp = np.full(len(z), np.nan)
+            if len(z) > C:
+                with torch.no_grad():
+                    ll = self.head_.log_prob(self._conditionals(z, sid, cov), z[C:]).double().cpu().numpy()
+                lp[C:] = ll - math.log(self.scaler_.scale_[sid])  # Jacobian of the scaler
+            out[col] = lp
+        return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
+
+    def sample(self, context: pd.Series | pd.DataFrame, horizon: int = 1, n_paths: int = 1000,
+               seed: int | None = None, *, exog: pd.DataFrame | pd.Series | None = None,
+               exog_future: pd.DataFrame | None = None, method: str = "cached", temperature: float = 1.0,
+               top_k: int | None = None, top_p: float | None = None) -> Scenarios:
+        """Simulate paths after ``context`` (KV-cached; ``method='naive'`` recomputes each window).
+
+        ``exog`` covers the context's rows and ``exog_future`` the next ``horizon - 1`` days.
+        """
+        self._check_fitted()
+        frame = check_returns(context, what="context")
+        check_length(frame, self.min_context, what="Transformer.sample context")
+        if int(horizon) != horizon or horizon < 1 or int(n_paths) != n_paths or n_paths < 1:
+            raise DataError(f"horizon and n_paths must be positive integers, got {horizon}, {n_paths}")
+        if method not in ("cached", "naive"):
+            raise DataError(f"method must be 'cached' or 'naive', got {method!r}")
+        C = self.min_context
+        cov = self._exog(exog, frame.index, "sample")
+        if cov is not None:
+            if exog_future is None or len(exog_future) < horizon - 1:
+                raise DataError(f"sample: exog_future needs at least horizon - 1 = {horizon - 1} rows of "
+                                f"{self.exog_columns_}")
+            fut = check_returns(exog_future, what="exog_future").set_axis(
+                [str(c) for c in exog_future.columns], axis=1)[self.exog_columns_]
+            fut = np.asarray(self.exog_scaler_.transform(fut.to_numpy(dtype=float)))[: horizon - 1]
+            cov = np.concatenate([cov[-C:], fut])  # rows for the context window, then the future days
+        paths = np.empty((int(n_paths), int(horizon), frame.shape[1]))
+        seeds = np.random.SeedSequence(seed).generate_state(frame.shape[1])
+        kw = dict(temperature=temperature, top_k=top_k, top_p=top_p)
+        # absolute positions shift with the window at every step: cached keys would be stale
+        cached = method == "cached" and self.positions == "rope"
+        for j, col in enumerate(frame.columns):
+            sid = self._series_id(col, frame.shape[1])
+            z = self._z(frame[col].to_numpy(dtype=float)[-C:], sid)
+            gen = torch.Generator(device=self.device).manual_seed(int(seeds[j]))
+            zs = self._generate(z, cov, sid, int(horizon), int(n_paths), gen, kw, cached)
+            paths[:, :, j] = zs * self.scaler_.scale_[sid] + self.scaler_.loc_[sid]
+        return Scenarios(paths, future_index(frame.index, int(horizon)), [str(c) for c in frame.columns],
+                         seed=seed)
+
+    @torch.no_grad()
+    def _generate(self, z: np.ndarray, cov: np.ndarray | None, sid: int, horizon: int, n: int,
+                  gen: torch.Generator, kw: dict[str, Any], cached: bool) -> np.ndarray:
+        """Paths after the window ``z`` (C,): KV-cached, or recomputing the last C values per step."""
+        net, dev, C = self.network_.eval(), self.device, self.min_context
+        series = torch.full((n,), sid, dtype=torch.long, device=dev)
+        c = self._tensor(cov)
+        x = torch.tensor(z, dtype=torch.float32, device=dev)[None, :].expand(n, -1)
+        if cached:  # prefill once, then share the caches across paths
+            caches: list[dict[str, Tensor]] = [{} for _ in net.blocks]
+            raw = net(x[:1], series[:1], None if c is None else c[None, :C], caches)[:, -1].expand(n, -1)
+            caches = [{k: t.expand(n, -1, -1, -1).contiguous() for k, t in cache.items()} for cache in caches]
+        for h in range(horizon):
+            if not cached:
+                raw = net(x[:, -C:], series, None if c is None else c[h:h + C][None].expand(n, -1, -1))[:, -1]
+            x = torch.cat([x, self.head_.sample(raw, gen, **kw)[:, None]], dim=1)
+            if cached and h + 1 < horizon:
+                c_t = None if c is None else c[C + h][None, None, :].expand(n, -1, -1)
+                raw = net(x[:, -1:], series, c_t, caches, start=C + h)[:, 0]
+        return x[:, -horizon:].double().cpu().numpy()
+
+    # ---- persistence --------------------------------------------------------------------------
+    def _get_state(self) -> dict[str, Any]:
+        state = {"network": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
+                 "scaler": self.scaler_.state_dict(), "columns": list(self.columns_),
+                 "exog_columns": list(self.exog_columns_),
+                 "history": [{k: float(v) for k, v in e.items()} for e in self.training_.history]}
+        if self.head_name == "categorical":
+            state["edges"] = list(self.edges_)
+        if self.exog_columns_:
+            state["exog_scaler"] = self.exog_scaler_.state_dict()
+        return state
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.columns_ = list(state["columns"])
+        self.scaler_ = scaler_from_state_dict(state["scaler"])
+        self.exog_columns_ = list(state.get("exog_columns", []))
+        if self.exog_columns_:
+            self.exog_scaler_ = scaler_from_state_dict(state["exog_scaler"])
+        if "edges" in state:
+            self.edges_ = list(state["edges"])
+        self.head_ = self._make_head()
+        self._build(len(self.columns_))
+        self.network_.load_state_dict(state["network"])
+        self.network_.eval()
+        history = state["history"]
+        best = min(range(len(history)), key=lambda i: history[i].get("val_loss", np.inf)) if history else 0
+        self.training_ = TrainResult(history=history, best_epoch=best,
+                                     best_val_loss=history[best]["val_loss"] if history else float("nan"),
+                                     seconds=sum(e.get("seconds", 0.0) for e in history), n_steps=0)
