@@ -39,13 +39,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from finar.data.scalers import StandardScaler, scaler_from_state_dict
+from finar.data.scalers import StandardScaler
 from finar.data.transforms import check_length
 from finar.errors import DataError
-from finar.models.base import Forecaster, check_returns, register
+from finar.models.base import check_returns, register
 from finar.models.heads import Head, make_head
+from finar.models.neural import NeuralForecaster
 from finar.models.scenarios import Scenarios, future_index
-from finar.models.training import TrainConfig, TrainResult, seeded, train
+from finar.models.training import TrainConfig, seeded, train
 
 __all__ = ["Transformer", "TransformerConfig", "TransformerNetwork", "CausalSelfAttention",
            "RotaryEmbedding"]
@@ -258,7 +259,7 @@ class TransformerNetwork(nn.Module):
 
 
 @register("transformer")
-class Transformer(Forecaster):
+class Transformer(NeuralForecaster):
     """Decoder-only Transformer forecaster of returns with an exact likelihood.
 
     Parameters
@@ -392,25 +393,6 @@ class Transformer(Forecaster):
         self.network_.to(self.device)
 
     # ---- covariates ---------------------------------------------------------------------------
-    def _exog(self, exog: pd.DataFrame | pd.Series | None, index: pd.Index, what: str) -> np.ndarray | None:
-        """Standardised covariates aligned with ``index`` (rows must match it exactly), or None."""
-        if not self.exog_columns_:
-            if exog is not None:
-                raise DataError(f"{what}: this Transformer was fitted without exog; drop the argument")
-            return None
-        if exog is None:
-            raise DataError(f"{what}: this Transformer was fitted with exog columns {self.exog_columns_}; "
-                            "pass them for the same days")
-        frame = check_returns(exog, what=f"{what} exog")
-        missing = [c for c in self.exog_columns_ if c not in map(str, frame.columns)]
-        if missing:
-            raise DataError(f"{what}: exog lacks columns {missing}")
-        frame = frame.set_axis([str(c) for c in frame.columns], axis=1)[self.exog_columns_]
-        if not frame.index.equals(index):
-            raise DataError(f"{what}: exog must have exactly the rows of the returns "
-                            f"({len(index)} rows from {index[0]} to {index[-1]}); got {len(frame)} rows")
-        return np.asarray(self.exog_scaler_.transform(frame.to_numpy(dtype=float)), dtype=float)
-
     # ---- fit ----------------------------------------------------------------------------------
     def _windows(self, lo: int, hi: int, span: int) -> list[int]:
         """Starts of windows of ``C + span`` rows whose targets cover ``[lo + C, hi)``."""
@@ -470,20 +452,6 @@ class Transformer(Forecaster):
         return self
 
     # ---- the contract -------------------------------------------------------------------------
-    def _series_id(self, col: object, n_cols: int) -> int:
-        key = str(col)
-        if key in self.columns_:
-            return self.columns_.index(key)
-        if len(self.columns_) == 1 and n_cols == 1:
-            return 0
-        raise DataError(f"Transformer was fitted on {self.columns_}, not {key!r}")
-
-    def _z(self, values: np.ndarray, sid: int) -> np.ndarray:
-        return (values - self.scaler_.loc_[sid]) / self.scaler_.scale_[sid]
-
-    def _tensor(self, values: np.ndarray | None) -> Tensor | None:
-        return None if values is None else torch.tensor(values, dtype=torch.float32, device=self.device)
-
     @torch.no_grad()
     def _conditionals(self, z: Tensor, sid: int, cov: Tensor | None, batch: int = 64) -> Tensor:
         """Head parameters for targets ``z[C:]`` (n - C, n_params), from chunks of ``C + span`` rows."""
@@ -578,33 +546,3 @@ class Transformer(Forecaster):
                 c_t = None if c is None else c[C + h][None, None, :].expand(n, -1, -1)
                 raw = net(x[:, -1:], series, c_t, caches, start=C + h)[:, 0]
         return x[:, -horizon:].double().cpu().numpy()
-
-    # ---- persistence --------------------------------------------------------------------------
-    def _get_state(self) -> dict[str, Any]:
-        state = {"network": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
-                 "scaler": self.scaler_.state_dict(), "columns": list(self.columns_),
-                 "exog_columns": list(self.exog_columns_),
-                 "history": [{k: float(v) for k, v in e.items()} for e in self.training_.history]}
-        if self.head_name == "categorical":
-            state["edges"] = list(self.edges_)
-        if self.exog_columns_:
-            state["exog_scaler"] = self.exog_scaler_.state_dict()
-        return state
-
-    def _set_state(self, state: dict[str, Any]) -> None:
-        self.columns_ = list(state["columns"])
-        self.scaler_ = scaler_from_state_dict(state["scaler"])
-        self.exog_columns_ = list(state.get("exog_columns", []))
-        if self.exog_columns_:
-            self.exog_scaler_ = scaler_from_state_dict(state["exog_scaler"])
-        if "edges" in state:
-            self.edges_ = list(state["edges"])
-        self.head_ = self._make_head()
-        self._build(len(self.columns_))
-        self.network_.load_state_dict(state["network"])
-        self.network_.eval()
-        history = state["history"]
-        best = min(range(len(history)), key=lambda i: history[i].get("val_loss", np.inf)) if history else 0
-        self.training_ = TrainResult(history=history, best_epoch=best,
-                                     best_val_loss=history[best]["val_loss"] if history else float("nan"),
-                                     seconds=sum(e.get("seconds", 0.0) for e in history), n_steps=0)

@@ -1,0 +1,105 @@
+"""What every neural forecaster shares around its network: series ids, scaling, covariates, files.
+
+A neural forecaster (WaveNet, Transformer, ...) standardises each series with a
+:class:`~finar.data.scalers.StandardScaler` (whose log-Jacobian its ``log_prob`` adds), maps
+column names to series ids for a global model, standardises optional covariates, and saves its
+network weights, scalers, bins and training history as plain values and tensors, so that
+``torch.load(weights_only=True)`` reads them back. Subclasses provide ``_make_head()`` and
+``_build(n_series)`` (which create ``head_`` and ``network_`` from the stored settings).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from finar.data.scalers import scaler_from_state_dict
+from finar.errors import DataError
+from finar.models.base import Forecaster, check_returns
+from finar.models.training import TrainResult
+
+__all__ = ["NeuralForecaster"]
+
+
+class NeuralForecaster(Forecaster):
+    """Base of finar's neural forecasters; see the module docstring."""
+
+    device: str
+
+    def _exog(self, exog: pd.DataFrame | pd.Series | None, index: pd.Index, what: str) -> np.ndarray | None:
+        """Standardised covariates aligned with ``index`` (rows must match it exactly), or None."""
+        name = type(self).__name__
+        if not self.exog_columns_:
+            if exog is not None:
+                raise DataError(f"{what}: this {name} was fitted without exog; drop the argument")
+            return None
+        if exog is None:
+            raise DataError(f"{what}: this {name} was fitted with exog columns {self.exog_columns_}; "
+                            "pass them for the same days")
+        frame = check_returns(exog, what=f"{what} exog")  # numeric, finite, sorted
+        missing = [c for c in self.exog_columns_ if c not in map(str, frame.columns)]
+        if missing:
+            raise DataError(f"{what}: exog lacks columns {missing}")
+        frame = frame.set_axis([str(c) for c in frame.columns], axis=1)[self.exog_columns_]
+        if not frame.index.equals(index):
+            raise DataError(f"{what}: exog must have exactly the rows of the returns "
+                            f"({len(index)} rows from {index[0]} to {index[-1]}); got {len(frame)} rows")
+        return np.asarray(self.exog_scaler_.transform(frame.to_numpy(dtype=float)), dtype=float)
+
+    def _series_id(self, col: object, n_cols: int) -> int:
+        """The series id of a column; a one-series model applies to any single column."""
+        key = str(col)
+        if key in self.columns_:
+            return self.columns_.index(key)
+        if len(self.columns_) == 1 and n_cols == 1:
+            return 0
+        raise DataError(f"{type(self).__name__} was fitted on {self.columns_}, not {key!r}")
+
+    def _z(self, values: np.ndarray, sid: int) -> np.ndarray:
+        return (values - self.scaler_.loc_[sid]) / self.scaler_.scale_[sid]
+
+    def _tensor(self, values: np.ndarray | None) -> Tensor | None:
+        return None if values is None else torch.tensor(values, dtype=torch.float32, device=self.device)
+
+    # ---- persistence --------------------------------------------------------------------------
+    def _get_state(self) -> dict[str, Any]:
+        state = {"network": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
+                 "scaler": self.scaler_.state_dict(), "columns": list(self.columns_),
+                 "exog_columns": list(self.exog_columns_),
+                 "history": [{k: float(v) for k, v in e.items()} for e in self.training_.history]}
+        if hasattr(self, "edges_"):
+            state["edges"] = list(self.edges_)
+        if self.exog_columns_:
+            state["exog_scaler"] = self.exog_scaler_.state_dict()
+        return state
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.columns_ = list(state["columns"])
+        self.scaler_ = scaler_from_state_dict(state["scaler"])
+        self.exog_columns_ = list(state.get("exog_columns", []))
+        if self.exog_columns_:
+            self.exog_scaler_ = scaler_from_state_dict(state["exog_scaler"])
+        if "edges" in state:
+            self.edges_ = list(state["edges"])
+        self.head_ = self._make_head()
+        self._build(len(self.columns_))
+        self.network_.load_state_dict(state["network"])
+        self.network_.eval()
+        history = state["history"]
+        best = min(range(len(history)), key=lambda i: history[i].get("val_loss", np.inf)) if history else 0
+        self.training_ = TrainResult(history=history, best_epoch=best,
+                                     best_val_loss=history[best]["val_loss"] if history else float("nan"),
+                                     seconds=sum(e.get("seconds", 0.0) for e in history), n_steps=0)
+
+    @abstractmethod
+    def _make_head(self, z: np.ndarray | None = None) -> Any:
+        """The distribution head (fitting its bins on standardised training data ``z`` if given)."""
+
+    @abstractmethod
+    def _build(self, n_series: int) -> None:
+        """Create ``network_`` for ``n_series`` series from the stored settings."""
