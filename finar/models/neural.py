@@ -19,8 +19,10 @@ import torch
 from torch import Tensor
 
 from finar.data.scalers import scaler_from_state_dict
+from finar.data.transforms import check_length
 from finar.errors import DataError
 from finar.models.base import Forecaster, check_returns
+from finar.models.scenarios import Scenarios, future_index
 from finar.models.training import TrainResult
 
 __all__ = ["NeuralForecaster"]
@@ -65,6 +67,51 @@ class NeuralForecaster(Forecaster):
 
     def _tensor(self, values: np.ndarray | None) -> Tensor | None:
         return None if values is None else torch.tensor(values, dtype=torch.float32, device=self.device)
+
+    # ---- generation -----------------------------------------------------------------------
+    def sample(self, context: pd.Series | pd.DataFrame, horizon: int = 1, n_paths: int = 1000,
+               seed: int | None = None, *, exog: pd.DataFrame | pd.Series | None = None,
+               exog_future: pd.DataFrame | None = None, method: str = "cached", temperature: float = 1.0,
+               top_k: int | None = None, top_p: float | None = None) -> Scenarios:
+        """Simulate paths after ``context`` (cached generation; ``method='naive'`` recomputes).
+
+        With covariates, ``exog`` covers the context's rows and ``exog_future`` the next
+        ``horizon - 1`` days (their values condition the later steps; scenario analysis).
+        ``temperature``, ``top_k`` and ``top_p`` act on the head (:mod:`finar.models.heads`).
+        """
+        self._check_fitted()
+        frame = check_returns(context, what="context")
+        check_length(frame, self.min_context, what=f"{type(self).__name__}.sample context")
+        if int(horizon) != horizon or horizon < 1 or int(n_paths) != n_paths or n_paths < 1:
+            raise DataError(f"horizon and n_paths must be positive integers, got {horizon}, {n_paths}")
+        if method not in ("cached", "naive"):
+            raise DataError(f"method must be 'cached' or 'naive', got {method!r}")
+        R = self.min_context
+        cov = self._exog(exog, frame.index, "sample")
+        if cov is not None:
+            if exog_future is None or len(exog_future) < horizon - 1:
+                raise DataError(f"sample: exog_future needs at least horizon - 1 = {horizon - 1} rows of "
+                                f"{self.exog_columns_}")
+            fut = check_returns(exog_future, what="exog_future").set_axis(
+                [str(c) for c in exog_future.columns], axis=1)[self.exog_columns_]
+            fut = np.asarray(self.exog_scaler_.transform(fut.to_numpy(dtype=float)))[: horizon - 1]
+            cov = np.concatenate([cov[-R:], fut])  # rows for the context, then the future days
+        paths = np.empty((int(n_paths), int(horizon), frame.shape[1]))
+        seeds = np.random.SeedSequence(seed).generate_state(frame.shape[1])
+        kw = dict(temperature=temperature, top_k=top_k, top_p=top_p)
+        for j, col in enumerate(frame.columns):
+            sid = self._series_id(col, frame.shape[1])
+            z = self._z(frame[col].to_numpy(dtype=float)[-R:], sid)
+            gen = torch.Generator(device=self.device).manual_seed(int(seeds[j]))
+            zs = self._draw(z, cov, sid, int(horizon), int(n_paths), gen, kw, method)
+            paths[:, :, j] = zs * self.scaler_.scale_[sid] + self.scaler_.loc_[sid]
+        return Scenarios(paths, future_index(frame.index, int(horizon)), [str(c) for c in frame.columns],
+                         seed=seed)
+
+    @abstractmethod
+    def _draw(self, z: np.ndarray, cov: np.ndarray | None, sid: int, horizon: int, n: int,
+              gen: torch.Generator, kw: dict[str, Any], method: str) -> np.ndarray:
+        """``(n, horizon)`` standardised draws after the last ``min_context`` values ``z``."""
 
     # ---- persistence --------------------------------------------------------------------------
     def _get_state(self) -> dict[str, Any]:

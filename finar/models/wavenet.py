@@ -34,7 +34,6 @@ from finar.errors import DataError
 from finar.models.base import check_returns, register
 from finar.models.heads import Head, make_head
 from finar.models.neural import NeuralForecaster
-from finar.models.scenarios import Scenarios, future_index
 from finar.models.training import TrainConfig, seeded, train
 
 __all__ = ["WaveNet", "WaveNetNetwork", "CausalConv1d", "ResidualBlock"]
@@ -374,44 +373,10 @@ class WaveNet(NeuralForecaster):
             out[col] = lp
         return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
 
-    def sample(self, context: pd.Series | pd.DataFrame, horizon: int = 1, n_paths: int = 1000,
-               seed: int | None = None, *, exog: pd.DataFrame | pd.Series | None = None,
-               exog_future: pd.DataFrame | None = None, method: str = "cached", temperature: float = 1.0,
-               top_k: int | None = None, top_p: float | None = None) -> Scenarios:
-        """Simulate paths after ``context`` (fast cached generation; ``method='naive'`` recomputes).
-
-        With covariates, ``exog`` covers the context's rows and ``exog_future`` the next
-        ``horizon - 1`` days (their values condition the later steps; scenario analysis).
-        """
-        self._check_fitted()
-        frame = check_returns(context, what="context")
-        check_length(frame, self.min_context, what="WaveNet.sample context")
-        if int(horizon) != horizon or horizon < 1 or int(n_paths) != n_paths or n_paths < 1:
-            raise DataError(f"horizon and n_paths must be positive integers, got {horizon}, {n_paths}")
-        if method not in ("cached", "naive"):
-            raise DataError(f"method must be 'cached' or 'naive', got {method!r}")
-        R = self.min_context
-        cov = self._exog(exog, frame.index, "sample")
-        if cov is not None:
-            if exog_future is None or len(exog_future) < horizon - 1:
-                raise DataError(f"sample: exog_future needs at least horizon - 1 = {horizon - 1} rows of "
-                                f"{self.exog_columns_}")
-            fut = check_returns(exog_future, what="exog_future").set_axis(
-                [str(c) for c in exog_future.columns], axis=1)[self.exog_columns_]
-            fut = np.asarray(self.exog_scaler_.transform(fut.to_numpy(dtype=float)))[: horizon - 1]
-            cov = np.concatenate([cov[-R:], fut])  # rows for the context, then the future days
-        paths = np.empty((int(n_paths), int(horizon), frame.shape[1]))
-        seeds = np.random.SeedSequence(seed).generate_state(frame.shape[1])
-        kw = dict(temperature=temperature, top_k=top_k, top_p=top_p)
+    def _draw(self, z: np.ndarray, cov: np.ndarray | None, sid: int, horizon: int, n: int,
+              gen: torch.Generator, kw: dict[str, Any], method: str) -> np.ndarray:
         draw = self._generate if method == "cached" else self._generate_naive
-        for j, col in enumerate(frame.columns):
-            sid = self._series_id(col, frame.shape[1])
-            z = self._z(frame[col].to_numpy(dtype=float)[-R:], sid)
-            gen = torch.Generator(device=self.device).manual_seed(int(seeds[j]))
-            zs = draw(z, cov, sid, int(horizon), int(n_paths), gen, kw)
-            paths[:, :, j] = zs * self.scaler_.scale_[sid] + self.scaler_.loc_[sid]
-        return Scenarios(paths, future_index(frame.index, int(horizon)), [str(c) for c in frame.columns],
-                         seed=seed)
+        return draw(z, cov, sid, horizon, n, gen, kw)
 
     @torch.no_grad()
     def _generate(self, z: np.ndarray, cov: np.ndarray | None, sid: int, horizon: int, n: int,
