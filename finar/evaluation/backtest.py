@@ -15,20 +15,20 @@ with all data after a cut day replaced by noise, and must not change up to that 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from finar._progress import progress_bar
 from finar.data.transforms import as_frame
-from finar.errors import DataError, LookAheadError
+from finar.errors import DataError, LookAheadError, format_rows
 from finar.evaluation import scoring, stattests
+from finar.executors import ExecutorLike, JoblibExecutor, TaskError, resolve_executor, run_tasks, task_seed
 from finar.models.base import Forecaster, check_returns, clone
 
-__all__ = ["backtest", "BacktestResult", "level_tag"]
+__all__ = ["backtest", "backtest_panel", "BacktestResult", "level_tag"]
 
 
 def level_tag(alpha: float) -> str:
@@ -165,15 +165,11 @@ def _check_causality(m: Forecaster, history: pd.Series, lp: np.ndarray, cut: int
         )
 
 
-def _run_block(model: Forecaster, r: pd.Series, positions: np.ndarray, train: slice, horizon: int,
-               levels: Sequence[float], n_paths: int, seed: int, check: bool) -> _Block:
-    # One BLAS thread everywhere: joblib's workers run with one, and a different thread count
-    # changes floating-point summation order, so serial and parallel runs would differ in the
-    # last digits. Refits of these sizes gain nothing from BLAS threads.
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        return _score_block(model, r, positions, train, horizon, levels, n_paths, seed, check)
+def _run_block(job: tuple) -> _Block:
+    # One BLAS thread everywhere (run_tasks(threads=1)): joblib's and Ray's workers run with one,
+    # and a different thread count changes floating-point summation order, so serial and
+    # parallel runs would differ in the last digits. Refits of these sizes gain nothing from them.
+    return _score_block(*job)
 
 
 def _score_block(model: Forecaster, r: pd.Series, positions: np.ndarray, train: slice, horizon: int,
@@ -231,56 +227,24 @@ def _closed_form_crps(pred: Any, y: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def backtest(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: Any = None, *,
-             horizon: int = 1, window: Literal["expanding"] | int = "expanding",
-             refit_every: int | None = 20, levels: Sequence[float] = (0.01, 0.025, 0.05),
-             n_paths: int = 1000, seed: int = 0, n_jobs: int = 1, progress: bool = True,
-             check_causality: bool = True, name: str | None = None) -> BacktestResult:
-    """Rolling-origin backtest of ``model`` on returns ``r`` over ``[start, end]``.
+@dataclass
+class _Plan:
+    """The refit blocks of one series' backtest and what assembling its result needs."""
 
-    Parameters
-    ----------
-    model : Forecaster
-        Any forecaster of the contract; it is cloned, never modified.
-    r : Series
-        Returns (one series), e.g. ``finar.returns(px)``.
-    start, end : date-like
-        First and last test day (inclusive); ``end`` defaults to the last day that has a target.
-    horizon : int, default 1
-        1 for one-step densities; ``h > 1`` scores forecasts of the ``h``-day cumulative return
-        starting on each test day, made with data before it (from sample paths).
-    window : 'expanding' or int
-        Fit on all data before the block, or on the last ``window`` observations before it.
-        Forecasts always condition on the whole history before each day.
-    refit_every : int or None, default 20
-        Refit every this many test days; ``None`` fits once on the data before ``start``.
-    levels : sequence of float
-        VaR/ES levels (left tail).
-    n_paths : int
-        Sample paths per day where there is no closed form (and for CRPS of the skew-t).
-    seed : int
-        All randomness derives from it; results do not depend on ``n_jobs``.
-    n_jobs : int
-        Refit blocks run in parallel with joblib when > 1 (-1: all cores).
-    progress : bool
-        Show a progress bar on stderr.
-    check_causality : bool
-        Recompute each block's scores with perturbed future data and raise
-        :class:`finar.errors.LookAheadError` if any earlier score changes.
+    series: pd.Series
+    jobs: list[tuple]
+    first: int
+    last: int
+    settings: dict[str, Any]
 
-    Examples
-    --------
-    >>> import finar
-    >>> r = finar.returns(finar.load("sp500")["adj_close"])
-    >>> bt = finar.backtest(finar.models.GARCH(dist="t"), r, start="2018-01-01", refit_every=60,
-    ...                     progress=False)
-    >>> bool(bt.summary()["hit_1"] <= 0.05)
-    True
-    """
+
+def _plan(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: Any, horizon: int,
+          window: Literal["expanding"] | int, refit_every: int | None, levels: tuple[float, ...],
+          n_paths: int, seed: int, check_causality: bool) -> _Plan:
     frame = check_returns(r)
     if frame.shape[1] != 1:
         raise DataError(f"backtest takes one series; got {frame.shape[1]} columns "
-                        f"({list(frame.columns)[:5]}); run one backtest per column")
+                        f"({list(frame.columns)[:5]}); run one backtest per column, or backtest_panel")
     series = as_frame(frame).iloc[:, 0]
     if int(horizon) != horizon or horizon < 1:
         raise DataError(f"horizon must be a positive integer, got {horizon!r}")
@@ -288,7 +252,6 @@ def backtest(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: An
         raise DataError(f"refit_every must be a positive integer or None, got {refit_every!r}")
     if window != "expanding" and (not isinstance(window, int) or window < 1):
         raise DataError(f"window must be 'expanding' or a positive integer, got {window!r}")
-    levels = tuple(float(a) for a in levels)
     if any(not 0 < a < 0.5 for a in levels):
         raise DataError(f"levels must lie in (0, 0.5), got {levels}")
     idx = series.index
@@ -309,18 +272,15 @@ def backtest(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: An
 
     jobs = [(model, series, b, train_slice(int(b[0])), int(horizon), levels, int(n_paths), int(seed),
              bool(check_causality)) for b in blocks]
-    label = name or repr(model)
-    t0 = time.perf_counter()
-    if n_jobs == 1:
-        results = [_run_block(*job) for job in progress_bar(jobs, total=len(jobs), enabled=progress,
-                                                            description=f"backtest {label}")]
-    else:
-        from joblib import Parallel, delayed
+    settings = {"start": str(idx[first]), "end": str(idx[last]), "horizon": int(horizon),
+                "window": window, "refit_every": refit_every, "levels": list(levels),
+                "n_paths": int(n_paths), "seed": int(seed), "model": repr(model)}
+    return _Plan(series, jobs, first, last, settings)
 
-        gen = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_run_block)(*job) for job in jobs)
-        results = list(progress_bar(gen, total=len(jobs), enabled=progress, description=f"backtest {label}"))
-    seconds = time.perf_counter() - t0
 
+def _assemble(plan: _Plan, results: list[_Block], label: str, seconds: float) -> BacktestResult:
+    series, idx = plan.series, plan.series.index
+    horizon, levels = plan.settings["horizon"], tuple(plan.settings["levels"])
     cat = np.concatenate
     daily = pd.DataFrame({
         "y": cat([np.array([series.to_numpy()[p: p + horizon].sum() for p in b.positions])
@@ -330,17 +290,171 @@ def backtest(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: An
         "pit": cat([b.pit for b in results]),
         "mean": cat([b.mean for b in results]),
         "std": cat([b.std for b in results]),
-    }, index=idx[positions])
+    }, index=idx[plan.first: plan.last + 1])
     for a in levels:
         tag = level_tag(a)
         daily[f"var_{tag}"] = cat([b.var[a] for b in results])
         daily[f"es_{tag}"] = cat([b.es[a] for b in results])
         daily[f"hit_{tag}"] = daily["y"] < -daily[f"var_{tag}"]
     daily["fit_date"] = np.repeat([idx[b.positions[0]] for b in results], [len(b.positions) for b in results])
-    settings = {"start": str(idx[first]), "end": str(idx[last]), "horizon": int(horizon),
-                "window": window, "refit_every": refit_every, "levels": list(levels),
-                "n_paths": int(n_paths), "seed": int(seed), "n_jobs": n_jobs,
-                "model": repr(model)}
-    return BacktestResult(label, daily, levels, int(horizon), settings,
+    return BacktestResult(label, daily, levels, horizon, dict(plan.settings),
                           float(sum(b.fit_seconds for b in results)), seconds,
                           [b.sampler for b in results])
+
+
+def _block_name(plan: _Plan, job: tuple) -> str:
+    return str(plan.series.index[int(job[2][0])])
+
+
+def backtest(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: Any = None, *,
+             horizon: int = 1, window: Literal["expanding"] | int = "expanding",
+             refit_every: int | None = 20, levels: Sequence[float] = (0.01, 0.025, 0.05),
+             n_paths: int = 1000, seed: int = 0, n_jobs: int = 1, executor: ExecutorLike | None = None,
+             progress: bool = True, check_causality: bool = True, name: str | None = None) -> BacktestResult:
+    """Rolling-origin backtest of ``model`` on returns ``r`` over ``[start, end]``.
+
+    Parameters
+    ----------
+    model : Forecaster
+        Any forecaster of the contract; it is cloned, never modified.
+    r : Series
+        Returns (one series), e.g. ``finar.returns(px)``; :func:`backtest_panel` takes many.
+    start, end : date-like
+        First and last test day (inclusive); ``end`` defaults to the last day that has a target.
+    horizon : int, default 1
+        1 for one-step densities; ``h > 1`` scores forecasts of the ``h``-day cumulative return
+        starting on each test day, made with data before it (from sample paths).
+    window : 'expanding' or int
+        Fit on all data before the block, or on the last ``window`` observations before it.
+        Forecasts always condition on the whole history before each day.
+    refit_every : int or None, default 20
+        Refit every this many test days; ``None`` fits once on the data before ``start``.
+    levels : sequence of float
+        VaR/ES levels (left tail).
+    n_paths : int
+        Sample paths per day where there is no closed form (and for CRPS of the skew-t).
+    seed : int
+        All randomness derives from it; results do not depend on ``n_jobs`` or ``executor``.
+    n_jobs : int
+        Refit blocks run in parallel with joblib when > 1 (-1: all cores); the same as
+        ``executor=finar.executors.JoblibExecutor(n_jobs)``.
+    executor : 'serial', 'joblib', 'ray' or executor object, optional
+        Where the refit blocks run, one task each (:mod:`finar.executors`); default: joblib
+        when ``n_jobs != 1``, else serial. A failed block is retried once unless it raised a
+        ``FinarError``; then its error is raised as it is.
+    progress : bool
+        Show a progress bar on stderr.
+    check_causality : bool
+        Recompute each block's scores with perturbed future data and raise
+        :class:`finar.errors.LookAheadError` if any earlier score changes.
+
+    Examples
+    --------
+    >>> import finar
+    >>> r = finar.returns(finar.load("sp500")["adj_close"])
+    >>> bt = finar.backtest(finar.models.GARCH(dist="t"), r, start="2018-01-01", refit_every=60,
+    ...                     progress=False)
+    >>> bool(bt.summary()["hit_1"] <= 0.05)
+    True
+    """
+    levels = tuple(float(a) for a in levels)
+    plan = _plan(model, r, start, end, horizon, window, refit_every, levels, n_paths, seed, check_causality)
+    runner = _executor(executor, n_jobs)
+    label = name or repr(model)
+    t0 = time.perf_counter()
+    try:
+        results = run_tasks(_run_block, plan.jobs, executor=runner,
+                            names=[_block_name(plan, j) for j in plan.jobs], progress=progress,
+                            description=f"backtest {label}")
+    except TaskError as err:  # one series: a failed block leaves no valid table, so raise its error
+        raise next(iter(err.exceptions.values()), err) from None
+    out = _assemble(plan, results, label, time.perf_counter() - t0)
+    out.settings["n_jobs"] = n_jobs
+    return out
+
+
+def _executor(executor: ExecutorLike | None, n_jobs: int) -> Any:
+    if executor is None:
+        return "serial" if n_jobs == 1 else JoblibExecutor(n_jobs)
+    if n_jobs != 1 and executor != "joblib":
+        raise DataError(f"n_jobs={n_jobs} only applies to joblib; with executor={executor!r} leave n_jobs=1")
+    return resolve_executor(executor, n_jobs if n_jobs != 1 else None)
+
+
+def backtest_panel(model: Forecaster | Mapping[str, Forecaster], r: pd.DataFrame, start: Any, end: Any = None,
+                   *, horizon: int = 1, window: Literal["expanding"] | int = "expanding",
+                   refit_every: int | None = 20, levels: Sequence[float] = (0.01, 0.025, 0.05),
+                   n_paths: int = 1000, seed: int = 0, executor: ExecutorLike = "serial", retries: int = 1,
+                   progress: bool = True, check_causality: bool = True) -> dict[str, BacktestResult]:
+    """:func:`backtest` of every column of ``r``, all assets' refit blocks fanned out as one set of tasks.
+
+    Each (asset, refit block) is one task named ``"<asset>/<first test day>"``, so a cluster
+    stays busy across assets. Each asset's randomness comes from
+    :func:`finar.executors.task_seed` of ``seed`` and its name: an asset gets the same table
+    whichever assets run with it and on any executor, but not the table of
+    ``backtest(..., seed=seed)``.
+
+    Parameters
+    ----------
+    model : Forecaster or mapping
+        One model for every asset, or ``{asset: model}`` covering every column.
+    r : DataFrame
+        Returns, one column per asset; each asset is backtested on its own non-NaN rows.
+    executor, retries
+        As in :func:`finar.executors.run_tasks`.
+    start, end, horizon, window, refit_every, levels, n_paths, check_causality
+        As in :func:`backtest`.
+
+    Returns
+    -------
+    dict
+        ``asset -> BacktestResult`` in the column order of ``r``.
+
+    Raises
+    ------
+    finar.executors.TaskError
+        If some blocks failed after their retries: the message names them by asset and date;
+        ``.results`` holds the ``BacktestResult`` of every asset whose blocks all succeeded and
+        ``.failures`` the failed tasks.
+
+    Examples
+    --------
+    >>> import finar
+    >>> r = finar.returns(finar.load("sp500-stocks")[["AAPL", "MSFT"]]).loc["2016":"2018"]
+    >>> bts = backtest_panel(finar.models.GARCH(dist="t"), r, start="2018-07-01", refit_every=60,
+    ...                      progress=False)
+    >>> list(bts)
+    ['AAPL', 'MSFT']
+    """
+    if not isinstance(r, pd.DataFrame):
+        raise DataError(f"backtest_panel takes a DataFrame with one column per asset; got {type(r).__name__}")
+    assets = [str(c) for c in r.columns]
+    models = model if isinstance(model, Mapping) else dict.fromkeys(assets, model)
+    missing = [a for a in assets if a not in models]
+    if missing:
+        raise DataError(f"model has no entry for assets {format_rows(missing)}; pass one model per column")
+    levels = tuple(float(a) for a in levels)
+    plans = {a: _plan(models[a], r[c].dropna(), start, end, horizon, window, refit_every, levels, n_paths,
+                      task_seed(seed, a), check_causality) for a, c in zip(assets, r.columns, strict=True)}
+    jobs = [(a, job) for a, plan in plans.items() for job in plan.jobs]
+    names = [f"{a}/{_block_name(plans[a], job)}" for a, job in jobs]
+    t0 = time.perf_counter()
+    try:
+        blocks = dict(zip(names, run_tasks(_run_block, [job for _, job in jobs], executor=executor,
+                                           names=names, retries=retries, progress=progress,
+                                           description="backtest_panel"), strict=True))
+        failed = None
+    except TaskError as err:
+        blocks, failed = err.results, err
+    seconds = time.perf_counter() - t0
+    out = {}
+    for a, plan in plans.items():
+        mine = [n for (asset, _), n in zip(jobs, names, strict=True) if asset == a]
+        if all(n in blocks for n in mine):
+            out[a] = _assemble(plan, [blocks[n] for n in mine], a, seconds)
+            out[a].settings["asset"] = a
+    if failed is not None:
+        bad = sorted({n.rsplit("/", 1)[0] for n in failed.failures.index})
+        raise TaskError(f"backtest_panel: {len(bad)} of {len(assets)} assets failed ({format_rows(bad)}); "
+                        f"{failed}", out, failed.failures, failed.exceptions) from failed
+    return out

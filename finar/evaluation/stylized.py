@@ -51,6 +51,7 @@ import pandas as pd
 from scipy import fft, stats
 
 from finar.errors import DataError, NonFiniteValueError, SeriesTooShortError, format_rows
+from finar.executors import ExecutorLike, run_tasks
 from finar.models.garch import GARCH
 from finar.models.scenarios import Scenarios
 
@@ -515,7 +516,8 @@ class StylizedFacts:
 
 def stylized_facts(real: pd.Series, generated: Scenarios | np.ndarray | Mapping[str, Scenarios | np.ndarray]
                    | None, *, references: bool = False, seed: int = 0, n_paths: int | None = None,
-                   horizon: int | None = None, lags: int = 250, theta: float = 5.0) -> StylizedFacts:
+                   horizon: int | None = None, lags: int = 250, theta: float = 5.0,
+                   executor: ExecutorLike = "serial", progress: bool = False) -> StylizedFacts:
     """PROTOCOLS.md P3 distances and Cont's stylized facts, real against generated.
 
     Parameters
@@ -536,6 +538,11 @@ def stylized_facts(real: pd.Series, generated: Scenarios | np.ndarray | Mapping[
         Lags ``1..lags`` of the ACF and leverage scores.
     theta : float, default 5.0
         Level of the gain/loss waiting times, in the units of the returns (5 = 5%).
+    executor : 'serial', 'joblib', 'ray' or executor object, default 'serial'
+        Where the per-sample summaries (real, each generator, each reference) are computed,
+        one task each (:func:`finar.executors.run_tasks`); the numbers do not depend on it.
+    progress : bool, default False
+        A progress bar over those tasks.
 
     Returns
     -------
@@ -551,8 +558,10 @@ def stylized_facts(real: pd.Series, generated: Scenarios | np.ndarray | Mapping[
     elif not gens:
         raise DataError("generated is None: pass paths, or references=True with n_paths and horizon")
 
-    summaries = {"real": _summarise(r.to_numpy()[None, :], lags, theta)}
-    summaries.update({name: _summarise(p, lags, theta) for name, p in gens.items()})
+    samples = {"real": r.to_numpy()[None, :], **gens}
+    done = run_tasks(_summarise, samples.values(), executor=executor, names=list(samples),
+                     common={"lags": lags, "theta": theta}, progress=progress, description="stylized facts")
+    summaries = dict(zip(samples, done, strict=True))
     rows = []
     for name, s in summaries.items():
         kind = "real" if name == "real" else "reference" if name in _REFERENCES else "generated"

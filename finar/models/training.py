@@ -10,6 +10,14 @@ global RNG state is left as it was.
 
 Validation data must come *after* the training data in time (:func:`time_split`), otherwise the
 early-stopping score looks ahead.
+
+Data-parallel training. Under ``torchrun`` with a process group (:func:`init_distributed`: gloo
+on CPU, nccl on GPU), :func:`train` wraps the network in ``DistributedDataParallel``: every rank
+draws the same global batch and takes its contiguous share of the windows, and local losses are
+weighted by their share, so the averaged gradient is that of the global batch's mean loss and
+the loss curve is the single-process one with the same ``batch_size`` (up to float rounding;
+dropout masks differ, being drawn per rank). Every rank scores the whole validation set, so
+early stopping stops all ranks at the same epoch; their weights stay identical throughout.
 """
 
 from __future__ import annotations
@@ -17,21 +25,25 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from finar.errors import DataError, FinarError
 
 __all__ = ["TrainConfig", "TrainResult", "train", "seeded", "time_split", "split_tensors",
-           "parameter_groups", "lr_schedule", "evaluate"]
+           "parameter_groups", "lr_schedule", "evaluate", "init_distributed", "on_epoch"]
 
 logger = logging.getLogger("finar.training")
 Tensors = Sequence[torch.Tensor]
+_epoch_hook: ContextVar[Callable[[dict], None] | None] = ContextVar("finar_epoch_hook", default=None)
 
 
 @dataclass(frozen=True)
@@ -202,7 +214,8 @@ def lr_schedule(config: TrainConfig, total_steps: int) -> Callable[[int], float]
 
 def train(module: nn.Module, loss_fn: Callable[..., torch.Tensor], train_data: Tensors,
           val_data: Tensors | None = None, config: TrainConfig = TrainConfig(), *,
-          device: str | torch.device = "cpu", progress: bool = True) -> TrainResult:
+          device: str | torch.device = "cpu", progress: bool = True,
+          distributed: bool | None = None) -> TrainResult:
     """Fit ``module`` by minimising ``loss_fn`` with AdamW; return the per-epoch history.
 
     Each step draws a batch of rows (the same rows of every tensor in ``train_data``, e.g. windows
@@ -218,6 +231,12 @@ def train(module: nn.Module, loss_fn: Callable[..., torch.Tensor], train_data: T
     given ``config.seed``; on CUDA some kernels are not deterministic. Per-epoch lines are logged
     at INFO on the ``"finar.training"`` logger; a transient progress bar is drawn on stderr when it
     is a terminal and ``progress`` is true.
+
+    ``distributed=None`` trains data-parallel (module docstring) when a ``torch.distributed``
+    process group with more than one rank is initialised, ``True`` requires one, ``False``
+    trains this process alone. Only rank 0 logs and draws progress. Data-parallel, ``loss_fn``
+    receives the ``DistributedDataParallel`` wrapper and must call it (``module(x)``, not
+    ``module.part(x)``), since gradients are synchronised by its forward pass.
 
     Raises
     ------
@@ -243,6 +262,16 @@ def train(module: nn.Module, loss_fn: Callable[..., torch.Tensor], train_data: T
                             "loss_fn receives both the same way, so pass the same kinds of tensors.")
     device = torch.device(device)
     module.to(device)
+    rank, world = _world(distributed)
+    net: nn.Module = module
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # static_graph: the parameters a loss uses are the same every step, though some may be
+        # unused (e.g. a one-series embedding), which plain DDP rejects
+        net = DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None,
+                                      static_graph=True)
+        progress = progress and rank == 0
     groups = parameter_groups(module, config.weight_decay)
     if not groups:
         raise FinarError(f"{type(module).__name__} has no trainable parameters (requires_grad=True).")
@@ -266,14 +295,18 @@ def train(module: nn.Module, loss_fn: Callable[..., torch.Tensor], train_data: T
                           f"and {kept}. {hint}")
 
     try:
-        with seeded(config.seed, device), _epoch_bar(config.max_epochs, progress) as bar:
+        # each rank its own dropout stream; rank 0 (or a single process) keeps config.seed
+        with seeded(config.seed + rank, device), _epoch_bar(config.max_epochs, progress) as bar:
             for epoch in range(config.max_epochs):
                 t0 = time.perf_counter()
                 module.train()
                 total = 0.0
                 for idx in torch.randperm(n, generator=shuffler).split(bs):
-                    loss = _scalar(loss_fn(module, *_batch(train_data, idx, device)))
-                    value = loss.item()
+                    if world > 1:
+                        loss, value = _sharded_loss(net, loss_fn, train_data, idx, rank, world, device)
+                    else:
+                        loss = _scalar(loss_fn(module, *_batch(train_data, idx, device)))
+                        value = loss.item()
                     if not math.isfinite(value):
                         raise fail("the training loss", value, epoch, "Check train_data for NaN/inf or "
                                    f"extreme values, or lower TrainConfig.lr (now {config.lr:g}).")
@@ -302,9 +335,13 @@ def train(module: nn.Module, loss_fn: Callable[..., torch.Tensor], train_data: T
                 row = {"epoch": epoch, "train_loss": total / n, "val_loss": val_loss, "lr": lr,
                        "seconds": time.perf_counter() - t0}
                 history.append(row)
-                logger.info("epoch %d of %d: train %.5f, val %.5f, lr %.3g (%.2fs)", epoch, config.max_epochs,
-                            row["train_loss"], val_loss, lr, row["seconds"])
+                if rank == 0:
+                    logger.info("epoch %d of %d: train %.5f, val %.5f, lr %.3g (%.2fs)", epoch,
+                                config.max_epochs, row["train_loss"], val_loss, lr, row["seconds"])
                 bar(f"train {row['train_loss']:.4f}  val {val_loss:.4f}")
+                hook = _epoch_hook.get()
+                if hook is not None and rank == 0:
+                    hook(dict(row))
                 if bad_epochs >= config.patience:
                     logger.info("early stop: no better val loss for %d epochs", config.patience)
                     break
@@ -330,6 +367,90 @@ def evaluate(module: nn.Module, loss_fn: Callable[..., torch.Tensor], data: Tens
     n, device = len(data[0]), torch.device(device)
     return sum(_scalar(loss_fn(module, *_batch(data, idx, device))).item() * len(idx)
                for idx in torch.arange(n).split(batch_size)) / n
+
+
+@contextmanager
+def on_epoch(callback: Callable[[dict], None]) -> Iterator[None]:
+    """Call ``callback(row)`` after every epoch of every :func:`train` run inside the block.
+
+    ``row`` is the epoch's ``TrainResult.history`` entry. It reaches the loop of an estimator's
+    ``fit`` without a new argument on every network, e.g. to report validation losses to Ray
+    Tune (:mod:`finar.tune`) or to a dashboard. Under DDP only rank 0 calls it.
+
+    Examples
+    --------
+    >>> rows = []
+    >>> x = torch.linspace(-1, 1, 8).unsqueeze(1)
+    >>> with on_epoch(rows.append):
+    ...     _ = train(nn.Linear(1, 1), lambda m, x: (m(x) ** 2).mean(), (x,),
+    ...               config=TrainConfig(max_epochs=3), progress=False)
+    >>> [row["epoch"] for row in rows]
+    [0, 1, 2]
+    """
+    token = _epoch_hook.set(callback)
+    try:
+        yield
+    finally:
+        _epoch_hook.reset(token)
+
+
+def init_distributed(device: str | torch.device | None = None) -> tuple[int, int, torch.device]:
+    """Join the process group that ``torchrun`` describes; return ``(rank, world_size, device)``.
+
+    The backend is nccl for CUDA, gloo for CPU. ``device=None`` picks ``cuda:LOCAL_RANK`` when
+    CUDA is available, else the CPU. Call it once per process before fitting; :func:`train`
+    (and so every finar network's ``fit``) then trains data-parallel. Already initialised: the
+    existing group is used.
+
+    Examples
+    --------
+    A script ``fit.py`` run on each of 2 nodes with
+    ``torchrun --nnodes 2 --nproc-per-node 4 --rdzv-endpoint head:29500 fit.py``::
+
+        rank, world, device = init_distributed()
+        m = finar.models.WaveNet(device=str(device)).fit(r)
+        if rank == 0:
+            m.save("wavenet.pt")
+    """
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    if device is None:
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+            raise FinarError("init_distributed needs the RANK and WORLD_SIZE environment variables that "
+                             "torchrun sets; start the script with torchrun --nproc-per-node N ...")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def _world(distributed: bool | None) -> tuple[int, int]:
+    ready = dist.is_available() and dist.is_initialized()
+    if distributed and not ready:
+        raise FinarError("train(distributed=True) needs a torch.distributed process group; call "
+                         "finar.models.training.init_distributed() under torchrun first")
+    if distributed is False or not ready:
+        return 0, 1
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _sharded_loss(net: nn.Module, loss_fn: Callable[..., torch.Tensor], data: tuple[torch.Tensor, ...],
+                  idx: torch.Tensor, rank: int, world: int,
+                  device: torch.device) -> tuple[torch.Tensor, float]:
+    """This rank's share of the global batch ``idx``: the loss to back-propagate and the global mean.
+
+    The local mean is weighted by ``world * n_local / n_global``, so DDP's average of the ranks'
+    gradients is the gradient of the global batch's mean. A rank without rows (a last batch
+    smaller than the world) runs one row with weight 0: every rank must join each all-reduce.
+    """
+    mine = idx.tensor_split(world)[rank]
+    weight = world * len(mine) / len(idx)
+    loss = _scalar(loss_fn(net, *_batch(data, mine if len(mine) else idx[:1], device)))
+    total = torch.tensor([loss.item() * len(mine)], dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return loss * weight, total.item() / len(idx)
 
 
 def _check_tensors(data: Tensors, name: str) -> tuple[torch.Tensor, ...]:
