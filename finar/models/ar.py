@@ -88,6 +88,11 @@ class AR(UnivariateForecaster):
             return max(int(s["order"]) for s in self.states_.values())
         return int(self.max_order if isinstance(self.order, str) else self.order)
 
+    @property
+    def memory(self) -> int:
+        """An AR(p) day depends on the ``p`` days before it only."""
+        return self.min_context
+
     def _fit_1d(self, y: np.ndarray) -> dict[str, Any]:
         self._validate()
         if isinstance(self.order, str):

@@ -122,6 +122,13 @@ class Forecaster(ABC):
     def min_context(self) -> int:
         """Observations needed before ``log_prob`` is defined and ``sample`` can start."""
 
+    @property
+    def memory(self) -> int | None:
+        """How many past observations one day's prediction can depend on at most: ``None`` when
+        unbounded (a GARCH variance recursion remembers everything), else e.g. the receptive
+        field. Lets callers recompute only the days an edit to one observation can change."""
+        return None
+
     @abstractmethod
     def fit(self, r: pd.Series | pd.DataFrame) -> Forecaster:
         """Fit to returns; returns ``self``."""
@@ -143,6 +150,37 @@ class Forecaster(ABC):
         then works from sample paths.
         """
         return None
+
+    def cdf(self, r: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
+        """``P(R_t <= r_t | r_<t)``: each observation's probability integral transform (PIT).
+
+        Shaped like ``r`` (NaN where ``log_prob`` is NaN). The default reads the closed-form
+        :meth:`predictive`; a model without one overrides this or raises ``NotImplementedError``
+        (then :class:`finar.AnomalyDetector` and the backtest work from sample paths).
+        """
+        pred = self.predictive(r)
+        if pred is None:
+            raise NotImplementedError(f"{type(self).__name__} has no closed-form CDF")
+        frame = check_returns(r)
+        preds = {frame.columns[0]: pred} if isinstance(r, pd.Series) else pred
+        out = pd.DataFrame({c: preds[c].cdf(frame[c].to_numpy(dtype=float)) for c in frame.columns},
+                           index=frame.index)
+        return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
+
+    def ppf(self, r: pd.Series | pd.DataFrame, q: float) -> pd.Series | pd.DataFrame:
+        """The ``q``-quantile of each day's one-step predictive distribution given ``r_<t``.
+
+        Shaped like ``r`` (day ``t``'s value does not depend on ``r_t``); ``ppf(r, 0.01)`` is the
+        1% VaR forecast as a return. Default: the closed-form :meth:`predictive`; models without
+        one override this or raise ``NotImplementedError``.
+        """
+        pred = self.predictive(r)
+        if pred is None:
+            raise NotImplementedError(f"{type(self).__name__} has no closed-form quantile function")
+        frame = check_returns(r)
+        preds = {frame.columns[0]: pred} if isinstance(r, pd.Series) else pred
+        out = pd.DataFrame({c: preds[c].ppf(float(q)) for c in frame.columns}, index=frame.index)
+        return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
 
     @classmethod
     def _tiny_params(cls) -> list[dict[str, Any]]:

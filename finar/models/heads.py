@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
+import scipy.special
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -137,6 +138,30 @@ class Head(nn.Module, ABC):
         """Log density (nats) of ``y`` ``(...)`` under ``raw`` ``(..., n_params)`` -> ``(...)``."""
 
     @abstractmethod
+    def cdf(self, raw: Tensor, y: Tensor) -> Tensor:
+        """``P(Y <= y)`` under ``raw`` ``(..., n_params)`` -> ``(...)`` in float64 (NaN where ``y`` is).
+
+        The exact CDF of the density :meth:`log_prob` describes: a probability integral
+        transform (PIT) of the observation, used for tail p-values and PIT histograms.
+        """
+
+    def ppf(self, raw: Tensor, q: Tensor | float) -> Tensor:
+        """Quantile ``F^{-1}(q)`` -> ``(...)`` in float64: bisection on :meth:`cdf` inside a bracket
+        that holds it (binned heads invert their piecewise linear CDF exactly instead)."""
+        q = torch.as_tensor(q, dtype=torch.float64, device=raw.device)
+        if bool(((q <= 0) | (q >= 1)).any()):
+            raise DataError(f"quantile levels must lie in (0, 1), got {q.tolist()}")
+        lo, hi = self._ppf_bracket(raw.detach(), q)
+        for _ in range(80):  # the bracket shrinks 2^80-fold: float64 resolution
+            mid = (lo + hi) / 2
+            below = self.cdf(raw, mid) < q
+            lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+        return (lo + hi) / 2
+
+    def _ppf_bracket(self, raw: Tensor, q: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} has no quantile function")
+
+    @abstractmethod
     def sample(self, raw: Tensor, generator: torch.Generator | None = None, *, temperature: float = 1.0,
                top_k: int | None = None, top_p: float | None = None) -> Tensor:
         """One draw per step, ``(..., n_params)`` -> ``(...)``, from ``generator`` only."""
@@ -177,6 +202,28 @@ class _LocScaleMixture(Head):
         else:
             log_f = _t_log_pdf(y, loc, scale, 2 + excess)
         return torch.logsumexp(log_w + log_f, dim=-1)
+
+    def cdf(self, raw: Tensor, y: Tensor) -> Tensor:
+        """``sum_k w_k F((y - mu_k) / s_k)``, ``F`` the standard normal or t(``v_k``) CDF, in float64."""
+        log_w, loc, scale, excess = (None if t is None else t.detach().double() for t in self._params(raw))
+        z = (y.detach().double()[..., None] - loc) / scale
+        if excess is None:
+            c = torch.special.ndtr(z)
+        else:  # torch has no t CDF: scipy's stdtr, exact in float64
+            df, z = torch.broadcast_tensors(2 + excess, z)
+            c = torch.from_numpy(scipy.special.stdtr(df.cpu().numpy(), z.cpu().numpy())).to(z.device)
+        return (log_w.exp() * c).sum(-1)
+
+    def _ppf_bracket(self, raw: Tensor, q: Tensor) -> tuple[Tensor, Tensor]:
+        """A mixture's quantile lies between its components' quantiles at the same level."""
+        _, loc, scale, excess = (None if t is None else t.detach().double() for t in self._params(raw))
+        q = q[..., None].expand(loc.shape)
+        if excess is None:
+            z = torch.special.ndtri(q)
+        else:
+            z = torch.from_numpy(scipy.special.stdtrit((2 + excess).cpu().numpy(), q.cpu().numpy())).to(loc)
+        x = loc + scale * z
+        return x.min(-1).values, x.max(-1).values
 
     def sample(self, raw: Tensor, generator: torch.Generator | None = None, *, temperature: float = 1.0,
                top_k: int | None = None, top_p: float | None = None) -> Tensor:
@@ -302,6 +349,36 @@ class _BinnedHead(Head):
         probs, centers, widths = self._bin_stats(raw)
         mean = (probs * centers).sum(-1, keepdim=True)
         return torch.sqrt((probs * (widths**2 / 12 + (centers - mean) ** 2)).sum(-1))
+
+    def cdf(self, raw: Tensor, y: Tensor) -> Tensor:
+        """Piecewise linear: ``sum_{j<k} P_j + P_k (y - edges[k]) / width_k`` for ``y`` in bin ``k``."""
+        probs = self.bin_probs(raw).detach().double()
+        shape = torch.broadcast_shapes(probs.shape[:-1], y.shape)
+        probs, y = probs.expand(*shape, probs.shape[-1]), y.detach().double().expand(shape)
+        ids, _ = self._bins(y)
+        edges = self.edges.to(probs)
+        below = (probs.cumsum(-1) - probs).gather(-1, ids[..., None])[..., 0]
+        p_bin = probs.gather(-1, ids[..., None])[..., 0]
+        frac = ((y - edges[ids]) / edges.diff()[ids]).clamp(0, 1)
+        out = (below + p_bin * frac).clamp(0, 1)
+        out = torch.where(y < edges[0], 0.0, torch.where(y > edges[-1], 1.0, out))
+        return torch.where(torch.isnan(y), math.nan, out)
+
+    def ppf(self, raw: Tensor, q: Tensor | float) -> Tensor:
+        """Exact inverse of the piecewise linear CDF (the smallest ``y`` with ``F(y) = q``)."""
+        q = torch.as_tensor(q, dtype=torch.float64, device=raw.device)
+        if bool(((q <= 0) | (q >= 1)).any()):
+            raise DataError(f"quantile levels must lie in (0, 1), got {q.tolist()}")
+        probs = self.bin_probs(raw).detach().double()
+        shape = torch.broadcast_shapes(probs.shape[:-1], q.shape)
+        probs, q = probs.expand(*shape, probs.shape[-1]), q.expand(shape)
+        cum = probs.cumsum(-1)
+        k = torch.searchsorted(cum.contiguous(), q[..., None].contiguous())
+        k = k.clamp(max=probs.shape[-1] - 1)[..., 0]
+        below = (cum - probs).gather(-1, k[..., None])[..., 0]
+        p_bin = probs.gather(-1, k[..., None])[..., 0].clamp(min=torch.finfo(torch.float64).tiny)
+        edges = self.edges.to(probs)
+        return edges[k] + ((q - below) / p_bin).clamp(0, 1) * edges.diff()[k]
 
     def _bins(self, y: Tensor) -> tuple[Tensor, Tensor]:
         """Bin ids (``edges[k] <= y < edges[k+1]``, the last bin closed) and an inside-support mask."""
@@ -445,6 +522,23 @@ class DiscretizedLogisticMixtureHead(_BinnedHead):
         y = y.to(raw.dtype)
         ids, inside = self._bins(y)
         return self._density(self._log_bin_prob(raw, ids[..., None]), ids, inside, y)
+
+    def cdf(self, raw: Tensor, y: Tensor) -> Tensor:
+        """Closed form in ``O(K)`` per value: the mixture's logistic CDF at the lower edge of ``y``'s
+        bin ``i`` (the mass of all bins below it; 0 for bin 0) plus ``P(i)`` times the fraction of
+        the bin below ``y``."""
+        raw, y = raw.detach().double(), y.detach().double()
+        ids, _ = self._bins(y)
+        log_w, loc, log_s = self._mixture(raw)
+        lower = (self.low + ids.double() * self.h - self.h / 2)[..., None]  # bin i's lower edge (i >= 1)
+        below = (log_w.exp() * torch.sigmoid((lower - loc) * torch.exp(-log_s))).sum(-1)
+        below = torch.where(ids == 0, 0.0, below)
+        p_bin = self._log_bin_prob(raw, ids[..., None]).exp()
+        edges = self.edges.to(y)
+        frac = ((y - edges[ids]) / edges.diff()[ids]).clamp(0, 1)
+        out = (below + p_bin * frac).clamp(0, 1)
+        out = torch.where(y < edges[0], 0.0, torch.where(y > edges[-1], 1.0, out))
+        return torch.where(torch.isnan(y), math.nan, out)
 
     def sample(self, raw: Tensor, generator: torch.Generator | None = None, *, temperature: float = 1.0,
                top_k: int | None = None, top_p: float | None = None) -> Tensor:

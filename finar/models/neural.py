@@ -10,7 +10,9 @@ network weights, scalers, bins and training history as plain values and tensors,
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -67,6 +69,54 @@ class NeuralForecaster(Forecaster):
 
     def _tensor(self, values: np.ndarray | None) -> Tensor | None:
         return None if values is None else torch.tensor(values, dtype=torch.float32, device=self.device)
+
+    @property
+    def memory(self) -> int:
+        """The receptive field (context window): day ``t`` depends on ``min_context`` days before it."""
+        return self.min_context
+
+    # ---- one-step conditionals -------------------------------------------------------------------
+    @abstractmethod
+    def _conditionals(self, z: Tensor, sid: int, cov: Tensor | None) -> Tensor:
+        """Head parameters ``(n - min_context, n_params)`` of ``z[t]`` given ``z[<t]`` for
+        ``t >= min_context``, from standardised values ``z`` ``(n,)`` of series ``sid``."""
+
+    def _per_day(self, r: pd.Series | pd.DataFrame, exog: pd.DataFrame | pd.Series | None, what: str,
+                 fn: Callable[[Tensor, Tensor, int], Tensor]) -> pd.Series | pd.DataFrame:
+        """``fn(raw, z_target, sid)`` for every day with enough context, NaN before; shaped like ``r``."""
+        self._check_fitted()
+        frame = check_returns(r)
+        cov = self._tensor(self._exog(exog, frame.index, what))
+        out = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=float)
+        R = self.min_context
+        for col in frame.columns:
+            sid = self._series_id(col, frame.shape[1])
+            z = self._tensor(self._z(frame[col].to_numpy(dtype=float), sid))
+            values = np.full(len(z), np.nan)
+            if len(z) > R:
+                with torch.no_grad():
+                    values[R:] = fn(self._conditionals(z, sid, cov), z[R:], sid).double().cpu().numpy()
+            out[col] = values
+        return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
+
+    def log_prob(self, r: pd.Series | pd.DataFrame,
+                 exog: pd.DataFrame | pd.Series | None = None) -> pd.Series | pd.DataFrame:
+        """``log p(r_t | r_<t)`` in nats in the units of ``r`` (the scaler's Jacobian included);
+        NaN for the first ``min_context`` rows. ``exog`` as in ``fit`` when fitted with it."""
+        return self._per_day(r, exog, "log_prob", lambda raw, z, sid: self.head_.log_prob(raw, z).double()
+                             - math.log(self.scaler_.scale_[sid]))
+
+    def cdf(self, r: pd.Series | pd.DataFrame,
+            exog: pd.DataFrame | pd.Series | None = None) -> pd.Series | pd.DataFrame:
+        """``P(R_t <= r_t | r_<t)``, the PIT of each day (exact, from the head); NaN like ``log_prob``."""
+        return self._per_day(r, exog, "cdf", lambda raw, z, sid: self.head_.cdf(raw, z))
+
+    def ppf(self, r: pd.Series | pd.DataFrame, q: float,
+            exog: pd.DataFrame | pd.Series | None = None) -> pd.Series | pd.DataFrame:
+        """The ``q``-quantile of each day's predictive distribution given ``r_<t``, in the units of
+        ``r`` (from the head's exact quantile function); NaN like ``log_prob``."""
+        return self._per_day(r, exog, "ppf", lambda raw, z, sid: self.head_.ppf(raw, float(q))
+                             * self.scaler_.scale_[sid] + self.scaler_.loc_[sid])
 
     # ---- generation -----------------------------------------------------------------------
     def sample(self, context: pd.Series | pd.DataFrame, horizon: int = 1, n_paths: int = 1000,

@@ -467,25 +467,6 @@ class Transformer(NeuralForecaster):
                 out[s:s + span] = r_s  # targets s + C ..; overlaps of the last chunk are identical
         return out
 
-    def log_prob(self, r: pd.Series | pd.DataFrame,
-                 exog: pd.DataFrame | pd.Series | None = None) -> pd.Series | pd.DataFrame:
-        """``log p(r_t | r_{t-C..t-1})`` in the units of ``r``; NaN for the first ``C`` rows."""
-        self._check_fitted()
-        frame = check_returns(r)
-        cov = self._tensor(self._exog(exog, frame.index, "log_prob"))
-        out = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=float)
-        C = self.min_context
-        for col in frame.columns:
-            sid = self._series_id(col, frame.shape[1])
-            z = self._tensor(self._z(frame[col].to_numpy(dtype=float), sid))
-            lp = np.full(len(z), np.nan)
-            if len(z) > C:
-                with torch.no_grad():
-                    ll = self.head_.log_prob(self._conditionals(z, sid, cov), z[C:]).double().cpu().numpy()
-                lp[C:] = ll - math.log(self.scaler_.scale_[sid])  # Jacobian of the scaler
-            out[col] = lp
-        return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
-
     def _draw(self, z: np.ndarray, cov: np.ndarray | None, sid: int, horizon: int, n: int,
               gen: torch.Generator, kw: dict[str, Any], method: str) -> np.ndarray:
         # absolute positions shift with the window at every step: cached keys would be stale

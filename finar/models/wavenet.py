@@ -352,26 +352,11 @@ class WaveNet(NeuralForecaster):
         return self
 
     # ---- the contract -------------------------------------------------------------------------
-    def log_prob(self, r: pd.Series | pd.DataFrame,
-                 exog: pd.DataFrame | pd.Series | None = None) -> pd.Series | pd.DataFrame:
-        """``log p(r_t | r_<t)`` in the units of ``r``; ``exog`` as in :meth:`fit` when fitted with it."""
-        self._check_fitted()
-        frame = check_returns(r)
-        cov = self._tensor(self._exog(exog, frame.index, "log_prob"))
-        out = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=float)
-        R, net = self.min_context, self.network_.eval()
-        for col in frame.columns:
-            sid = self._series_id(col, frame.shape[1])
-            z = self._tensor(self._z(frame[col].to_numpy(dtype=float), sid))
-            lp = np.full(len(z), np.nan)
-            if len(z) > R:
-                with torch.no_grad():
-                    raw = net(z[None, :-1], torch.tensor([sid], device=self.device),
-                              None if cov is None else cov[None, :-1])[0]
-                    ll = self.head_.log_prob(raw[R - 1:], z[R:]).double().cpu().numpy()
-                lp[R:] = ll - math.log(self.scaler_.scale_[sid])  # Jacobian of the scaler
-            out[col] = lp
-        return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
+    def _conditionals(self, z: Tensor, sid: int, cov: Tensor | None) -> Tensor:
+        """Head parameters for targets ``z[R:]`` (n - R, n_params): one pass of the causal network."""
+        raw = self.network_.eval()(z[None, :-1], torch.tensor([sid], device=self.device),
+                                   None if cov is None else cov[None, :-1])[0]
+        return raw[self.min_context - 1:]
 
     def _draw(self, z: np.ndarray, cov: np.ndarray | None, sid: int, horizon: int, n: int,
               gen: torch.Generator, kw: dict[str, Any], method: str) -> np.ndarray:

@@ -18,6 +18,7 @@ from finar.models.heads import (
     Head,
     StudentTHead,
     StudentTMixtureHead,
+    _BinnedHead,
     make_head,
 )
 from tests.conftest import raises_exactly
@@ -325,3 +326,43 @@ def test_make_head_and_errors():
         DiscretizedLogisticMixtureHead(low=1.0, high=1.0)
     with raises_exactly(DataError, "n_components"):
         StudentTMixtureHead(n_components=0)
+
+
+# ---- CDFs: the exact integral of each head's density ------------------------------------------
+def test_t_mixture_cdf_matches_scipy() -> None:
+    head = StudentTMixtureHead(n_components=K)
+    raw = np.random.default_rng(3).normal(size=(5, 4 * K))
+    y = np.array([-3.0, -0.4, 0.0, 0.7, 6.0])
+    w, loc, scale, df = t_mixture_params(head, raw)
+    want = (w * stats.t.cdf(y[:, None], df, loc, scale)).sum(-1)
+    got = head.cdf(torch.tensor(raw, dtype=torch.float64), torch.tensor(y)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_gaussian_cdf_matches_scipy() -> None:
+    raw = torch.tensor([[0.3, 0.5], [-1.0, 2.0]], dtype=torch.float64)
+    y = torch.tensor([1.0, -4.0], dtype=torch.float64)
+    sd = np.log1p(np.exp(raw[:, 1].numpy())) + 1e-3
+    want = stats.norm.cdf(y.numpy(), raw[:, 0].numpy(), sd)
+    np.testing.assert_allclose(GaussianHead().cdf(raw, y).numpy(), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("head", [CategoricalHead(torch.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])),
+                                  DiscretizedLogisticMixtureHead(n_components=2, n_bins=9, low=-2, high=3)],
+                         ids=["categorical", "logistic_mixture"])
+def test_binned_cdf_integrates_the_density(head: Head) -> None:
+    """F is piecewise linear: at every edge it is the sum of bin probabilities below it, between
+    edges its slope is the density, and it is 0 below and 1 above the support (NaN stays NaN)."""
+    raw = torch.randn(head.n_params, generator=gen(4), dtype=torch.float64)
+    edges = head.edges.double()
+    probs = head.bin_probs(raw).double()
+    at_edges = head.cdf(raw, edges).numpy()
+    np.testing.assert_allclose(at_edges, np.concatenate([[0.0], probs.cumsum(0).numpy()]), atol=1e-12)
+    mid = (edges[:-1] + edges[1:]) / 2
+    h = 1e-6
+    slope = (head.cdf(raw, mid + h) - head.cdf(raw, mid - h)) / (2 * h)
+    np.testing.assert_allclose(slope.numpy(), head.log_prob(raw, mid).exp().numpy(), rtol=1e-5)
+    out = head.cdf(raw, torch.tensor([-10.0, 10.0, math.nan], dtype=torch.float64)).numpy()
+    assert out[0] == 0.0 and out[1] == 1.0 and np.isnan(out[2])
+    y = torch.linspace(-2.5, 3.5, 41, dtype=torch.float64)  # a closed-form override = the generic sum
+    np.testing.assert_allclose(head.cdf(raw, y).numpy(), _BinnedHead.cdf(head, raw, y).numpy(), atol=1e-12)

@@ -1,0 +1,454 @@
+"""Likelihood-based anomaly flags on returns: :class:`AnomalyDetector` and :func:`inject_anomalies`.
+
+A forecaster of the contract gives every day's one-step predictive distribution
+``F_t = P(R_t <= . | r_<t)``. Under the model the PIT values ``u_t = F_t(r_t)`` are i.i.d.
+uniform, so each day has a two-sided tail probability ``p_t = 2 min(u_t, 1 - u_t)`` that is
+uniform too. The detector combines three tests of that null, all causal (day ``t`` uses data up
+to ``t`` only):
+
+- **tail**: ``p_t`` itself, a jump or a bad print;
+- **run**: Fisher's combination of the tail probabilities of the last ``window`` days,
+  ``P(chi2_{2k} >= -2 sum log p_s)``: a volatility burst, several large days in a row;
+- **flat**: the same combination of ``1 - p_s`` over the last ``flat_window >= 2`` days,
+  ``1 - p_s`` being the probability of a value *at least as close* to the centre: a run of
+  too-ordinary days, e.g. a frozen price (zero returns), which a tail test can never see. (One
+  day alone is not tested: a return at its median is no news.)
+
+Their Bonferroni minimum ``p = min(1, k min(p_tail, p_run, p_flat))`` (``k`` = 3 distinct tests,
+2 when ``window = 1``) is the day's model p-value; the anomaly statistic is ``stat = -log p``.
+A window test counts on day ``t`` only when day ``t`` itself leans its way (``gate``), so flags do
+not trail a run. A tail day (``p_t <= level``) is *repaired* before it conditions later days: the
+model sees it winsorised at its predictive ``level/2`` (or ``1 - level/2``) quantile (the training
+median for models without a quantile function), and later windows count it as that quantile, so
+one bad print neither inflates tomorrow's volatility forecast nor flags the clean days after it.
+Thresholds are calibrated to the false-alarm level ``level`` by split conformal prediction on
+held-out training days (default), in sample on the training data, or from the model's own
+p-values.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from finar._progress import progress_bar
+from finar.errors import DataError, NotFittedError, SeriesTooShortError
+from finar.models.base import Forecaster, UnivariateForecaster, check_returns, clone
+
+__all__ = ["KINDS", "AnomalyDetector", "inject_anomalies"]
+
+KINDS = ("jump", "burst", "bad_print", "stale")
+_SPAN = {"jump": 1, "burst": 5, "bad_print": 2, "stale": 5, "decouple": 1}
+_TINY = 1e-300
+
+
+def _pit(model: Forecaster, x: pd.DataFrame, t0: int, n_paths: int, seed: int) -> np.ndarray:
+    """PIT values ``(T, N)`` of ``x`` under ``model`` (rows ``t0..`` at least): its CDF, else
+    one-step sample paths."""
+    try:
+        return np.array(model.cdf(x), dtype=float).reshape(x.shape)  # a writable copy
+    except NotImplementedError:
+        pass
+    # No closed-form CDF: u_t = (#{draws < r_t} + V #{draws == r_t}) / n from n one-step draws.
+    rng = np.random.default_rng(seed)
+    out = np.full(x.shape, np.nan)
+    for t in progress_bar(range(max(t0, model.min_context, 1), len(x)), description="PIT from paths"):
+        paths = model.sample(x.iloc[:t], horizon=1, n_paths=n_paths,
+                             seed=int(rng.integers(2**31))).paths[:, 0, :]
+        y = x.to_numpy()[t]
+        out[t] = ((paths < y).sum(0) + rng.uniform(size=len(y)) * (paths == y).sum(0)) / n_paths
+    return out
+
+
+def _quantile(model: Forecaster, x: pd.DataFrame, t: int, q: np.ndarray) -> np.ndarray | None:
+    """Day ``t``'s predictive ``q``-quantiles per column (``q`` per column), or None without ``ppf``."""
+    out = np.full(len(q), np.nan)
+    for level in np.unique(q):
+        try:
+            rows = x.iloc[: t + 1] if model.memory is None else x.iloc[max(0, t - model.memory): t + 1]
+            at = np.asarray(model.ppf(rows, float(level)), dtype=float).reshape(-1, x.shape[1])[-1]
+        except NotImplementedError:
+            return None
+        out[q == level] = at[q == level]
+    return out
+
+
+def _run_stats(model: Forecaster, x: pd.DataFrame, t0: int, window: int, flat_window: int, gate: float,
+               level: float, impute: np.ndarray, n_paths: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """PIT ``u`` and statistic ``-log p`` for days ``t0..`` of ``x`` (earlier rows: context only)."""
+    values = x.to_numpy(dtype=float).copy()
+    u = _pit(model, x, t0, n_paths, seed)
+    T, N = values.shape
+    lp, lq = np.zeros((T, N)), np.zeros((T, N))  # -log p_s and -log(1 - p_s)
+    stat = np.full((T, N), np.nan)
+    for t in range(t0, T):
+        p = 2 * np.minimum(u[t], 1 - u[t])
+        ok = np.isfinite(p)
+        lp[t] = np.where(ok, -np.log(np.clip(p, _TINY, 1)), 1.0)  # 1 = E[-log U]: neutral
+        lq[t] = np.where(ok, -np.log(np.clip(1 - p, _TINY, 1)), 1.0)
+        lo, lo_f = max(t0, t - window + 1), max(t0, t - flat_window + 1)
+        # a run counts only while day t itself leans the same way (no flags trailing a run)
+        p_run = np.where(p < gate, stats.chi2.sf(2 * lp[lo:t + 1].sum(0), 2 * (t + 1 - lo)), 1.0)
+        p_flat = np.where(1 - p < gate, stats.chi2.sf(2 * lq[lo_f:t + 1].sum(0), 2 * (t + 1 - lo_f)), 1.0)
+        # Bonferroni over the distinct tests (with window 1 the run test is the tail test)
+        p_all = np.minimum(1.0, (2 if window == 1 else 3) * np.minimum(np.minimum(p, p_run), p_flat))
+        stat[t] = np.where(ok, -np.log(np.clip(p_all, _TINY, 1)), np.nan)
+        tail = ok & (p <= level)
+        if tail.any() and t + 1 < T:
+            # repair: the value conditions later days winsorised at its tail quantile, and counts in
+            # later windows as that quantile, so one bad print neither inflates tomorrow's
+            # volatility nor flags the clean days after it
+            q = np.where(u[t] < 0.5, level / 2, 1 - level / 2)
+            frame = pd.DataFrame(values, index=x.index, columns=x.columns)
+            capped = _quantile(model, frame, t, q)
+            values[t, tail] = (impute if capped is None else capped)[tail]
+            lp[t, tail], lq[t, tail] = -np.log(level), -np.log1p(-level)
+            # recompute the days the repair can change: all later ones, or those within the memory
+            mem = model.memory
+            lo, hi = (0, T) if mem is None else (max(0, t + 1 - mem), min(T, t + 1 + mem))
+            if hi > t + 1:
+                part = pd.DataFrame(values[lo:hi], index=x.index[lo:hi], columns=x.columns)
+                u[t + 1:hi] = _pit(model, part, t + 1 - lo, n_paths, seed)[t + 1 - lo:]
+    return u[t0:], stat[t0:]
+
+
+def _asset_stats(item: tuple[pd.DataFrame, np.ndarray], model: Forecaster, t0: int, window: int,
+                 flat_window: int, gate: float, level: float, n_paths: int,
+                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One task of the per-asset fan-out, ``item = (one column, its impute value)``; module level
+    so that workers can import it."""
+    x, impute = item
+    return _run_stats(model, x, t0, window, flat_window, gate, level, impute, n_paths, seed)
+
+
+def _stats(det: AnomalyDetector, x: pd.DataFrame, t0: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_run_stats`` over a panel: one task per asset where assets are modelled independently (a
+    per-series model gives the same numbers either way, and a repair then recomputes one asset,
+    not all), else one joint run."""
+    args = dict(model=det.model_, t0=t0, window=int(det.window), flat_window=int(det.flat_window),
+                gate=float(det.gate), level=float(det.level), n_paths=int(det.n_paths), seed=int(det.seed))
+    if x.shape[1] == 1 or not isinstance(det.model_, UnivariateForecaster):
+        return _run_stats(x=x, impute=det.impute_, **args)
+    from finar.executors import run_tasks
+
+    cols = [str(c) for c in x.columns]
+    items = [(x[[c]], det.impute_[j:j + 1]) for j, c in enumerate(x.columns)]
+    out = run_tasks(_asset_stats, items, executor=det.executor, names=cols, common=args, progress=False,
+                    description="anomaly scores")
+    return np.hstack([u for u, _ in out]), np.hstack([st for _, st in out])
+
+
+class AnomalyDetector:
+    """Flag improbable returns with any forecaster's exact one-step predictive distribution.
+
+    Parameters
+    ----------
+    model : Forecaster
+        Any model of the contract (``finar.models.*``); it is cloned and fitted in :meth:`fit`
+        (or used as is with ``refit=False``). Its ``cdf`` gives the PIT values; a model without
+        one is scored from ``n_paths`` one-step sample paths per day (slow).
+    level : float, default 0.01
+        False-alarm rate the threshold is calibrated to: on data like the calibration data, a
+        fraction ``level`` of ordinary days is flagged.
+    window : int, default 1
+        Days combined by the run test (1: the tail test alone). Longer windows add power against
+        volatility bursts at the price of more false alarms where the model's volatility lags the
+        market (PROTOCOLS P4 reports both).
+    flat_window : int, default 2
+        Days combined by the flat test (at least 2).
+    gate : float, default 0.5
+        A window test counts on day ``t`` only if day ``t`` itself leans its way (``p_t < gate``
+        for the run test, ``1 - p_t < gate`` for the flat test), so flags do not trail a run.
+    calibration : {'conformal', 'train', 'model'}
+        ``'conformal'``: split conformal prediction; the model is fitted on the first
+        ``1 - calibration_fraction`` of the training data and the statistic's distribution is
+        read on the rest (out of sample, so the level holds for new data that looks like it).
+        ``'train'``: fit on all training data and calibrate on it in sample. ``'model'``:
+        trust the model's p-values (no calibration).
+    calibration_fraction : float, default 0.3
+        Share of the training days held out for conformal calibration.
+    refit : bool, default True
+        Fit a clone of ``model`` in :meth:`fit`; ``False`` uses the fitted ``model`` as given.
+    n_paths, seed : int
+        Sample paths per day for models without a CDF, and their seed.
+    executor : {'serial', 'joblib', 'ray'} or executor object
+        Where a panel's assets are scored when the model treats them independently (AR, GARCH):
+        one task per asset (:func:`finar.executors.run_tasks`), results identical to serial.
+
+    Attributes
+    ----------
+    model_ : Forecaster
+        The fitted model that scores new data.
+    calibration_ : ndarray
+        Sorted calibration statistics (asset-days); a day is flagged when ``stat >= threshold_``.
+
+    Examples
+    --------
+    >>> import finar
+    >>> r = finar.returns(finar.load("sp500")["adj_close"])
+    >>> det = finar.AnomalyDetector(finar.models.GARCH(dist="t"), level=0.01).fit(r[:"2010"])
+    >>> flags = det.score(r["2011":])
+    >>> list(flags.columns)
+    ['score', 'pit', 'stat', 'p_value', 'flag']
+    >>> det.events(flags).columns[:4].tolist()
+    ['start', 'end', 'peak', 'n_days']
+    """
+
+    def __init__(self, model: Forecaster, level: float = 0.01, *, window: int = 1, flat_window: int = 2,
+                 gate: float = 0.5,
+                 calibration: Literal["conformal", "train", "model"] = "conformal",
+                 calibration_fraction: float = 0.3, refit: bool = True, n_paths: int = 1000,
+                 seed: int = 0, executor: Any = "serial") -> None:
+        self.model = model
+        self.level = level
+        self.window = window
+        self.flat_window = flat_window
+        self.gate = gate
+        self.calibration = calibration
+        self.calibration_fraction = calibration_fraction
+        self.refit = refit
+        self.n_paths = n_paths
+        self.seed = seed
+        self.executor = executor
+
+    def __repr__(self) -> str:
+        return (f"AnomalyDetector({self.model!r}, level={self.level}, window={self.window}, "
+                f"calibration={self.calibration!r})")
+
+    # ---- fitting ---------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if not isinstance(self.model, Forecaster):
+            raise DataError(f"model must be a finar forecaster, got {type(self.model).__name__}")
+        if not 0 < float(self.level) < 0.5:
+            raise DataError(f"level must lie in (0, 0.5), got {self.level!r}")
+        if int(self.window) != self.window or self.window < 1:
+            raise DataError(f"window must be a positive integer, got {self.window!r}")
+        if int(self.flat_window) != self.flat_window or self.flat_window < 2:
+            raise DataError(f"flat_window must be an integer >= 2, got {self.flat_window!r}")
+        if self.calibration not in ("conformal", "train", "model"):
+            raise DataError(f"calibration must be 'conformal', 'train' or 'model', got {self.calibration!r}")
+        if not 0 < float(self.gate) <= 1:
+            raise DataError(f"gate must lie in (0, 1], got {self.gate!r}")
+        if not 0 < float(self.calibration_fraction) < 1:
+            raise DataError(f"calibration_fraction must lie in (0, 1), got {self.calibration_fraction!r}")
+
+    def fit(self, r_train: pd.Series | pd.DataFrame) -> AnomalyDetector:
+        """Fit the model on ``r_train`` and calibrate the threshold; returns ``self``."""
+        self._check_params()
+        frame = check_returns(r_train, what="r_train")
+        self.columns_ = [str(c) for c in frame.columns]
+        cut = len(frame)
+        if self.calibration == "conformal":
+            cut = len(frame) - round(len(frame) * float(self.calibration_fraction))
+        if self.refit:
+            self.model_ = clone(self.model).fit(r_train.iloc[:cut])
+        else:
+            if not self.model.is_fitted:
+                raise DataError("refit=False needs a fitted model; fit it first or pass refit=True")
+            self.model_ = self.model
+        self.impute_ = np.nanmedian(frame.to_numpy(dtype=float), axis=0)
+        self.calibration_ = np.array([])
+        self.calibration_day_ = np.array([])
+        if self.calibration != "model":
+            t0 = cut if self.calibration == "conformal" else 0
+            t0 = max(t0, self.model_.min_context)
+            _, st = _stats(self, frame, t0)
+            cal, day = st[np.isfinite(st)], np.nanmax(st, axis=1) if st.size else st
+            day = day[np.isfinite(day)]
+            need = int(np.ceil(1 / float(self.level))) - 1
+            if len(day) < need:
+                raise SeriesTooShortError(
+                    f"calibration needs at least {need} days to reach level {self.level} (1/level - 1); "
+                    f"got {len(day)}. Pass more training data, a larger calibration_fraction, a higher "
+                    "level, or calibration='model'")
+            self.calibration_, self.calibration_day_ = np.sort(cal), np.sort(day)
+        self.threshold_ = self._threshold(self.calibration_)
+        return self
+
+    def _threshold(self, cal: np.ndarray) -> float:
+        """Smallest statistic whose conformal p-value is at most ``level``."""
+        if not len(cal):
+            return float(-np.log(self.level))
+        k = int(np.floor(float(self.level) * (len(cal) + 1)))  # p = (1 + #{cal >= s}) / (n + 1) <= level
+        return float(cal[len(cal) - k]) if k >= 1 else float("inf")
+
+    def _p_values(self, stat: np.ndarray, cal: np.ndarray) -> np.ndarray:
+        if not len(cal):
+            return np.exp(-stat)
+        above = len(cal) - np.searchsorted(cal, stat, side="left")  # #{cal >= s}
+        return np.where(np.isfinite(stat), (1 + above) / (len(cal) + 1), np.nan)
+
+    # ---- scoring ---------------------------------------------------------------------------
+    def score(self, r: pd.Series | pd.DataFrame, context: pd.Series | pd.DataFrame | None = None,
+              *, per: Literal["asset", "day"] = "asset") -> pd.DataFrame:
+        """Score every day of ``r`` (after ``context``, which only conditions).
+
+        Parameters
+        ----------
+        r : Series or DataFrame
+            Returns to score, with the columns the detector was fitted on. Without ``context``,
+            its first ``model.min_context`` rows only condition and get NaN.
+        context : Series or DataFrame, optional
+            Earlier returns (e.g. the training data) that condition the first days of ``r``.
+        per : {'asset', 'day'}
+            For a panel: one row per asset-day (MultiIndex ``time, asset``), or one row per day
+            scored by its most anomalous asset (calibrated as its own statistic).
+
+        Returns
+        -------
+        DataFrame
+            ``score`` (``-log p(r_t | r_<t)`` in nats, the model's surprisal), ``pit``,
+            ``stat`` (``-log`` of the combined model p-value; rank by it), ``p_value`` (calibrated)
+            and ``flag`` (``p_value <= level``), plus ``asset`` for ``per='day'``.
+        """
+        self._check_fitted()
+        frame = check_returns(r)
+        same = [str(c) for c in frame.columns] == self.columns_
+        if not same and not frame.shape[1] == len(self.columns_) == 1:
+            raise DataError(f"r has columns {list(map(str, frame.columns))}; the detector was fitted on "
+                            f"{self.columns_}")
+        t0 = 0
+        if context is not None:
+            ctx = check_returns(context, what="context").set_axis(frame.columns, axis=1)
+            if ctx.index[-1] >= frame.index[0]:
+                raise DataError(f"context must end before r starts; it ends {ctx.index[-1]}, r starts "
+                                f"{frame.index[0]}")
+            t0, frame_all = len(ctx), pd.concat([ctx, frame])
+        else:
+            frame_all = frame
+        t0 = max(t0, self.model_.min_context)
+        u = np.full(frame_all.shape, np.nan)
+        st = np.full(frame_all.shape, np.nan)
+        if t0 < len(frame_all):
+            u[t0:], st[t0:] = _stats(self, frame_all, t0)
+        lp = np.asarray(self.model_.log_prob(frame_all), dtype=float).reshape(frame_all.shape)
+        n_ctx = len(frame_all) - len(frame)
+        u, st, lp = u[n_ctx:], st[n_ctx:], lp[n_ctx:]
+        cols = list(map(str, frame.columns))
+        if per == "day":
+            any_ = np.isfinite(st).any(1)
+            worst = np.where(any_, np.argmax(np.where(np.isfinite(st), st, -np.inf), 1), 0)
+            rows = np.arange(len(frame))
+            day_stat = np.where(any_, st[rows, worst], np.nan)
+            p = self._p_values(day_stat, self.calibration_day_)
+            return pd.DataFrame({"asset": np.array(cols, dtype=object)[worst], "score": -lp[rows, worst],
+                                 "pit": u[rows, worst], "stat": day_stat, "p_value": p,
+                                 "flag": p <= float(self.level)}, index=frame.index)
+        if per != "asset":
+            raise DataError(f"per must be 'asset' or 'day', got {per!r}")
+        p = self._p_values(st, self.calibration_)
+        out = pd.DataFrame({"score": -lp.ravel(), "pit": u.ravel(), "stat": st.ravel(), "p_value": p.ravel(),
+                            "flag": (p <= float(self.level)).ravel()},
+                           index=pd.MultiIndex.from_product([frame.index, cols], names=["time", "asset"]))
+        if isinstance(r, pd.Series):
+            return out.droplevel("asset")
+        return out
+
+    def events(self, flags: pd.DataFrame, max_gap: int = 1) -> pd.DataFrame:
+        """Group flagged days into events: runs of flags at most ``max_gap`` rows apart.
+
+        Returns one row per event (and asset): ``start``, ``end``, ``peak`` (the day with the
+        largest ``stat``), ``n_days`` (flagged days), ``peak_stat``, ``min_p_value``.
+        """
+        if "flag" not in flags:
+            raise DataError("events() takes the frame score() returns (it has no 'flag' column)")
+        if isinstance(flags.index, pd.MultiIndex):
+            parts = [self.events(g.droplevel("asset"), max_gap).assign(asset=a)
+                     for a, g in flags.groupby(level="asset", sort=False)]
+            cols = ["asset", "start", "end", "peak", "n_days", "peak_stat", "min_p_value"]
+            return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+        pos = np.flatnonzero(flags["flag"].to_numpy(dtype=bool))
+        rows: list[dict[str, Any]] = []
+        if len(pos):
+            groups = np.split(pos, np.flatnonzero(np.diff(pos) > max_gap) + 1)
+            for g in groups:
+                part = flags.iloc[g]
+                rows.append({"start": part.index[0], "end": part.index[-1], "peak": part["stat"].idxmax(),
+                             "n_days": len(g), "peak_stat": part["stat"].max(),
+                             "min_p_value": part["p_value"].min()})
+        return pd.DataFrame(rows, columns=["start", "end", "peak", "n_days", "peak_stat", "min_p_value"])
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this AnomalyDetector is not fitted; call fit(r_train) first")
+
+
+def inject_anomalies(r: pd.Series | pd.DataFrame, sigma: pd.Series | pd.DataFrame, *, n_events: int = 32,
+                     kinds: tuple[str, ...] = KINDS, min_gap: int = 12, seed: int = 0
+                     ) -> tuple[pd.Series | pd.DataFrame, pd.Series | pd.DataFrame]:
+    """Inject labelled anomalies into returns, as in PROTOCOLS.md P4 ("anomaly-inject").
+
+    Event start days are drawn at random at least ``min_gap`` rows apart (and 5 rows before the
+    end); event ``i`` is of kind ``kinds[i % len(kinds)]``. With ``sigma_t`` the conditional
+    volatility of a model fitted to clean data:
+
+    - ``jump``: ``r_t += +-U(4, 8) sigma_t`` (one day labelled);
+    - ``burst``: ``r_t..r_{t+4}`` multiplied by 3 (five days);
+    - ``bad_print``: ``r_t += j`` and ``r_{t+1} -= j``, ``j = +-5 sigma_t`` (two days);
+    - ``stale``: ``r_t..r_{t+4}`` set to exactly 0, a frozen price (five days);
+    - ``decouple`` (panels): on a day when the panel's median ``|r|`` is below its median over
+      ``r``, one asset gets ``+-5`` of its own ``sigma_t`` while the others are untouched.
+
+    For a panel every event hits one asset drawn at random.
+
+    Returns
+    -------
+    (returns, labels)
+        The injected returns (a copy) and labels of the same shape: the kind, or ``""`` if clean.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> r = pd.Series(np.ones(400), index=pd.bdate_range("2020-01-01", periods=400))
+    >>> x, lab = inject_anomalies(r, r * 0 + 1.0, n_events=8, seed=0)
+    >>> lab.value_counts().sort_index().to_dict()
+    {'': 374, 'bad_print': 4, 'burst': 10, 'jump': 2, 'stale': 10}
+    """
+    frame = check_returns(r)
+    sig = check_returns(sigma, what="sigma").set_axis(frame.columns, axis=1).reindex(frame.index)
+    if sig.isna().any().any():
+        raise DataError("sigma must cover every row of r")
+    unknown = sorted(set(kinds) - set(_SPAN))
+    if unknown:
+        raise DataError(f"unknown anomaly kinds {unknown}; choose from {sorted(_SPAN)}")
+    T, N = frame.shape
+    rng = np.random.default_rng(seed)
+    calm = np.ones(T, dtype=bool)
+    if "decouple" in kinds:
+        med = np.median(np.abs(frame.to_numpy()), axis=1)
+        calm = med < np.median(med)
+    x, s = frame.to_numpy(dtype=float).copy(), sig.to_numpy(dtype=float)
+    labels = np.full((T, N), "", dtype=object)
+    taken: list[int] = []
+    for i in range(int(n_events)):
+        kind = kinds[i % len(kinds)]
+        ok = np.ones(T - 5, dtype=bool) & (calm[: T - 5] if kind == "decouple" else True)
+        for p in taken:
+            ok[max(0, p - min_gap + 1): p + min_gap] = False
+        if not ok.any():
+            raise DataError(f"cannot place {n_events} events at least {min_gap} rows apart in {T} rows; "
+                            "pass fewer events or a smaller min_gap")
+        t = int(rng.choice(np.flatnonzero(ok)))
+        taken.append(t)
+        j = int(rng.integers(N))
+        sign = rng.choice([-1.0, 1.0])
+        if kind == "jump":
+            x[t, j] += sign * rng.uniform(4, 8) * s[t, j]
+        elif kind == "burst":
+            x[t:t + 5, j] *= 3
+        elif kind == "bad_print":
+            x[t, j] += sign * 5 * s[t, j]
+            x[t + 1, j] -= sign * 5 * s[t, j]
+        elif kind == "stale":
+            x[t:t + 5, j] = 0.0
+        else:  # decouple
+            x[t, j] += sign * 5 * s[t, j]
+        labels[t:t + _SPAN[kind], j] = kind
+    out = pd.DataFrame(x, index=frame.index, columns=frame.columns)
+    lab = pd.DataFrame(labels, index=frame.index, columns=frame.columns)
+    if isinstance(r, pd.Series):
+        return out.iloc[:, 0].rename(r.name), lab.iloc[:, 0].rename(r.name)
+    return out, lab
