@@ -1,0 +1,302 @@
+"""Classical baselines for trade streams: Hawkes, ACD(1,1) and seasonal Poisson arrivals.
+
+Each baseline models the *arrivals* (distinct timestamps) of a session as a point process and
+everything else as i.i.d. marks drawn from the empirical distributions of the training trades:
+after each trade the next one shares its timestamp with probability ``pi_0`` (the zero-gap share),
+and sides, price-change classes and size bins are i.i.d. categorical (add-half smoothed counts)
+within the :class:`~finar.ticks.events.EventSpace`. Their log-likelihoods are in the same units
+as :class:`~finar.ticks.TickModel`'s (see :mod:`finar.ticks.events`):
+``log p(e_i) = log p(dt_i) + log p(side_i) + log p(dp_i) + log p(size_i)`` with
+``log p(dt_i) = log pi_0`` for a shared timestamp and ``log(1 - pi_0) + log f(dt_i | past arrivals)``
+otherwise, ``f`` the point process's conditional density of the next arrival (per second).
+
+The exponential Hawkes fit is finar's own maximum-likelihood code (the ``tick`` package's fitters
+fail on Python 3.11): the log-likelihood is computed in ``O(n)`` with ``np.logaddexp.accumulate``
+and maximised over ``log mu, log alpha, log beta`` by L-BFGS-B.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, signal, special
+
+from finar.errors import ConvergenceWarning, NotFittedError
+from finar.ticks.events import Events, EventSpace
+
+__all__ = ["EmpiricalMarks", "Hawkes", "ACD", "SeasonalPoisson"]
+
+
+class EmpiricalMarks:
+    """i.i.d. zero-gap flag, side, price-change class and size bin, from smoothed counts."""
+
+    def fit(self, ev: Events, space: EventSpace) -> EmpiricalMarks:
+        s = ev.scored
+        self.p_zero_ = float(np.mean(ev.dt[s] == 0))
+        self.p_buy_ = float((np.sum(ev.side[s] > 0) + 0.5) / (s.sum() + 1))
+        dp = np.bincount(space.dp_class(ev.dp[s]), minlength=space.n_dp) + 0.5
+        size = np.bincount(space.size_bin(ev.size[s]), minlength=space.n_size) + 0.5
+        self.log_dp_, self.log_size_ = np.log(dp / dp.sum()), np.log(size / size.sum())
+        return self
+
+    def log_prob(self, ev: Events, space: EventSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Log-probabilities of side, dp and size of every event (within-class terms included)."""
+        in_dp, in_size = space.log_mark(ev.dp, ev.size)
+        side = np.where(ev.side > 0, math.log(self.p_buy_), math.log1p(-self.p_buy_))
+        dp = self.log_dp_[space.dp_class(ev.dp)] + in_dp
+        return side, dp, self.log_size_[space.size_bin(ev.size)] + in_size
+
+    def draw(self, n: int, space: EventSpace, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """``n`` i.i.d. (side, dp class, size bin)."""
+        side = np.where(rng.random(n) < self.p_buy_, 1, -1).astype(np.int8)
+        dpc = rng.choice(space.n_dp, size=n, p=np.exp(self.log_dp_))
+        sb = rng.choice(space.n_size, size=n, p=np.exp(self.log_size_))
+        return side, dpc, sb
+
+
+def _arrivals(ev: Events) -> list[np.ndarray]:
+    """Distinct trade times of each session, in seconds from its first trade."""
+    secs = np.cumsum(np.where(ev.scored, ev.dt, 0.0))
+    start = np.maximum.accumulate(np.where(ev.scored, 0, np.arange(len(ev))))
+    secs = secs - secs[start]
+    new = ~ev.scored | (ev.dt > 0)
+    return [secs[new & (ev.session == k)] for k in np.unique(ev.session)]
+
+
+class _ArrivalModel(ABC):
+    """Arrivals by a point process, marks by :class:`EmpiricalMarks` (see the module docstring)."""
+
+    def __init__(self, max_ticks: int = 10, session_gap: str = "30min") -> None:
+        self.max_ticks = max_ticks
+        self.session_gap = session_gap
+
+    def fit(self, trades: pd.DataFrame) -> _ArrivalModel:
+        """Fit arrivals and marks to a trades frame (``time`` index, ``price``, ``size``, ``side``)."""
+        self.space_ = EventSpace(self.max_ticks, self.session_gap).fit(trades)
+        ev = self.space_.encode(trades)
+        self.marks_ = EmpiricalMarks().fit(ev, self.space_)
+        self.last_ = (ev.index[-1], float(trades["price"].iloc[-1]))
+        self._fit_arrivals(_arrivals(ev))
+        return self
+
+    @abstractmethod
+    def _fit_arrivals(self, sessions: list[np.ndarray]) -> None: ...
+
+    def _log_density(self, a: np.ndarray) -> np.ndarray:
+        """Log density (per second) of arrivals ``a[1:]`` given the earlier ones, one session."""
+        raise NotImplementedError
+
+    def _log_densities(self, sessions: list[np.ndarray]) -> np.ndarray:
+        """:meth:`_log_density` of every session, concatenated."""
+        return np.concatenate([self._log_density(a) if a.size > 1 else np.empty(0) for a in sessions])
+
+    @abstractmethod
+    def _simulate(self, rng: np.random.Generator) -> np.ndarray:
+        """Arrival times (seconds from the open) of one session."""
+
+    def log_prob(self, trades: pd.DataFrame) -> pd.DataFrame:
+        """Per-trade log-likelihood in nats (columns ``time side dp size total``); NaN for the first
+        trade of each session, which is conditioned on. Units: see :mod:`finar.ticks.events`."""
+        if not hasattr(self, "space_"):
+            raise NotFittedError(f"{type(self).__name__}.log_prob needs fit first")
+        ev = self.space_.encode(trades)
+        side, dp, size = self.marks_.log_prob(ev, self.space_)
+        lt = np.full(len(ev), math.log(self.marks_.p_zero_) if self.marks_.p_zero_ > 0 else -np.inf)
+        dens = self._log_densities(_arrivals(ev))  # arrivals 1.. of each session
+        pos = ev.scored & (ev.dt > 0)
+        lt[pos] = math.log1p(-self.marks_.p_zero_) + dens
+        out = pd.DataFrame({"time": lt, "side": side, "dp": dp, "size": size}, index=ev.index)
+        out["total"] = out.sum(axis=1)
+        out[~ev.scored] = np.nan
+        return out
+
+    def sample(self, n_events: int = 100_000, seed: int | None = None) -> pd.DataFrame:
+        """``n_events`` synthetic trades: whole sessions after the fitted data, the last one cut."""
+        if not hasattr(self, "space_"):
+            raise NotFittedError(f"{type(self).__name__}.sample needs fit first")
+        rng = np.random.default_rng(seed)
+        p0, secs, session, total = self.marks_.p_zero_, [], [], 0
+        while total < n_events:
+            a = self._simulate(rng)
+            k = rng.geometric(1 - p0, a.size) if p0 > 0 else np.ones(a.size, np.int64)
+            secs.append(np.repeat(a, k))
+            session.append(np.full(int(k.sum()), len(session)))
+            total += int(k.sum())
+        secs_, sess = np.concatenate(secs)[:n_events], np.concatenate(session)[:n_events]
+        side, dpc, sb = self.marks_.draw(n_events, self.space_, rng)
+        dp, size = self.space_.draw_marks(dpc, sb, rng)
+        return self.space_.decode(secs_, side, dp, size, sess, *self.last_)
+
+    def loglik_per_event(self, trades: pd.DataFrame) -> float:
+        """Mean of :meth:`log_prob`'s ``total`` over scored trades (nats per event)."""
+        return float(self.log_prob(trades)["total"].mean())
+
+
+class Hawkes(_ArrivalModel):
+    """Exponential Hawkes arrivals, ``lambda(t) = mu + alpha sum_{t_j < t} exp(-beta (t - t_j))``,
+    by maximum likelihood; marks as in :class:`EmpiricalMarks`.
+
+    The arrival log-likelihood of a session, conditioned on its first arrival, is
+    ``sum_m [log lambda(t_m) - mu (t_m - t_{m-1}) - alpha/beta (R_{m-1} + 1 - R_m)]`` with
+    ``R_m = sum_{j<m} exp(-beta (t_m - t_j))``.
+
+    Examples
+    --------
+    >>> import finar
+    >>> t = finar.ticks.simulate(n_events=20_000, seed=0)
+    >>> h = Hawkes().fit(t)
+    >>> 0 < h.branching_ < 1
+    True
+    """
+
+    @staticmethod
+    def _terms(a: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
+        acc = np.logaddexp.accumulate(beta * a)  # log sum_{j<=m} exp(beta t_j)
+        r = np.exp(acc[:-1] - beta * a[1:])  # R_m for m >= 1
+        r_prev = np.r_[0.0, r[:-1]]  # R_{m-1}, R_0 = 0
+        return r, r_prev
+
+    def _ll(self, theta: np.ndarray, sessions: list[np.ndarray]) -> float:
+        mu, alpha, beta = np.exp(theta)
+        total = 0.0
+        for a in sessions:
+            if a.size < 2:
+                continue
+            r, r_prev = self._terms(a, beta)
+            total += np.sum(np.log(mu + alpha * r) - mu * np.diff(a) - alpha / beta * (r_prev + 1 - r))
+        return float(total)
+
+    def _fit_arrivals(self, sessions: list[np.ndarray]) -> None:
+        n = sum(max(a.size - 1, 0) for a in sessions)
+        span = sum(a[-1] - a[0] for a in sessions if a.size > 1)
+        x0 = np.log([0.5 * n / span, 0.5 * 1.0, 1.0])
+        res = optimize.minimize(lambda th: -self._ll(th, sessions) / n, x0, method="L-BFGS-B",
+                                bounds=[(-20, 10), (-20, 10), (-7, 7)])
+        if not res.success:
+            import warnings
+
+            warnings.warn(f"Hawkes MLE did not converge: {res.message}", ConvergenceWarning, stacklevel=3)
+        self.mu_, self.alpha_, self.beta_ = (float(v) for v in np.exp(res.x))
+        self.branching_ = self.alpha_ / self.beta_
+        self.session_length_ = self.space_.session_length_
+
+    def _log_density(self, a: np.ndarray) -> np.ndarray:
+        mu, alpha, beta = self.mu_, self.alpha_, self.beta_
+        r, r_prev = self._terms(a, beta)
+        return np.log(mu + alpha * r) - mu * np.diff(a) - alpha / beta * (r_prev + 1 - r)
+
+    def _simulate(self, rng: np.random.Generator) -> np.ndarray:
+        L = self.session_length_
+        times = gen = rng.uniform(0, L, rng.poisson(self.mu_ * L))
+        while gen.size:  # cluster representation: Poisson(branching) children at Exp(beta) delays
+            kids = rng.poisson(self.branching_, gen.size)
+            gen = np.repeat(gen, kids) + rng.exponential(1 / self.beta_, kids.sum())
+            times = np.concatenate([times, gen[gen < L]])
+            gen = gen[gen < L]
+        return np.sort(times)
+
+
+class ACD(_ArrivalModel):
+    """Weibull ACD(1,1) durations (Engle and Russell 1998) between arrivals; marks as in
+    :class:`EmpiricalMarks`.
+
+    ``x_m = psi_m eps_m``, ``psi_m = omega + a x_{m-1} + b psi_{m-1}``, ``eps`` Weibull with shape
+    ``k`` and mean 1, so ``f(x) = k/theta (x/theta)^(k-1) exp(-(x/theta)^k)``,
+    ``theta = psi / Gamma(1 + 1/k)``. Sessions are chained (the first duration of a session
+    follows the last of the previous one).
+    """
+
+    def _psi(self, x: np.ndarray, omega: float, a: float, b: float) -> np.ndarray:
+        mean = omega / max(1 - a - b, 1e-6)
+        u = omega + a * np.r_[mean, x[:-1]]
+        psi, _ = signal.lfilter([1.0], [1.0, -b], u, zi=[b * mean])
+        return np.maximum(psi, 1e-12)
+
+    @staticmethod
+    def _weibull(x: np.ndarray, psi: np.ndarray, k: float) -> np.ndarray:
+        theta = psi / math.gamma(1 + 1 / k)
+        with np.errstate(divide="ignore"):
+            return math.log(k) - np.log(theta) + (k - 1) * np.log(x / theta) - (x / theta) ** k
+
+    def _unpack(self, th: np.ndarray) -> tuple[float, float, float, float]:
+        omega, k = math.exp(th[0]), math.exp(th[3])
+        a, b = special.expit(th[1]), special.expit(th[2])
+        b = b * (1 - a)  # a + b < 1: stationary
+        return omega, a, b, k
+
+    def _fit_arrivals(self, sessions: list[np.ndarray]) -> None:
+        x = np.concatenate([np.diff(a) for a in sessions])
+        x = np.maximum(x, 1e-9)
+
+        def nll(th: np.ndarray) -> float:
+            omega, a, b, k = self._unpack(th)
+            return -float(np.mean(self._weibull(x, self._psi(x, omega, a, b), k)))
+
+        m = float(x.mean())
+        res = optimize.minimize(nll, np.array([math.log(0.1 * m), -2.0, 1.5, math.log(0.7)]),
+                                method="L-BFGS-B", bounds=[(-30, 10), (-10, 10), (-10, 10), (-3, 2)])
+        self.omega_, self.a_, self.b_, self.k_ = self._unpack(res.x)
+        self.last_x_ = float(x[-1])
+        self.session_length_ = self.space_.session_length_
+
+    def _log_densities(self, sessions: list[np.ndarray]) -> np.ndarray:
+        x = np.maximum(np.concatenate([np.diff(a) for a in sessions]), 1e-9)
+        return self._weibull(x, self._psi(x, self.omega_, self.a_, self.b_), self.k_)
+
+    def _simulate(self, rng: np.random.Generator) -> np.ndarray:
+        L, t, out = self.session_length_, 0.0, []
+        psi, x = self.omega_ / max(1 - self.a_ - self.b_, 1e-6), self.last_x_
+        scale = 1 / math.gamma(1 + 1 / self.k_)
+        while True:
+            psi = self.omega_ + self.a_ * x + self.b_ * psi
+            x = psi * scale * rng.weibull(self.k_)
+            t += x
+            if t >= L:
+                return np.asarray(out)
+            out.append(t)
+
+
+class SeasonalPoisson(_ArrivalModel):
+    """Inhomogeneous Poisson arrivals with a piecewise-constant intraday rate (``n_bins`` bins over
+    the session, estimated as arrivals / exposure); marks as in :class:`EmpiricalMarks`.
+
+    Examples
+    --------
+    >>> import finar
+    >>> t = finar.ticks.simulate(n_events=20_000, seed=0)
+    >>> sp = SeasonalPoisson(n_bins=13).fit(t)
+    >>> bool(sp.rates_[0] > sp.rates_[6])  # busier at the open than at midday
+    True
+    """
+
+    def __init__(self, n_bins: int = 26, max_ticks: int = 10, session_gap: str = "30min") -> None:
+        super().__init__(max_ticks, session_gap)
+        self.n_bins = n_bins
+
+    def _fit_arrivals(self, sessions: list[np.ndarray]) -> None:
+        L = self.space_.session_length_
+        self.grid_ = np.linspace(0, L, int(self.n_bins) + 1)
+        counts = np.zeros(int(self.n_bins))
+        exposure = np.zeros(int(self.n_bins))
+        for a in sessions:
+            b = np.clip(np.searchsorted(self.grid_, a[1:], side="right") - 1, 0, int(self.n_bins) - 1)
+            counts += np.bincount(b, minlength=int(self.n_bins))
+            exposure += np.clip(min(a[-1], L) - self.grid_[:-1], 0, np.diff(self.grid_))
+        self.rates_ = (counts + 0.5) / np.maximum(exposure, 1e-9)
+        self.cum_ = np.r_[0.0, np.cumsum(self.rates_ * np.diff(self.grid_))]
+
+    def _cum(self, t: np.ndarray) -> np.ndarray:
+        """Integrated rate; beyond the session length the last bin's rate continues."""
+        inside = np.interp(t, self.grid_, self.cum_)
+        return inside + np.maximum(t - self.grid_[-1], 0) * self.rates_[-1]
+
+    def _log_density(self, a: np.ndarray) -> np.ndarray:
+        b = np.clip(np.searchsorted(self.grid_, a[1:], side="right") - 1, 0, int(self.n_bins) - 1)
+        return np.log(self.rates_[b]) - np.diff(self._cum(a))
+
+    def _simulate(self, rng: np.random.Generator) -> np.ndarray:
+        n = rng.poisson(self.cum_[-1])
+        return np.sort(np.interp(rng.uniform(0, self.cum_[-1], n), self.cum_, self.grid_))
