@@ -13,13 +13,13 @@ TORCH ?= torch==2.13.0
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,ray,tune]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/finar demo --out-dir reports
+	$(BIN)/finar report --data sp500 --out reports/sp500.html
 
 lint: $(STAMP)
 	$(BIN)/ruff check finar tests benchmarks

@@ -13,12 +13,14 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
-from finar import models
+from finar import models, ticks
+from finar.anomaly import AnomalyDetector, inject_anomalies
 from finar.data import align, datasets, load, returns, windows
 from finar.errors import FinarError, FinarWarning
 from finar.evaluation import BacktestResult, StylizedFacts, backtest, compare, stylized_facts
 from finar.models.scenarios import Scenarios
+from finar.reporting import report
 
-__all__ = ["__version__", "models", "load", "datasets", "returns", "align", "windows",
-           "Scenarios", "FinarError", "FinarWarning", "backtest", "compare", "BacktestResult",
-           "stylized_facts", "StylizedFacts"]
+__all__ = ["__version__", "models", "AnomalyDetector", "inject_anomalies", "load", "datasets", "returns",
+           "align", "windows", "Scenarios", "FinarError", "FinarWarning", "backtest", "compare",
+           "BacktestResult", "stylized_facts", "StylizedFacts", "report", "ticks"]

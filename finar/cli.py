@@ -7,6 +7,10 @@
     finar sample --model model.pt --data sp500 --horizon 20 --paths 1000 --seed 0 \\
         --out scenarios.parquet --html reports/scenarios.html
     finar demo
+    finar report --data sp500 --out reports/sp500.html
+    finar backtest --data sp500 -m garch:dist=t -m ar
+    finar anomalies --data sp500 -m garch:dist=t --out flags.csv
+    finar ticks --events 50000 --out synthetic.parquet
 
 Every command loads data with :func:`finar.load`, works on percent log returns
 (:func:`finar.returns`) and calls the model contract (``fit``, ``log_prob``, ``sample``,
@@ -174,12 +178,12 @@ def _load_returns(data: str, columns: Sequence[str] | None, start: str | None, e
 
 
 @contextlib.contextmanager
-def _working(message: str) -> Iterator[None]:
+def _working(message: str, spinner: bool = True) -> Iterator[None]:
     """A spinner on stderr (shown on a terminal only) that also relays finar's warnings."""
     err = _stderr()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FinarWarning)
-        with err.status(escape(message)):
+        with err.status(escape(message)) if spinner else contextlib.nullcontext():
             yield
     for w in caught:
         if issubclass(w.category, FinarWarning):
@@ -379,13 +383,262 @@ def sample(
         con.print(f"wrote {sc.n_paths:,} x {sc.horizon} x {len(sc.columns)} paths to "
                   f"[bold]{escape(str(out))}[/]", soft_wrap=True)
     if html is not None:
-        from finar.report import scenario_page
+        from finar.reporting import scenario_page
 
         page_title = title or f"{type(m).__name__} scenarios for {data} from {sc.index[0]:%Y-%m-%d}" \
             if isinstance(sc.index, pd.DatetimeIndex) else title or f"{type(m).__name__} scenarios for {data}"
         _write("the HTML page", html,
                lambda p: scenario_page({type(m).__name__: sc}, prices, page_title, p))
         con.print(f"wrote page to [bold]{escape(str(html))}[/]", soft_wrap=True)
+
+
+# ---- the main job and the evaluation commands -------------------------------------------------
+def _progress_line(i: int, n: int, section: Any) -> None:
+    state = "" if section.available else " [yellow](not available)[/]"
+    _stderr().print(f"[dim][{i}/{n}][/] {escape(section.title)}: {section.seconds:.1f} s{state}",
+                    soft_wrap=True)
+
+
+@app.command()
+def report(
+    data: DataOpt = "sp500",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the HTML report.")] = Path(
+        "reports/report.html"),
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="A report.toml choosing models, periods, sizes and seeds (see "
+                         "finar.reporting.config).")] = None,
+    fast: Annotated[bool, typer.Option(
+        "--fast", help="Two classical models and small sizes: a report in a minute or two.")] = False,
+    trades: Annotated[str | None, typer.Option(
+        help="Trades file (price, size, side) for the tick-realism section.")] = None,
+    title: Annotated[str | None, typer.Option(help="Title of the page.")] = None,
+    column: Annotated[str | None, typer.Option(
+        "--column", "-c", help="Price column; default adj_close, else close.")] = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    threads: Annotated[int, typer.Option(
+        min=1, help="Torch threads of this process. One is fastest for finar's small networks and "
+                    "does not oversubscribe a busy machine.")] = 1,
+) -> None:
+    """Build the HTML report: data, model comparison, fans, PIT/VaR, stylized facts, anomalies.
+
+    Runs offline on bundled data. Progress goes to stderr, one line per section.
+
+    Example: `finar report --data sp500 --out reports/sp500.html` (add `--fast` for a quick one)
+    """
+    from dataclasses import replace
+
+    import torch
+
+    from finar.reporting import ReportConfig
+
+    torch.set_num_threads(threads)  # the command owns its process; the library never sets this
+
+    cfg = ReportConfig.from_toml(config, fast=fast) if config is not None else (
+        ReportConfig.fast() if fast else ReportConfig())
+    cfg = replace(cfg, **{k: v for k, v in (("column", column), ("start", start), ("end", end))
+                          if v is not None})
+    err = _stderr()
+    err.print(f"finar report on {escape(data)}: {len(cfg.models)} models "
+              f"({escape(', '.join(m.name for m in cfg.models))})", soft_wrap=True)
+    t0 = time.perf_counter()
+    with _working("", spinner=False):
+        rep = finar.report(data, config=cfg, trades=trades, title=title, progress=True,
+                           on_section=_progress_line)
+    _write("the report", out, rep.write_html)
+    con = _stdout()
+    for key, why in rep.unavailable.items():
+        con.print(f"[yellow]section {escape(key)} not available:[/] {escape(why)}", soft_wrap=True)
+    con.print(f"wrote [bold]{escape(str(out))}[/] ({len(rep.sections)} sections) in "
+              f"{time.perf_counter() - t0:.1f} s", soft_wrap=True)
+
+
+def _model_spec(text: str) -> tuple[str, Forecaster]:
+    """``garch`` or ``garch:dist=t,vol=gjr`` -> (label, model)."""
+    name, _, rest = text.partition(":")
+    params = parse_params([p for p in rest.split(",") if p.strip()])
+    return text, _create(name.strip(), params)
+
+
+ModelsOpt = Annotated[list[str] | None, typer.Option(
+    "--model", "-m", help="Model as name or name:key=value,key=value; repeat for several. "
+                          f"Registered: {', '.join(sorted(finar.models.registry()))}.")]
+
+
+def _test_start(r: pd.Series, start: str | None) -> tuple[Any, Any]:
+    from finar.reporting.builder import default_test_period
+
+    first, last = default_test_period(r.index)
+    return (start, None) if start is not None else (first, last)
+
+
+@app.command()
+def backtest(
+    data: DataOpt = "sp500",
+    model: ModelsOpt = None,
+    test_start: Annotated[str | None, typer.Option(
+        "--test-start", help="First test day. Default: 2015-01-01 (PROTOCOLS P1) when the data has "
+                             "500 returns before it, else the start of the last quarter.")] = None,
+    test_end: Annotated[str | None, typer.Option("--test-end", help="Last test day.")] = None,
+    refit_every: Annotated[int, typer.Option(min=1, help="Refit every this many test days.")] = 20,
+    paths: Annotated[int, typer.Option("--paths", "-n", min=1,
+                                       help="Paths per day for models without a closed form.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write the daily scores of every model (.parquet or .csv).")] = None,
+    column: ColumnOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+) -> None:
+    """Rolling one-step backtest of one or more models, with VaR tests and DM against the first.
+
+    Example: `finar backtest --data sp500 -m garch:dist=t -m ar --test-start 2015-01-01`
+    """
+    _check_table_path(out)
+    specs = [_model_spec(t) for t in (model or ["garch:dist=t", "ar"])]
+    prices, r = _load_returns(data, column, start, end)
+    if isinstance(r, pd.DataFrame):
+        raise DataError(f"backtest takes one price series; {data} gives {r.shape[1]} columns: pick one "
+                        "with --column")
+    first, last = _test_start(r, test_start)
+    last = test_end if test_end is not None else last
+    results = []
+    for label, m in specs:
+        with _working(f"backtest of {label}"):
+            results.append(finar.backtest(m, r, first, last, refit_every=refit_every, n_paths=paths,
+                                          seed=seed, name=label))
+        _stderr().print(f"backtest of {escape(label)}: {results[-1].seconds:.1f} s", soft_wrap=True)
+    table = finar.compare(results, baseline=0, seed=seed)
+    con = _stdout()
+    d = results[0].daily.index
+    con.print(f"{len(d):,} test days {_span(d)} of {escape(_label(data, prices))}; refit every "
+              f"{refit_every}; seed {seed}; DM against {escape(results[0].name)} (positive = better)",
+              soft_wrap=True)
+    out_table = Table(box=None, pad_edge=False)
+    cols = [("log_score", "log score"), ("crps", "CRPS"), ("dm_log_score", "DM"), ("hit_1", "hit 1%"),
+            ("kupiec_1", "Kupiec 1% p"), ("christoffersen_cc_1", "Chr. 1% p"), ("hit_5", "hit 5%"),
+            ("kupiec_5", "Kupiec 5% p"), ("traffic_light", "traffic light")]
+    out_table.add_column("model", no_wrap=True, min_width=max(len(str(n)) for n in table.index))
+    for _, head in cols:
+        out_table.add_column(head, justify="right", no_wrap=True)
+    colour = {"green": "green", "yellow": "yellow", "red": "red"}
+    for name, row in table.iterrows():
+        cells = []
+        for key, _ in cols:
+            v = row.get(key)
+            if key == "traffic_light":
+                cells.append("" if pd.isna(v) else f"[{colour.get(str(v), 'white')}]{escape(str(v))}[/]")
+            elif key.startswith("hit"):
+                cells.append(f"{v:.2%}")
+            else:
+                cells.append("" if pd.isna(v) else f"{v:.4f}")
+        out_table.add_row(escape(str(name)), *cells)
+    Console(highlight=False, width=max(con.width, 140)).print(out_table)  # all columns, even in a pipe
+    if out is not None:
+        frame = pd.concat({b.name: b.daily for b in results}, names=["model", "time"]).reset_index()
+        _write("the daily scores", out, lambda p: write_frame(frame, p))
+        con.print(f"wrote daily scores to [bold]{escape(str(out))}[/]", soft_wrap=True)
+
+
+@app.command()
+def anomalies(
+    data: DataOpt = "sp500",
+    model: Annotated[str, typer.Option(
+        "--model", "-m", help="Detector model as name or name:key=value,...")] = "garch:dist=t",
+    level: Annotated[float, typer.Option(help="Flag days whose p-value is below this.")] = 0.01,
+    train_end: Annotated[str | None, typer.Option(
+        "--train-end", help="Last day of the training data; default: the day before the test period "
+                            "(2015-01-01 on sp500, else the last quarter).")] = None,
+    top: Annotated[int, typer.Option(min=1, help="Flagged days to print.")] = 15,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write score, p_value and flag of every scored day (.parquet or .csv).")] = None,
+    column: ColumnOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+) -> None:
+    """Flag anomalous days with finar.AnomalyDetector: fit before the test period, score after it.
+
+    Example: `finar anomalies --data sp500 -m garch:dist=t --level 0.01 --out flags.csv`
+    """
+    _check_table_path(out)
+    detector = getattr(finar, "AnomalyDetector", None)
+    if detector is None:
+        raise FinarError("finar.AnomalyDetector is not part of this finar version")
+    label, m = _model_spec(model)
+    _, r = _load_returns(data, column, start, end)
+    if isinstance(r, pd.DataFrame):
+        raise DataError(f"anomalies takes one price series; {data} gives {r.shape[1]} columns: pick one "
+                        "with --column")
+    if train_end is None:
+        first, _ = _test_start(r, None)
+        train = r.loc[r.index < pd.Timestamp(first)]
+    else:
+        train = r.loc[:train_end]
+    test = r.iloc[len(train):]
+    if len(test) == 0:
+        raise DataError(f"no days to score after the training data ({_span(train.index)}); pass an earlier "
+                        "--train-end")
+    with _working(f"fitting {label} on {len(train):,} returns and scoring {len(test):,} days"):
+        det = detector(m, level=level).fit(train)
+        flags = det.score(test, context=train)
+    con = _stdout()
+    n_flag = int(flags["flag"].sum())
+    con.print(f"{escape(label)} fitted on {_span(train.index)}; scored {len(flags):,} days"
+              + (f" {_span(flags.index)}" if len(flags) else "")
+              + f"; {n_flag} flagged at level {level:g}", soft_wrap=True)
+    table = Table(box=None, pad_edge=False)
+    for head in ("day", "return (%)", "score (-log p)", "p-value"):
+        table.add_column(head, justify="left" if head == "day" else "right")
+    for day, row in flags[flags["flag"]].sort_values("score", ascending=False).head(top).iterrows():
+        table.add_row(_span(pd.Index([day])).split(" to ")[0], f"{r.loc[day]:.2f}", f"{row['score']:.2f}",
+                      f"{row['p_value']:.2e}")
+    con.print(table)
+    if out is not None:
+        _write("the flags", out, lambda p: write_frame(flags, p))
+        con.print(f"wrote flags to [bold]{escape(str(out))}[/]", soft_wrap=True)
+
+
+@app.command()
+def ticks(
+    trades: Annotated[str | None, typer.Option(
+        help="Trades file (price, size, side); default: simulate them with finar.ticks.simulate.")] = None,
+    events: Annotated[int, typer.Option(
+        min=1, help="Events to simulate when no --trades is given.")] = 50_000,
+    synthetic: Annotated[int, typer.Option(min=1, help="Synthetic events to sample from the fitted model.")
+                         ] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed of simulation and sampling.")] = 0,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write the synthetic trades (.parquet or .csv).")] = None,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="TickModel parameter key=value, repeatable (default: the report's small "
+                              "network, e.g. -p max_epochs=5 -p channels=16).")] = None,
+) -> None:
+    """Fit finar.ticks.TickModel to trades, sample synthetic trades and print their realism (P5).
+
+    Example: `finar ticks --events 50000 --synthetic 20000 --out synthetic.parquet`
+    """
+    from finar.reporting.sections import tick_module
+
+    _check_table_path(out)
+    mod = tick_module()
+    from finar.reporting.config import TICK_PARAMS
+
+    params = {**TICK_PARAMS, **parse_params(param)}
+    with _working("loading trades" if trades else f"simulating {events:,} trades"):
+        t = finar.load(trades) if trades else mod.simulate(n_events=events, seed=seed)
+    with _working(f"fitting TickModel on {len(t):,} trades and sampling {synthetic:,}"):
+        tm = mod.TickModel(**params).fit(t)
+        synth = tm.sample(n_events=synthetic, seed=seed + 1)
+        res = mod.realism(t, synth)
+    con = _stdout()
+    con.print(f"{len(t):,} trades ({escape(trades or f'simulated, seed {seed}')}); {len(synth):,} synthetic, "
+              f"seed {seed + 1}", soft_wrap=True)
+    frame = res if isinstance(res, pd.DataFrame) else (
+        res.table() if hasattr(res, "table") else pd.Series(res, name="value").to_frame())
+    con.print(escape(frame.to_string()))
+    if out is not None:
+        _write("the synthetic trades", out, lambda p: write_frame(synth, p))
+        con.print(f"wrote synthetic trades to [bold]{escape(str(out))}[/]", soft_wrap=True)
 
 
 @app.command()
@@ -400,7 +653,7 @@ def demo(
     2017-12-31, simulates paths from the last date (seed 0), writes the GARCH paths to
     OUT_DIR/sp500_scenarios.parquet and a page with both models to OUT_DIR/sp500.html.
     """
-    from finar.report import scenario_page
+    from finar.reporting import scenario_page
 
     t0 = time.perf_counter()
     n_paths, horizon = (250, 20) if fast else (1000, 250)

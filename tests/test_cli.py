@@ -251,3 +251,94 @@ def test_demo_fast_writes_scenarios_and_page(tmp_path: Path) -> None:
     assert text.count('class="plotly-graph-div"') == 2  # GARCH and AR
     assert "GARCH(1,1)-t" in text and "AR(aic)" in text
     assert str(parquet) in result.stdout.replace("\n", "") and str(page) in result.stdout.replace("\n", "")
+
+
+# ---- report, backtest, anomalies, ticks -------------------------------------------------------
+SMALL_TOML = """
+[fan]
+horizon = 10
+n_paths = 50
+[facts]
+n_paths = 10
+length = 300
+lags = 30
+[backtest]
+refit_every = 200
+n_paths = 50
+[[models]]
+name = "GARCH(1,1) Student-t"
+model = "garch"
+params = { dist = "t" }
+"""
+
+
+def test_report_on_a_csv_with_a_config(tmp_path: Path) -> None:
+    csv = tmp_path / "my prices.csv"
+    finar.load("sp500", start="2016-01-01")[["close"]].to_csv(csv)
+    (tmp_path / "report.toml").write_text(SMALL_TOML)
+    out = tmp_path / "out" / "r.html"
+    result = invoke("report", "--data", csv, "--config", tmp_path / "report.toml", "--out", out,
+                    "--title", "My <b>prices</b>")
+    assert result.exit_code == 0, result.output
+    progress = [line for line in result.stderr.splitlines() if re.match(r"\[\d/\d\] ", line)]
+    assert len(progress) == 7 and progress[0].startswith("[1/7] Data overview")
+    page = out.read_text()
+    assert "My &lt;b&gt;prices&lt;/b&gt;" in page and "GARCH(1,1) Student-t" in page
+    assert str(out) in result.stdout.replace("\n", "")
+
+
+def test_report_bad_config_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "report.toml").write_text("[fan]\nhorizn = 3\n")
+    result = invoke("report", "--config", tmp_path / "report.toml", "--out", tmp_path / "r.html")
+    assert_user_error(result, "unknown key [fan] 'horizn'")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_backtest_prints_what_the_library_computes(tmp_path: Path) -> None:
+    out = tmp_path / "daily.csv"
+    result = invoke("backtest", "--data", "sp500", "-m", "garch:dist=t", "-m", "ar:order=1",
+                    "--test-start", "2018-01-01", "--refit-every", "120", "--out", out)
+    assert result.exit_code == 0, result.output
+    r = finar.returns(finar.load("sp500")["adj_close"])
+    bt = finar.backtest(finar.models.GARCH(dist="t"), r, "2018-01-01", refit_every=120, progress=False)
+    s = bt.summary()
+    row = next(line for line in result.stdout.splitlines() if line.startswith("garch:dist=t"))
+    assert f"{s['log_score']:.4f}" in row and f"{s['hit_1']:.2%}" in row and s["traffic_light"] in row
+    daily = pd.read_csv(out)
+    assert set(daily["model"]) == {"garch:dist=t", "ar:order=1"} and len(daily) == 2 * len(bt.daily)
+    assert np.allclose(daily.loc[daily["model"] == "garch:dist=t", "log_score"], bt.daily["log_score"])
+    assert "backtest of garch:dist=t" in result.stderr
+
+
+def test_backtest_unknown_model_is_a_one_line_error() -> None:
+    assert_user_error(invoke("backtest", "-m", "nosuch"), "unknown model 'nosuch'")
+
+
+def test_anomalies_flags_what_the_detector_flags(tmp_path: Path) -> None:
+    out = tmp_path / "flags.csv"
+    result = invoke("anomalies", "--data", "sp500", "-m", "garch:dist=t", "--start", "2012-01-01",
+                    "--train-end", "2017-12-31", "--out", out)
+    assert result.exit_code == 0, result.output
+    r = finar.returns(finar.load("sp500", start="2012-01-01")["adj_close"])
+    det = finar.AnomalyDetector(finar.models.GARCH(dist="t"), level=0.01).fit(r.loc[:"2017-12-31"])
+    flags = det.score(r.loc["2018-01-01":], context=r.loc[:"2017-12-31"])
+    assert f"; {int(flags['flag'].sum())} flagged at level 0.01" in result.stdout.replace("\n", " ")
+    written = pd.read_csv(out, index_col=0, parse_dates=True)
+    assert written["flag"].tolist() == flags["flag"].tolist()
+
+
+def test_ticks_fits_samples_and_scores(tmp_path: Path) -> None:
+    from finar.reporting import SectionUnavailable
+    from finar.reporting.sections import tick_module
+
+    args = ["ticks", "--events", "4000", "--synthetic", "1000", "-p", "channels=8", "-p", "layers=3",
+            "-p", "hidden=8", "-p", "window=64", "-p", "max_epochs=1", "--out", tmp_path / "syn.parquet"]
+    try:
+        tick_module()
+    except SectionUnavailable:
+        assert_user_error(invoke(*args), "finar.ticks")
+        return
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert "zero_gap_share" in result.stdout
+    assert len(pd.read_parquet(tmp_path / "syn.parquet")) == 1000

@@ -12,8 +12,8 @@ import pytest
 
 from finar.errors import DataError
 from finar.models.scenarios import Scenarios, future_index
-from finar.report import scenario_page
-from finar.report.scenarios import fan_chart
+from finar.reporting import scenario_page
+from finar.reporting.scenarios import fan_chart
 
 N_PATHS, HORIZON = 400, 15
 

@@ -1,0 +1,226 @@
+"""What a report runs: models, periods, sizes and seeds, with defaults and a TOML reader.
+
+The defaults follow PROTOCOLS.md: the model comparison is P1 (test days 2015-01-01 to
+2018-12-31 where the data covers them, refit every 20 days, neural models fitted once before
+the test period, seed 0) and the stylized facts are P3's (window from 2009-05-01, generators
+fitted on it and simulated after a 500-day burn-in), with fewer and shorter paths than the
+benchmark so that the whole report runs in minutes. A ``report.toml`` overrides any of it::
+
+    seed = 0
+    [data]
+    column = "adj_close"
+    start = "1999-01-01"
+    [backtest]
+    start = "2015-01-01"
+    refit_every = 20
+    [fan]
+    horizon = 250
+    n_paths = 1000
+    [facts]
+    n_paths = 300
+    length = 1500
+    [anomaly]
+    model = "GARCH(1,1) Student-t"
+    level = 0.01
+    [[models]]
+    name = "GARCH(1,1) Student-t"
+    model = "garch"
+    params = { dist = "t" }
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from finar.errors import FinarError
+
+__all__ = ["ConfigError", "ModelSpec", "ReportConfig", "DEFAULT_MODELS", "FAST_MODELS", "P1", "P3"]
+
+#: PROTOCOLS.md P1 and P3 settings, as ``benchmarks/p1_sp500_daily.py`` and ``p3_sp500_facts.py`` run them
+P1 = {"start": "2015-01-01", "end": "2018-12-31", "refit_every": 20, "baseline": "GARCH(1,1) Student-t"}
+P3 = {"start": "2009-05-01", "end": "2018-12-31", "n_paths": 500, "length": 4000, "burn_in": 500}
+
+
+#: TickModel settings of the report: a small network that trains in about a minute on 2 CPU cores
+TICK_PARAMS = {"channels": 16, "layers": 6, "hidden": 32, "window": 256, "max_epochs": 5}
+
+
+class ConfigError(FinarError, ValueError):
+    """A report configuration (argument or ``report.toml``) that finar cannot use."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the report: a display name and a registered model with its parameters.
+
+    ``refit=False`` fits once on the data before the test period (P1's rule for the neural
+    models); otherwise the model is refitted every ``ReportConfig.refit_every`` test days.
+    """
+
+    name: str
+    model: str
+    params: dict[str, Any] = field(default_factory=dict)
+    refit: bool = True
+
+    def create(self) -> Any:
+        """A new, unfitted forecaster."""
+        from finar.models import create
+
+        return create(self.model, **self.params)
+
+
+# Names as in benchmarks/p1_sp500_daily.py, so the report's rows line up with the recorded ones.
+DEFAULT_MODELS = (
+    ModelSpec("AR(aic)", "ar", {"order": "aic"}),
+    ModelSpec("GARCH(1,1) Student-t", "garch", {"dist": "t"}),
+    ModelSpec("GJR-GARCH(1,1,1) skew-t", "garch", {"vol": "gjr", "dist": "skewt"}),
+    ModelSpec("WaveNet t-mixture, seed 0", "wavenet", {"seed": 0}, refit=False),
+    ModelSpec("Transformer t-mixture, seed 0", "transformer", {"seed": 0}, refit=False),
+)
+FAST_MODELS = DEFAULT_MODELS[:2]
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Settings of :func:`finar.report`; every field has a default (see the module docstring).
+
+    ``None`` for a date means: P1's / P3's date when the data covers it with enough history
+    before it, else a date chosen from the data (the last quarter of the series for tests, the
+    whole series for the facts); the page states the dates it used.
+    """
+
+    models: tuple[ModelSpec, ...] = DEFAULT_MODELS
+    seed: int = 0
+    column: str | None = None
+    start: str | None = None
+    end: str | None = None
+    backtest_start: str | None = None
+    backtest_end: str | None = None
+    refit_every: int = P1["refit_every"]
+    backtest_paths: int = 1000
+    baseline: str | None = None
+    fan_horizon: int = 250
+    fan_paths: int = 1000
+    facts_start: str | None = None
+    facts_paths: int = 300
+    facts_length: int = 1500
+    facts_burn_in: int = P3["burn_in"]
+    facts_lags: int = 250
+    anomaly_model: str | None = None
+    anomaly_level: float = 0.01
+    tick_events: int = 20_000
+    tick_params: dict[str, Any] = field(default_factory=lambda: dict(TICK_PARAMS))
+
+    @classmethod
+    def fast(cls) -> ReportConfig:
+        """Two classical models and small sizes: a report in a minute or two."""
+        return cls(models=FAST_MODELS, fan_horizon=60, fan_paths=200, facts_paths=50, facts_length=1000,
+                   backtest_paths=200, tick_events=5_000,
+                   tick_params={"channels": 8, "layers": 4, "hidden": 16, "window": 128, "max_epochs": 2})
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ConfigError("a report needs at least one model")
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"model names repeat: {names}; give each [[models]] entry its own name")
+        for key in ("refit_every", "backtest_paths", "fan_horizon", "fan_paths", "facts_paths",
+                    "facts_length", "facts_lags", "tick_events"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+        if isinstance(self.facts_burn_in, bool) or not isinstance(self.facts_burn_in, int) \
+                or self.facts_burn_in < 0:
+            raise ConfigError(f"facts_burn_in must be a non-negative integer, got {self.facts_burn_in!r}")
+        if not 0 < self.anomaly_level < 0.5:
+            raise ConfigError(f"anomaly_level must lie in (0, 0.5), got {self.anomaly_level!r}")
+        for key in ("baseline", "anomaly_model"):
+            value = getattr(self, key)
+            if value is not None and value not in names:
+                raise ConfigError(f"{key} {value!r} is not one of the report's models {names}")
+
+    @property
+    def baseline_name(self) -> str:
+        """The model the others are tested against: P1's baseline when present, else the first."""
+        names = [m.name for m in self.models]
+        if self.baseline is not None:
+            return self.baseline
+        return P1["baseline"] if P1["baseline"] in names else names[0]
+
+    @property
+    def anomaly_name(self) -> str:
+        return self.anomaly_model if self.anomaly_model is not None else self.baseline_name
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str], *, fast: bool = False) -> ReportConfig:
+        """Read a ``report.toml`` (see the module docstring); missing keys keep their defaults."""
+        try:
+            doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read the report config {str(path)!r}: {exc.strerror or exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{str(path)!r} is not valid TOML: {exc}") from exc
+        return cls.from_dict(doc, fast=fast, source=str(path))
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], *, fast: bool = False, source: str = "config") -> ReportConfig:
+        """Build from the TOML layout as a dict (sections ``data backtest fan facts anomaly ticks``)."""
+        base = cls.fast() if fast else cls()
+        tables = {"data": {"column": "column", "start": "start", "end": "end"},
+                  "backtest": {"start": "backtest_start", "end": "backtest_end", "refit_every": "refit_every",
+                               "n_paths": "backtest_paths", "baseline": "baseline"},
+                  "fan": {"horizon": "fan_horizon", "n_paths": "fan_paths"},
+                  "facts": {"start": "facts_start", "n_paths": "facts_paths", "length": "facts_length",
+                            "burn_in": "facts_burn_in", "lags": "facts_lags"},
+                  "anomaly": {"model": "anomaly_model", "level": "anomaly_level"},
+                  "ticks": {"n_events": "tick_events", "params": "tick_params"}}
+        changes: dict[str, Any] = {}
+        for key, value in doc.items():
+            if key == "seed":
+                changes["seed"] = value
+            elif key == "models":
+                changes["models"] = tuple(_model_spec(m, i, source) for i, m in enumerate(value))
+            elif key in tables and isinstance(value, dict):
+                for sub, v in value.items():
+                    if sub not in tables[key]:
+                        raise ConfigError(f"{source}: unknown key [{key}] {sub!r}; known: "
+                                          f"{sorted(tables[key])}")
+                    changes[tables[key][sub]] = str(v) if sub in ("start", "end") else v
+            else:
+                raise ConfigError(f"{source}: unknown entry {key!r}; known: seed, [[models]], "
+                                  f"{', '.join(f'[{t}]' for t in tables)}")
+        return replace(base, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, for the page's settings notes and JSON."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("models", "tick_params")}
+        out["tick_params"] = dict(self.tick_params)
+        out["models"] = [{"name": m.name, "model": m.model, "params": dict(m.params),
+                          "refit": m.refit} for m in self.models]
+        return out
+
+
+def _model_spec(entry: Any, i: int, source: str) -> ModelSpec:
+    if not isinstance(entry, dict) or "model" not in entry:
+        raise ConfigError(f"{source}: [[models]] entry {i + 1} needs at least model = \"<registered name>\"")
+    unknown = set(entry) - {"name", "model", "params", "refit"}
+    if unknown:
+        raise ConfigError(f"{source}: [[models]] entry {i + 1} has unknown keys {sorted(unknown)}")
+    from finar.models import registry
+
+    model = str(entry["model"]).lower()
+    if model not in registry():
+        raise ConfigError(f"{source}: [[models]] entry {i + 1}: unknown model {entry['model']!r}; "
+                          f"registered models: {sorted(registry())}")
+    params = entry.get("params", {})
+    if not isinstance(params, dict):
+        raise ConfigError(f"{source}: [[models]] entry {i + 1}: params must be a table, "
+                          "e.g. { dist = \"t\" }")
+    refit = entry.get("refit", True)
+    if not isinstance(refit, bool):
+        raise ConfigError(f"{source}: [[models]] entry {i + 1}: refit must be true or false, got {refit!r}")
+    return ModelSpec(str(entry.get("name", model)), model, dict(params), refit)

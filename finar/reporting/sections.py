@@ -1,0 +1,380 @@
+"""The report's sections, one function each: ``build(ctx, section)`` fills one :class:`Section`.
+
+Every number shown comes from finar's own functions (:func:`finar.backtest`,
+:func:`finar.compare`, :func:`finar.stylized_facts`, :class:`finar.Scenarios`,
+``finar.AnomalyDetector``, ``finar.ticks.realism``) or, in the benchmark record, from the
+results files the benchmark scripts wrote. Each section states its data span, settings and
+seeds. A section raises :class:`SectionUnavailable` (or any :class:`finar.FinarError`) when it
+cannot run on the data; the report then shows the reason in its place.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from finar.reporting import figures
+from finar.reporting.builder import Context, SectionUnavailable, span
+from finar.reporting.config import P1, P3
+from finar.reporting.page import Cell, Section, fmt, frame_html, p_value_cell, zone_cell
+from finar.reporting.record import P1_COLUMNS, P3_COLUMNS, P3_SEED, load_record, registry_rows
+
+__all__ = ["SECTIONS", "anomalies", "benchmark_record", "data_overview", "fan_charts", "model_comparison",
+           "pit_and_var", "stylized_facts", "tick_realism"]
+
+VAR_TAG = "1"  # the VaR level drawn in the exceedance plots (1%)
+
+
+def _model_names(ctx: Context) -> list[str]:
+    return [m.name for m in ctx.config.models]
+
+
+def _palette(ctx: Context) -> dict[str, str]:
+    return figures.colors(["real", *_model_names(ctx)])
+
+
+# --- data overview -------------------------------------------------------------------------------
+
+def data_overview(ctx: Context, sec: Section) -> None:
+    """Prices, daily returns and rolling volatility, with basic statistics."""
+    r, px = ctx.returns, ctx.prices
+    sec.note(f"Data: {ctx.label}, column {r.name}; prices {span(px.index)}; returns {span(r.index)}.")
+    sec.note("Returns are daily log returns in percent (finar.returns); volatility is the rolling "
+             "standard deviation times sqrt(252).")
+    desc = r.describe()
+    ann = float(r.std() * np.sqrt(figures.ANNUALISE))
+    sec.table(["returns", "first", "last", "mean (%)", "std (%)", "annualised vol (%)", "min (%)", "max (%)",
+               "skewness", "excess kurtosis"],
+              [[int(desc["count"]), fmt(r.index[0]), fmt(r.index[-1]), desc["mean"], desc["std"], ann,
+                desc["min"], desc["max"], float(r.skew()), float(r.kurt())]])
+    sec.figure(figures.prices_figure(px, str(r.name)), "Price, log scale.")
+    sec.figure(figures.returns_and_volatility(r), "Daily returns and 20- and 60-day rolling volatility.")
+
+
+# --- model comparison (P1) ----------------------------------------------------------------------
+
+def _settings_note(ctx: Context) -> str:
+    start, end = ctx.test_period()
+    c = ctx.config
+    refit = [m.name for m in c.models if not m.refit]
+    once = f"; fitted once on the data before {fmt(start)}: {', '.join(refit)}" if refit else ""
+    return (f"Test days {fmt(start)} to {fmt(end)}, one-step density forecasts, expanding window refitted "
+            f"every {c.refit_every} test days{once}. {c.backtest_paths:,} paths per day where a model has no "
+            f"closed form; seed {c.seed}. Protocol: PROTOCOLS.md P1.")
+
+
+def model_comparison(ctx: Context, sec: Section) -> None:
+    """The P1 table: scores, Diebold-Mariano against the baseline, VaR tests and traffic lights."""
+    from finar.evaluation import compare
+
+    bts = ctx.backtests()
+    base = ctx.config.baseline_name
+    table = compare(list(bts.values()), baseline=base, seed=ctx.config.seed)
+    sec.note(_settings_note(ctx))
+    sec.note(f"DM: Diebold-Mariano statistic of the daily log-score difference against {base} (positive = "
+             "better), HAC variance. Chr.: Christoffersen conditional coverage; ES Z2: Acerbi-Szekely; "
+             "PIT Berk.: Berkowitz test of the PIT. p-values below 5% are shaded, below 1% darker. Traffic "
+             "light: Basel zone of the last 250 days of 1% VaR exceedances.")
+    n = int(table["n_days"].iloc[0])
+    best = table["log_score"].max()
+    rows = []
+    for name, row in table.iterrows():
+        hits1, hits5 = int(bts[name].daily["hit_1"].sum()), int(bts[name].daily["hit_5"].sum())
+        rows.append([
+            Cell(str(name)), Cell(fmt(row["log_score"]), "num best" if row["log_score"] == best else "num"),
+            row["crps"], Cell(fmt(row["dm_log_score"], 2), "num"), p_value_cell(row["dm_log_score_p"]),
+            Cell(f"{hits1} ({row['hit_1']:.2%})", "num"), p_value_cell(row["kupiec_1"]),
+            p_value_cell(row["christoffersen_cc_1"]),
+            Cell(f"{hits5} ({row['hit_5']:.2%})", "num"), p_value_cell(row["kupiec_5"]),
+            p_value_cell(row.get("es_z2_p_2.5")), p_value_cell(row["pit_berkowitz_p"]),
+            zone_cell(row.get("traffic_light"))])
+    sec.table(["model", "log score", "CRPS", "DM", "DM p", "hits 1%", "Kupiec 1% p", "Chr. 1% p",
+               "hits 5%", "Kupiec 5% p", "ES Z2 2.5% p", "PIT Berk. p", "traffic light"], rows,
+              caption=f"{n:,} test days; expected hits {0.01 * n:.1f} at 1% and {0.05 * n:.1f} at 5%. "
+                      "Log score in nats per day (higher is better), CRPS in % (lower is better).")
+    if len(bts) > 1:
+        sec.figure(figures.score_difference({k: b.daily["log_score"] for k, b in bts.items()}, base),
+                   f"Cumulative daily log score of each model minus {base}: rising = better on those days.")
+
+
+def benchmark_record(ctx: Context, sec: Section) -> None:
+    """Every registered model with its recorded P1 and P3 figures, this run's beside them."""
+    record = load_record(ctx.results_dir)
+    if record.p1 is None and record.p3 is None:
+        raise SectionUnavailable("no benchmark results found (benchmarks/results/p1_sp500_daily.json and "
+                                 "p3_sp500_facts.json of the finar source tree); run the benchmark scripts")
+    rows = registry_rows(record)
+    for doc, what in ((record.p1, "P1"), (record.p3, "P3")):
+        if doc is not None:
+            sec.note(f"{what}: `{doc.get('command')}` on {doc.get('machine')}, finar "
+                     f"{doc.get('finar_version')}, {doc.get('created')}.")
+    p1_days = " to ".join((record.p1 or {}).get("test_period", []))
+    p3 = record.p3 or {}
+    sec.note(f"Figures as recorded in benchmarks/results (shown to 4 decimals): P1 test days {p1_days} "
+             f"(PROTOCOLS.md); P3 seed {P3_SEED} of {p3.get('seeds')}, {p3.get('n_paths')} paths of "
+             f"{p3.get('length')} days after a {p3.get('burn_in')}-day burn-in. This run's own figures are "
+             "in the sections above; its P1 log score is set beside the record where the settings match.")
+    own: dict[str, float] = {}
+    if ctx.is_p1_data and "backtests" in ctx.cache:
+        start, end = ctx.test_period()
+        if (fmt(start), fmt(end)) == (P1["start"], P1["end"]) and ctx.config.refit_every == P1["refit_every"]:
+            own = {k: float(b.summary()["log_score"]) for k, b in ctx.backtests().items()}
+    p1 = rows[rows["protocol"].ne("P3")]
+    sec.heading("P1: one-step density forecasts (recorded)")
+    out = []
+    for rec in p1.itertuples(index=False):
+        d = rec._asdict()
+        if pd.isna(d["protocol"]):
+            out.append([d["registry"], d["model"], Cell("not benchmarked yet", "bad"),
+                        *([""] * len(P1_COLUMNS))])
+            continue
+        this = own.get(str(d["model"]))
+        match = "" if this is None else ("same" if round(this, 4) == round(d["log_score"], 4)
+                                         else f"differs ({this:.4f})")
+        out.append([d["registry"], d["model"], *[_recorded_cell(k, d[k]) for k in P1_COLUMNS],
+                    Cell(match, "best" if match == "same" else "bad" if match else "")])
+    sec.table(["registry", "benchmark row", *(LABELS.get(k, k) for k in P1_COLUMNS), "this run"], out)
+    sec.heading("P3: stylized facts of generated paths (recorded, seed 0)")
+    sec.table(["registry", "benchmark row", *(LABELS.get(k, k) for k in P3_COLUMNS)],
+              [[d.registry, d.model, *[_recorded_cell(k, getattr(d, k)) for k in P3_COLUMNS]]
+               for d in rows[rows["protocol"] == "P3"].itertuples(index=False)])
+
+
+LABELS = {"log_score": "log score", "crps": "CRPS", "hit_1": "hit 1%", "kupiec_1": "Kupiec 1% p",
+          "hit_5": "hit 5%", "kupiec_5": "Kupiec 5% p", "christoffersen_cc_1": "Chr. 1% p",
+          "traffic_light": "traffic light", "dm_vs_garch_t": "DM vs GARCH-t"}
+
+
+def _recorded_cell(key: str, value: object) -> Cell:
+    if key == "traffic_light":
+        return zone_cell(value)
+    if key.startswith(("kupiec", "christoffersen")):
+        return p_value_cell(value)
+    return Cell(fmt(value), "num")
+
+
+# --- fan charts -----------------------------------------------------------------------------------
+
+def fan_charts(ctx: Context, sec: Section) -> None:
+    """Scenario fans per model: from the last date, and ``horizon`` days earlier with the realised path."""
+    from finar.reporting.scenarios import fan_chart
+
+    c, r, px = ctx.config, ctx.returns, ctx.prices
+    h = c.fan_horizon
+    window = min(250, max(60, 2 * h))  # days of history drawn before each fan
+    has_realised = len(r) > h + 250
+    origin = r.index[-h - 1] if has_realised else r.index[-1]
+    sec.note(f"Each model is fitted on the returns {span(r.loc[:origin].index)}; "
+             f"{c.fan_paths:,} paths of {h} days, seed {c.seed}. Bands: 5-95% and 25-75% of the simulated "
+             "price; line: median.")
+    if has_realised:
+        sec.note(f"Left: from {fmt(origin)}, with the realised price path (red) over the next {h} days. "
+                 f"Right: from the last date, {fmt(r.index[-1])}, conditioning on all returns with the same "
+                 "fitted parameters.")
+    else:
+        sec.note(f"The data is too short to hold out {h} days, so only fans from the last date are drawn.")
+    for spec in c.models:
+        m = spec.create().fit(r.loc[:origin])
+        panels = []
+        if has_realised:
+            sc = m.sample(context=r.loc[:origin], horizon=h, n_paths=c.fan_paths, seed=c.seed)
+            fig = fan_chart(sc, px.loc[:origin], sc.columns[0], kind="price", window=window)
+            real = px.loc[origin:].iloc[: h + 1]
+            fig.add_scatter(x=real.index, y=real.to_numpy(), mode="lines", name="realised",
+                            line={"color": figures.HIT_COLOR, "width": 1.4})
+            q = sc.var(0.01, cumulative=True).iloc[-1, 0]
+            panels.append((fig, f"{spec.name}: from {fmt(origin)}; {h}-day 1% VaR of the log return "
+                                f"{q:.2f}%."))
+        fwd = m.sample(context=r, horizon=h, n_paths=c.fan_paths, seed=c.seed)
+        q = fwd.var(0.01, cumulative=True).iloc[-1, 0]
+        es = fwd.es(0.01, cumulative=True).iloc[-1, 0]
+        panels.append((fan_chart(fwd, px, fwd.columns[0], kind="price", window=window),
+                       f"{spec.name}: from {fmt(r.index[-1])}; {h}-day 1% VaR {q:.2f}%, ES {es:.2f}%."))
+        sec.heading(spec.name)
+        sec.grid(lambda panels=panels: [sec.figure(f, cap) for f, cap in panels])
+
+
+# --- PIT and VaR -------------------------------------------------------------------------------
+
+def pit_and_var(ctx: Context, sec: Section) -> None:
+    """PIT histograms and 1% VaR exceedances of every model's backtest."""
+    bts = ctx.backtests()
+    palette = _palette(ctx)
+    sec.note(_settings_note(ctx))
+    sec.note("PIT: probability integral transform of each realised return under its one-step forecast; "
+             "calibrated forecasts give a flat histogram (dotted: 95% band per bin under uniformity). "
+             "VaR: realised returns against minus the 1% VaR forecast; crosses mark exceedances.")
+    for name, bt in bts.items():
+        s = bt.summary()
+        n = len(bt.daily)
+        hits = int(bt.daily[f"hit_{VAR_TAG}"].sum())
+        sec.heading(name)
+        sec.grid(lambda name=name, bt=bt, s=s, n=n, hits=hits: [
+            sec.figure(figures.pit_histogram(bt.daily["pit"], palette[name]),
+                       f"PIT: Berkowitz p = {s['pit_berkowitz_p']:.3f}, KS p = {s['pit_ks_p']:.3f}."),
+            sec.figure(figures.var_exceedances(bt.daily, VAR_TAG, palette[name]),
+                       f"1% VaR: {hits} exceedances in {n:,} days (expected {0.01 * n:.1f}); Kupiec p = "
+                       f"{s['kupiec_1']:.3f}, Christoffersen p = {s['christoffersen_cc_1']:.3f}.")])
+
+
+# --- stylized facts (P3) -------------------------------------------------------------------------
+
+SCORE_KEYS = ["emd_std_1", "emd_std_20", "dy_1", "dy_20", "dy_100", "acf_id", "acf_abs", "acf_sq", "leverage"]
+FACT_KEYS = ["skew", "kurt_1", "kurt_20", "hill_left", "hill_right", "acf_abs_lag1", "leverage_lag1",
+             "acf_abs_decay", "cf_asym_1"]
+
+
+def stylized_facts(ctx: Context, sec: Section) -> None:
+    """P3 scorecard of each generator against the real series, with ACF, leverage, tail and QQ plots."""
+    import finar
+
+    c = ctx.config
+    real = ctx.facts_window()
+    gens = {}
+    for spec in c.models:
+        m = spec.create().fit(real)
+        sc = m.sample(context=real, horizon=c.facts_burn_in + c.facts_length, n_paths=c.facts_paths,
+                      seed=c.seed)
+        gens[spec.name] = sc.paths[:, c.facts_burn_in:, 0]
+    facts = finar.stylized_facts(real, gens, references=True, seed=c.seed, lags=c.facts_lags)
+    table = facts.table()
+    sec.note(f"Real series: {span(real.index)}. Each generator is fitted on it and simulates "
+             f"{c.facts_paths:,} paths of {c.facts_length:,} days after a {c.facts_burn_in}-day burn-in "
+             f"(dropped), conditioned on the real series; seed {c.seed}; ACF and leverage lags "
+             f"1-{c.facts_lags}. P3's benchmark uses {P3['n_paths']} paths of "
+             f"{P3['length']:,} days (see the benchmark record).")
+    sec.note("References: GARCH(1,1)-normal simulated unconditionally and a stationary block bootstrap of "
+             "the real series (mean block 20) - the sampling-noise floor of the distributional scores.")
+    scored = table[table["kind"] != "real"]
+    best = {k: scored[k].min() for k in SCORE_KEYS}
+    sec.table(["generator", "kind", *SCORE_KEYS],
+              [[Cell(str(name)), Cell(str(row["kind"])),
+                *[Cell(fmt(row[k]), "num best" if row[k] == best[k] else "num") for k in SCORE_KEYS]]
+               for name, row in scored.iterrows()],
+              caption="Distances to the real series, lower is better (best per column in green): EMD of "
+                      "standardised 1- and 20-day returns, DY histogram distance at 1, 20, 100 days, RMS ACF "
+                      "errors of r, |r|, r^2, and the leverage-curve error.")
+    sec.table(["series", *FACT_KEYS], [[Cell(str(name)), *[row[k] for k in FACT_KEYS]]
+                                       for name, row in table.iterrows()],
+              caption="Cont's stylized facts: skewness, excess kurtosis of 1- and 20-day returns, Hill tail "
+                      "indices (top 5%), ACF of |r| at lag 1, leverage at lag 1, power-law decay of the ACF "
+                      "of |r|, coarse-fine volatility asymmetry.")
+    palette = figures.colors(["real", *gens, "GARCH(1,1)-normal", "block bootstrap"])
+    cv = facts.curves
+    sec.grid(lambda: [
+        sec.figure(figures.band_figure(cv["acf_abs"], "ACF of |r|", palette, bands=list(gens)),
+                   "Volatility clustering: ACF of absolute returns (mean over paths; bands 5-95%)."),
+        sec.figure(figures.band_figure(cv["acf_id"], "ACF of r", palette),
+                   "Linear autocorrelation of returns (mean over paths)."),
+        sec.figure(figures.band_figure(cv["leverage"], "Corr(r_t, r_t+k^2)", palette),
+                   "Leverage: correlation of today's return with future squared returns."),
+        sec.figure(figures.tail_figure(cv["tails"], "left", palette),
+                   "Left tail, log-log: probability of a daily loss above x."),
+        sec.figure(figures.qq_figure(cv["qq"], palette),
+                   "QQ: generated against real quantiles, pooled over paths."),
+    ])
+
+
+# --- anomalies ---------------------------------------------------------------------------------
+
+def anomalies(ctx: Context, sec: Section) -> None:
+    """Flagged days of ``finar.AnomalyDetector`` on the test period: timeline and the largest events."""
+    import finar
+
+    detector = getattr(finar, "AnomalyDetector", None)
+    if detector is None:
+        raise SectionUnavailable("finar.AnomalyDetector is not part of this finar version")
+    c = ctx.config
+    spec = next(m for m in c.models if m.name == c.anomaly_name)
+    start, end = ctx.test_period()
+    r = ctx.returns
+    train = r.loc[r.index < start]
+    det = detector(spec.create(), level=c.anomaly_level).fit(train)
+    flags = det.score(r.loc[start:end], context=train)
+    sec.note(f"Detector: {spec.name}, fitted on {span(train.index)}; days {fmt(start)} to {fmt(end)} "
+             f"scored by their one-step -log p; flagged when the p-value is below {c.anomaly_level:g}; "
+             f"seed {c.seed}.")
+    n_flag = int(flags["flag"].sum())
+    sec.text(f"{n_flag} of {len(flags):,} days flagged (expected about {c.anomaly_level * len(flags):.1f} "
+             "under a calibrated model).")
+    sec.figure(figures.anomaly_timeline(r, flags),
+               "Returns with flagged days (top) and the anomaly score (bottom).")
+    events = getattr(det, "events", None)
+    if callable(events):
+        ev = events(flags)
+        if isinstance(ev, pd.DataFrame) and len(ev):
+            sec.heading("Events (consecutive flagged days grouped)")
+            sec.parts.append(frame_html(ev.head(15), index=False))
+    rank = "stat" if "stat" in flags else "score"  # the detector's ranking statistic
+    top = flags[flags["flag"]].sort_values(rank, ascending=False).head(10)
+    if len(top):
+        sec.heading("Most anomalous days")
+        sec.table(["day", "return (%)", "score (-log p)", "p-value"],
+                  [[fmt(d), float(r.loc[d]), row["score"], Cell(f"{row['p_value']:.2e}", "num")]
+                   for d, row in top.iterrows()])
+
+
+# --- ticks -----------------------------------------------------------------------------------
+
+def tick_realism(ctx: Context, sec: Section) -> None:
+    """``finar.ticks.realism`` of a TickModel fitted to the given trades against the trades."""
+    ticks = tick_module()
+    t, c = ctx.trades, ctx.config
+    if t is None:
+        raise SectionUnavailable("no trades were given (pass trades= or --trades)")
+    tm = ticks.TickModel(**c.tick_params).fit(t)
+    synth = tm.sample(n_events=c.tick_events, seed=c.seed)
+    sec.note(f"Trades: {ctx.trades_label}, {len(t):,} events, {fmt(t.index[0])} to {fmt(t.index[-1])}. "
+             f"TickModel({', '.join(f'{k}={v!r}' for k, v in c.tick_params.items())}); {c.tick_events:,} "
+             f"synthetic events, seed {c.seed}. "
+             "Metrics: PROTOCOLS.md P5.")
+    res = ticks.realism(t, synth)
+    sec.results.update(synthetic=synth, realism=res)
+    frame = _as_frame(res)
+    sec.parts.append(frame_html(frame))
+    closes = {"real": ticks.to_bars(t, "1min")["close"], "synthetic": ticks.to_bars(synth, "1min")["close"]}
+    sec.figure(figures.bar_closes(closes), "One-minute closes of the real and the synthetic trades "
+                                           "(finar.ticks.to_bars), by minute from each stream's start.")
+
+
+def tick_module() -> Any:
+    """``finar.ticks`` when this finar has it (simulate, TickModel, realism, to_bars), else raise."""
+    try:
+        ticks = importlib.import_module("finar.ticks")
+    except ImportError:
+        ticks = None
+    names = ("simulate", "TickModel", "realism", "to_bars")
+    if ticks is None or not all(callable(getattr(ticks, n, None)) for n in names):  # not a submodule
+        raise SectionUnavailable("finar.ticks (simulate, TickModel, realism, to_bars) is not part of this "
+                                 "finar version")
+    return ticks
+
+
+def _as_frame(res: object) -> pd.DataFrame:
+    if isinstance(res, pd.DataFrame):
+        return res
+    if isinstance(res, pd.Series):
+        return res.to_frame("value")
+    if hasattr(res, "table"):
+        return _as_frame(res.table())
+    if isinstance(res, dict):
+        return pd.Series(res, name="value").to_frame()
+    raise SectionUnavailable(f"finar.ticks.realism returned {type(res).__name__}, which the report "
+                             "cannot show")
+
+
+#: the report's sections in page order: (key, heading, build)
+SECTIONS: list[tuple[str, str, Callable[[Context, Section], None]]] = [
+    ("overview", "Data overview", data_overview),
+    ("comparison", "Model comparison (one-step density forecasts)", model_comparison),
+    ("fans", "Scenario fan charts", fan_charts),
+    ("pit-var", "PIT histograms and VaR exceedances", pit_and_var),
+    ("facts", "Stylized facts of generated paths", stylized_facts),
+    ("anomalies", "Anomaly timeline", anomalies),
+    ("ticks", "Tick realism", tick_realism),
+    ("record", "Benchmark record: every finar model", benchmark_record),
+]

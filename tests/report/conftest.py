@@ -1,0 +1,40 @@
+"""A small report built once per test session, shared by the report and browser tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import finar
+from finar.reporting import ModelSpec, Report, ReportConfig
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+#: two classical models on P1's settings, small fans and facts: a report in ~10 s
+SMALL = ReportConfig(models=(ModelSpec("AR(aic)", "ar", {"order": "aic"}),
+                             ModelSpec("GARCH(1,1) Student-t", "garch", {"dist": "t"})),
+                     fan_horizon=20, fan_paths=100, facts_paths=20, facts_length=600, facts_lags=50,
+                     backtest_paths=100, tick_events=500,
+                     tick_params={"channels": 8, "layers": 3, "hidden": 8, "window": 64, "max_epochs": 1})
+
+
+def small_trades() -> pd.DataFrame | None:
+    """Simulated trades for the tick section, where this finar has finar.ticks."""
+    try:
+        from finar.reporting.sections import tick_module
+
+        return tick_module().simulate(n_events=3_000, seed=0)
+    except finar.FinarError:
+        return None
+
+
+@pytest.fixture(scope="session")
+def small_report() -> Report:
+    return finar.report("sp500", config=SMALL, trades=small_trades())
+
+
+@pytest.fixture(scope="session")
+def small_report_file(small_report: Report) -> Path:
+    """The small report written to tests/artifacts/report.html (kept for inspection)."""
+    return small_report.write_html(ARTIFACTS / "report.html")
