@@ -561,9 +561,7 @@ def anomalies(
     Example: `finar anomalies --data sp500 -m garch:dist=t --level 0.01 --out flags.csv`
     """
     _check_table_path(out)
-    detector = getattr(finar, "AnomalyDetector", None)
-    if detector is None:
-        raise FinarError("finar.AnomalyDetector is not part of this finar version")
+    detector = finar.AnomalyDetector
     label, m = _model_spec(model)
     _, r = _load_returns(data, column, start, end)
     if isinstance(r, pd.DataFrame):

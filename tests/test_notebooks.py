@@ -1,7 +1,7 @@
 """The notebooks in notebooks/ run top to bottom, offline, so they cannot rot.
 
-Each notebook lists in its metadata (``finar.requires``) the finar names it demonstrates; it is
-skipped, with the missing name given, only when this finar does not have one of them yet.
+Each notebook lists in its metadata (``finar.requires``) the finar names it demonstrates; a
+missing one fails the test with its name.
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ def test_there_are_notebooks() -> None:
 def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     absent = [n for n in nb.metadata.get("finar", {}).get("requires", []) if missing(n)]
-    if absent:
-        pytest.skip(f"{path.name} demonstrates {absent}, which this finar does not have yet")
+    assert not absent, f"{path.name} demonstrates {absent}, which finar lacks"
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit them without outputs"
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})

@@ -285,9 +285,7 @@ def anomalies(ctx: Context, sec: Section) -> None:
     """Flagged days of ``finar.AnomalyDetector`` on the test period: timeline and the largest events."""
     import finar
 
-    detector = getattr(finar, "AnomalyDetector", None)
-    if detector is None:
-        raise SectionUnavailable("finar.AnomalyDetector is not part of this finar version")
+    detector = finar.AnomalyDetector
     c = ctx.config
     spec = next(m for m in c.models if m.name == c.anomaly_name)
     start, end = ctx.test_period()
@@ -296,7 +294,8 @@ def anomalies(ctx: Context, sec: Section) -> None:
     det = detector(spec.create(), level=c.anomaly_level).fit(train)
     flags = det.score(r.loc[start:end], context=train)
     sec.note(f"Detector: {spec.name}, fitted on {span(train.index)}; days {fmt(start)} to {fmt(end)} "
-             f"scored by their one-step -log p; flagged when the p-value is below {c.anomaly_level:g}; "
+             f"scored from their one-step predictive distribution (tail and flat tests); flagged when the "
+             f"calibrated p-value is at most {c.anomaly_level:g}; "
              f"seed {c.seed}.")
     n_flag = int(flags["flag"].sum())
     sec.text(f"{n_flag} of {len(flags):,} days flagged (expected about {c.anomaly_level * len(flags):.1f} "
@@ -342,16 +341,8 @@ def tick_realism(ctx: Context, sec: Section) -> None:
 
 
 def tick_module() -> Any:
-    """``finar.ticks`` when this finar has it (simulate, TickModel, realism, to_bars), else raise."""
-    try:
-        ticks = importlib.import_module("finar.ticks")
-    except ImportError:
-        ticks = None
-    names = ("simulate", "TickModel", "realism", "to_bars")
-    if ticks is None or not all(callable(getattr(ticks, n, None)) for n in names):  # not a submodule
-        raise SectionUnavailable("finar.ticks (simulate, TickModel, realism, to_bars) is not part of this "
-                                 "finar version")
-    return ticks
+    """``finar.ticks`` (simulate, TickModel, realism, to_bars)."""
+    return importlib.import_module("finar.ticks")
 
 
 def _as_frame(res: object) -> pd.DataFrame:

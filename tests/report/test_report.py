@@ -173,7 +173,6 @@ def test_bad_config_names_the_problem(tmp_path: Path, text: str, match: str) -> 
         ReportConfig.from_toml(path)
 
 
-@pytest.mark.skipif(not hasattr(finar, "AnomalyDetector"), reason="finar.AnomalyDetector not on this tree")
 def test_anomaly_section_shows_what_the_detector_flags(page: str) -> None:
     r = finar.returns(finar.load("sp500")["adj_close"])
     train, test = r.loc[:"2014-12-31"], r.loc["2015-01-01":"2018-12-31"]
@@ -191,10 +190,7 @@ def test_tick_section_shows_the_realism_of_a_fitted_tick_model() -> None:
     from finar.reporting.page import Section
     from finar.reporting.sections import tick_module, tick_realism
 
-    try:
-        ticks = tick_module()
-    except finar.FinarError as exc:
-        pytest.skip(f"the tick section's API is not on this tree yet: {exc}")
+    ticks = tick_module()
     trades = ticks.simulate(n_events=4_000, seed=0)
     params = {"channels": 8, "layers": 3, "hidden": 8, "window": 64, "max_epochs": 1}
     cfg = replace(SMALL, tick_events=800, tick_params=params)
