@@ -66,6 +66,9 @@ MODELS = [
       for s in (0, 1, 2)],
     Row("Transformer discrete tokens, seed 0", finar.models.Transformer(tokens="discrete", n_bins=128),
         refit_every=None),
+    # PixelCNN is a panel model; on one series it is a masked causal CNN with a logistic-mixture head
+    *[Row(f"PixelCNN logistic mixture, seed {s}", finar.models.PixelCNN(seed=s), refit_every=None)
+      for s in (0, 1, 2)],
 ]
 BASELINE = "GARCH(1,1) Student-t"
 

@@ -35,6 +35,7 @@ MODELS = {
     "AR(aic)": lambda: finar.models.AR(order="aic"),
     "WaveNet t-mixture": lambda: finar.models.WaveNet(),
     "Transformer t-mixture": lambda: finar.models.Transformer(),
+    "PixelCNN logistic mixture": lambda: finar.models.PixelCNN(),
 }
 KEYS = ["emd_1", "emd_5", "emd_20", "emd_100", "emd_std_1", "emd_std_5", "emd_std_20", "emd_std_100",
         "dy_1", "dy_5", "dy_20", "dy_100", "acf_id", "acf_abs", "acf_sq", "leverage"]
