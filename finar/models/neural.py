@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from finar.data.scalers import scaler_from_state_dict
+from finar.data.scalers import StandardScaler, scaler_from_state_dict
 from finar.data.transforms import check_length
 from finar.errors import DataError
 from finar.models.base import Forecaster, check_returns
@@ -74,6 +74,27 @@ class NeuralForecaster(Forecaster):
     def memory(self) -> int:
         """The receptive field (context window): day ``t`` depends on ``min_context`` days before it."""
         return self.min_context
+
+    # ---- fitting -------------------------------------------------------------------------------
+    def _validate(self) -> None:
+        """Check the stored settings (subclasses)."""
+
+    def _prepare_fit(self, r: pd.Series | pd.DataFrame,
+                     exog: pd.DataFrame | pd.Series | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Validate, set ``columns_``, the scalers and covariate names; standardised ``z`` ``(T, N)``
+        and standardised covariates ``(T, K)`` (or None) for training."""
+        self._validate()
+        frame = check_returns(r)
+        check_length(frame, self.min_fit_obs, what=f"fitting {type(self).__name__}")
+        self.columns_ = [str(c) for c in frame.columns]
+        self.exog_columns_: list[str] = []
+        if exog is not None:
+            ex = check_returns(exog, what="exog")
+            self.exog_columns_ = [str(c) for c in ex.columns]
+            self.exog_scaler_ = StandardScaler().fit(ex.to_numpy(dtype=float))
+        cov = self._exog(exog, frame.index, "fit")
+        self.scaler_ = StandardScaler().fit(frame.to_numpy(dtype=float))
+        return np.asarray(self.scaler_.transform(frame.to_numpy(dtype=float))), cov
 
     # ---- one-step conditionals -------------------------------------------------------------------
     @abstractmethod

@@ -28,10 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from finar.data.scalers import StandardScaler
-from finar.data.transforms import check_length
 from finar.errors import DataError
-from finar.models.base import check_returns, register
+from finar.models.base import register
 from finar.models.heads import Head, make_head
 from finar.models.neural import NeuralForecaster
 from finar.models.training import TrainConfig, seeded, train
@@ -307,18 +305,7 @@ class WaveNet(NeuralForecaster):
             at the close of day ``t`` (shift calendar features of the next day accordingly).
             ``log_prob`` and ``sample`` then need them too.
         """
-        self._validate()
-        frame = check_returns(r)
-        check_length(frame, self.min_fit_obs, what=f"fitting {type(self).__name__}")
-        self.columns_ = [str(c) for c in frame.columns]
-        self.exog_columns_: list[str] = []
-        if exog is not None:
-            ex = check_returns(exog, what="exog")
-            self.exog_columns_ = [str(c) for c in ex.columns]
-            self.exog_scaler_ = StandardScaler().fit(ex.to_numpy(dtype=float))
-        cov = self._exog(exog, frame.index, "fit")
-        self.scaler_ = StandardScaler().fit(frame.to_numpy(dtype=float))
-        z = np.asarray(self.scaler_.transform(frame.to_numpy(dtype=float)))
+        z, cov = self._prepare_fit(r, exog)
         cut = round(len(z) * (1 - float(self.val_fraction)))
         self.head_ = self._make_head(z[:cut])
         R, size = self.min_context, self.min_context + int(self.window)
