@@ -86,8 +86,10 @@ class _ArrivalModel(ABC):
     def _fit_arrivals(self, sessions: list[np.ndarray]) -> None: ...
 
     def _log_density(self, a: np.ndarray) -> np.ndarray:
-        """Log density (per second) of arrivals ``a[1:]`` given the earlier ones, one session."""
-        raise NotImplementedError
+        """Log density (per second) of arrivals ``a[1:]`` given the earlier ones, one session.
+
+        A subclass implements this or overrides :meth:`_log_densities` (ACD fits all sessions at once)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither _log_density nor _log_densities")
 
     def _log_densities(self, sessions: list[np.ndarray]) -> np.ndarray:
         """:meth:`_log_density` of every session, concatenated."""
