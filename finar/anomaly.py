@@ -9,10 +9,11 @@ to ``t`` only):
 - **tail**: ``p_t`` itself, a jump or a bad print;
 - **run**: Fisher's combination of the tail probabilities of the last ``window`` days,
   ``P(chi2_{2k} >= -2 sum log p_s)``: a volatility burst, several large days in a row;
-- **flat**: the same combination of ``1 - p_s`` over the last ``flat_window >= 2`` days,
-  ``1 - p_s`` being the probability of a value *at least as close* to the centre: a run of
-  too-ordinary days, e.g. a frozen price (zero returns), which a tail test can never see. (One
-  day alone is not tested: a return at its median is no news.)
+- **flat**: the same combination of ``q_s = P(|R_s| <= |r_s|)`` (uniform too) over the last
+  ``flat_window >= 2`` days, the probability of a move *at most as small*: a run of too-quiet
+  days, e.g. a frozen price (exact zero returns), which a tail test can never see. ``|r_s|`` is
+  floored at the data's ``resolution``. (One day alone is not tested: one unchanged price is
+  no news.)
 
 Their Bonferroni minimum ``p = min(1, k min(p_tail, p_run, p_flat))`` (``k`` = 3 distinct tests,
 2 when ``window = 1``) is the day's model p-value; the anomaly statistic is ``stat = -log p``.
@@ -21,9 +22,13 @@ not trail a run. A tail day (``p_t <= level``) is *repaired* before it condition
 model sees it winsorised at its predictive ``level/2`` (or ``1 - level/2``) quantile (the training
 median for models without a quantile function), and later windows count it as that quantile, so
 one bad print neither inflates tomorrow's volatility forecast nor flags the clean days after it.
-Thresholds are calibrated to the false-alarm level ``level`` by split conformal prediction on
-held-out training days (default), in sample on the training data, or from the model's own
-p-values.
+A day the flat test flags (``p_flat <= level``) is repaired too: the model sees a typical move
+(its predictive quartile on the side the day leaned; the training median ``|r|`` without a
+quantile function), so a frozen price does not shrink the volatility forecast, and later flat
+windows count it as ``q = level``, so the rest of the frozen run is flagged but an ordinary day
+after it is not. Thresholds are calibrated to the false-alarm level ``level`` by rolling-origin split conformal
+prediction (default: held-out training blocks, each scored by a model fitted on the days before
+it), in sample on the training data, or from the model's own p-values.
 """
 
 from __future__ import annotations
@@ -41,26 +46,37 @@ from finar.models.base import Forecaster, UnivariateForecaster, check_returns, c
 __all__ = ["KINDS", "AnomalyDetector", "inject_anomalies"]
 
 KINDS = ("jump", "burst", "bad_print", "stale")
-_SPAN = {"jump": 1, "burst": 5, "bad_print": 2, "stale": 5, "decouple": 1}
+_SPAN = {"jump": 1, "burst": 5, "bad_print": 2, "stale": 5, "decouple": 1, "flip": 1}
 _TINY = 1e-300
 
 
-def _pit(model: Forecaster, x: pd.DataFrame, t0: int, n_paths: int, seed: int) -> np.ndarray:
-    """PIT values ``(T, N)`` of ``x`` under ``model`` (rows ``t0..`` at least): its CDF, else
-    one-step sample paths."""
+def _pit(model: Forecaster, x: pd.DataFrame, t0: int, n_paths: int, seed: int,
+         resolution: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PIT values ``u`` and small-move probabilities ``q`` ``(T, N)`` of ``x`` under ``model`` (rows
+    ``t0..`` at least), from its CDF, else one-step sample paths.
+
+    ``q_t = P(|R_t| <= max(|r_t|, resolution))``: how probable a move at most this small was; the
+    floor ``resolution`` (per column) is the data's precision, so an exact zero return is not
+    infinitely improbable."""
+    a = np.maximum(np.abs(x.to_numpy(dtype=float)), resolution)
     try:
-        return np.array(model.cdf(x), dtype=float).reshape(x.shape)  # a writable copy
+        u = np.array(model.cdf(x), dtype=float).reshape(x.shape)  # a writable copy
     except NotImplementedError:
         pass
+    else:
+        hi = np.asarray(model.cdf(x, at=a), dtype=float).reshape(x.shape)
+        lo = np.asarray(model.cdf(x, at=-a), dtype=float).reshape(x.shape)
+        return u, np.clip(hi - lo, 0.0, 1.0)
     # No closed-form CDF: u_t = (#{draws < r_t} + V #{draws == r_t}) / n from n one-step draws.
     rng = np.random.default_rng(seed)
-    out = np.full(x.shape, np.nan)
+    u, q = np.full(x.shape, np.nan), np.full(x.shape, np.nan)
     for t in progress_bar(range(max(t0, model.min_context, 1), len(x)), description="PIT from paths"):
         paths = model.sample(x.iloc[:t], horizon=1, n_paths=n_paths,
                              seed=int(rng.integers(2**31))).paths[:, 0, :]
         y = x.to_numpy()[t]
-        out[t] = ((paths < y).sum(0) + rng.uniform(size=len(y)) * (paths == y).sum(0)) / n_paths
-    return out
+        u[t] = ((paths < y).sum(0) + rng.uniform(size=len(y)) * (paths == y).sum(0)) / n_paths
+        q[t] = (np.abs(paths) <= a[t]).mean(0)
+    return u, q
 
 
 def _quantile(model: Forecaster, x: pd.DataFrame, t: int, q: np.ndarray) -> np.ndarray | None:
@@ -77,65 +93,83 @@ def _quantile(model: Forecaster, x: pd.DataFrame, t: int, q: np.ndarray) -> np.n
 
 
 def _run_stats(model: Forecaster, x: pd.DataFrame, t0: int, window: int, flat_window: int, gate: float,
-               level: float, impute: np.ndarray, n_paths: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """PIT ``u`` and statistic ``-log p`` for days ``t0..`` of ``x`` (earlier rows: context only)."""
+               level: float, impute: np.ndarray, typical: np.ndarray, resolution: np.ndarray, n_paths: int,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """PIT ``u`` and statistic ``-log p`` for days ``t0..`` of ``x`` (earlier rows: context only).
+
+    ``impute`` and ``typical`` (per column) stand in for the predictive quantiles of a repair
+    when the model has no ``ppf``: the training median and median absolute return."""
     values = x.to_numpy(dtype=float).copy()
-    u = _pit(model, x, t0, n_paths, seed)
+    u, small = _pit(model, x, t0, n_paths, seed, resolution)
     T, N = values.shape
-    lp, lq = np.zeros((T, N)), np.zeros((T, N))  # -log p_s and -log(1 - p_s)
+    lp, lq = np.zeros((T, N)), np.zeros((T, N))  # -log p_s and -log q_s
     stat = np.full((T, N), np.nan)
     for t in range(t0, T):
-        p = 2 * np.minimum(u[t], 1 - u[t])
-        ok = np.isfinite(p)
+        p, q = 2 * np.minimum(u[t], 1 - u[t]), small[t]
+        ok = np.isfinite(p) & np.isfinite(q)
         lp[t] = np.where(ok, -np.log(np.clip(p, _TINY, 1)), 1.0)  # 1 = E[-log U]: neutral
-        lq[t] = np.where(ok, -np.log(np.clip(1 - p, _TINY, 1)), 1.0)
+        lq[t] = np.where(ok, -np.log(np.clip(q, _TINY, 1)), 1.0)
         lo, lo_f = max(t0, t - window + 1), max(t0, t - flat_window + 1)
         # a run counts only while day t itself leans the same way (no flags trailing a run)
         p_run = np.where(p < gate, stats.chi2.sf(2 * lp[lo:t + 1].sum(0), 2 * (t + 1 - lo)), 1.0)
-        p_flat = np.where(1 - p < gate, stats.chi2.sf(2 * lq[lo_f:t + 1].sum(0), 2 * (t + 1 - lo_f)), 1.0)
+        p_flat = np.where(q < gate, stats.chi2.sf(2 * lq[lo_f:t + 1].sum(0), 2 * (t + 1 - lo_f)), 1.0)
         # Bonferroni over the distinct tests (with window 1 the run test is the tail test)
         p_all = np.minimum(1.0, (2 if window == 1 else 3) * np.minimum(np.minimum(p, p_run), p_flat))
         stat[t] = np.where(ok, -np.log(np.clip(p_all, _TINY, 1)), np.nan)
         tail = ok & (p <= level)
-        if tail.any() and t + 1 < T:
-            # repair: the value conditions later days winsorised at its tail quantile, and counts in
-            # later windows as that quantile, so one bad print neither inflates tomorrow's
-            # volatility nor flags the clean days after it
-            q = np.where(u[t] < 0.5, level / 2, 1 - level / 2)
+        flat = ok & ~tail & (p_flat <= level)
+        if (tail.any() or flat.any()) and t + 1 < T:
+            # repair: a tail value conditions later days winsorised at its tail quantile, and counts
+            # in later windows as that quantile, so one bad print neither inflates tomorrow's
+            # volatility nor flags the clean days after it; a flagged flat value conditions them as
+            # a typical move (its predictive quartile), so a frozen price does not shrink the
+            # volatility, and counts in later flat windows as q = level: small enough that the
+            # rest of a frozen run is flagged too, not so small that it flags an ordinary day after
+            up = u[t] >= 0.5
+            q_rep = np.where(tail, np.where(up, 1 - level / 2, level / 2), np.where(up, 0.75, 0.25))
             frame = pd.DataFrame(values, index=x.index, columns=x.columns)
-            capped = _quantile(model, frame, t, q)
-            values[t, tail] = (impute if capped is None else capped)[tail]
-            lp[t, tail], lq[t, tail] = -np.log(level), -np.log1p(-level)
+            rep = _quantile(model, frame, t, q_rep)
+            if rep is None:
+                rep = np.where(tail, impute, np.where(up, typical, -typical))
+            fix = tail | flat
+            values[t, fix] = rep[fix]
+            lp[t, tail], lq[t, tail] = -np.log(level), 0.0  # a tail move is not a small one
+            lq[t, flat] = np.minimum(lq[t, flat], -np.log(level))
             # recompute the days the repair can change: all later ones, or those within the memory
             mem = model.memory
             lo, hi = (0, T) if mem is None else (max(0, t + 1 - mem), min(T, t + 1 + mem))
             if hi > t + 1:
                 part = pd.DataFrame(values[lo:hi], index=x.index[lo:hi], columns=x.columns)
-                u[t + 1:hi] = _pit(model, part, t + 1 - lo, n_paths, seed)[t + 1 - lo:]
+                u_new, q_new = _pit(model, part, t + 1 - lo, n_paths, seed, resolution)
+                u[t + 1:hi], small[t + 1:hi] = u_new[t + 1 - lo:], q_new[t + 1 - lo:]
     return u[t0:], stat[t0:]
 
 
-def _asset_stats(item: tuple[pd.DataFrame, np.ndarray], model: Forecaster, t0: int, window: int,
-                 flat_window: int, gate: float, level: float, n_paths: int,
+def _asset_stats(item: tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray], model: Forecaster, t0: int,
+                 window: int, flat_window: int, gate: float, level: float, n_paths: int,
                  seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """One task of the per-asset fan-out, ``item = (one column, its impute value)``; module level
-    so that workers can import it."""
-    x, impute = item
-    return _run_stats(model, x, t0, window, flat_window, gate, level, impute, n_paths, seed)
+    """One task of the per-asset fan-out, ``item = (one column, its impute, typical and resolution
+    values)``; module level so that workers can import it."""
+    x, impute, typical, resolution = item
+    return _run_stats(model, x, t0, window, flat_window, gate, level, impute, typical, resolution, n_paths,
+                      seed)
 
 
-def _stats(det: AnomalyDetector, x: pd.DataFrame, t0: int) -> tuple[np.ndarray, np.ndarray]:
+def _stats(det: AnomalyDetector, x: pd.DataFrame, t0: int,
+           model: Forecaster | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``_run_stats`` over a panel: one task per asset where assets are modelled independently (a
     per-series model gives the same numbers either way, and a repair then recomputes one asset,
     not all), else one joint run."""
-    args = dict(model=det.model_, t0=t0, window=int(det.window), flat_window=int(det.flat_window),
+    model = det.model_ if model is None else model
+    args = dict(model=model, t0=t0, window=int(det.window), flat_window=int(det.flat_window),
                 gate=float(det.gate), level=float(det.level), n_paths=int(det.n_paths), seed=int(det.seed))
-    if x.shape[1] == 1 or not isinstance(det.model_, UnivariateForecaster):
-        return _run_stats(x=x, impute=det.impute_, **args)
+    if x.shape[1] == 1 or not isinstance(model, UnivariateForecaster):
+        return _run_stats(x=x, impute=det.impute_, typical=det.typical_, resolution=det.resolution_, **args)
     from finar.executors import run_tasks
 
     cols = [str(c) for c in x.columns]
-    items = [(x[[c]], det.impute_[j:j + 1]) for j, c in enumerate(x.columns)]
+    items = [(x[[c]], det.impute_[j:j + 1], det.typical_[j:j + 1], det.resolution_[j:j + 1])
+             for j, c in enumerate(x.columns)]
     out = run_tasks(_asset_stats, items, executor=det.executor, names=cols, common=args, progress=False,
                     description="anomaly scores")
     return np.hstack([u for u, _ in out]), np.hstack([st for _, st in out])
@@ -161,17 +195,31 @@ class AnomalyDetector:
         Days combined by the flat test (at least 2).
     gate : float, default 0.5
         A window test counts on day ``t`` only if day ``t`` itself leans its way (``p_t < gate``
-        for the run test, ``1 - p_t < gate`` for the flat test), so flags do not trail a run.
+        for the run test, ``q_t < gate`` for the flat test), so flags do not trail a run.
     calibration : {'conformal', 'train', 'model'}
-        ``'conformal'``: split conformal prediction; the model is fitted on the first
-        ``1 - calibration_fraction`` of the training data and the statistic's distribution is
-        read on the rest (out of sample, so the level holds for new data that looks like it).
-        ``'train'``: fit on all training data and calibrate on it in sample. ``'model'``:
-        trust the model's p-values (no calibration).
-    calibration_fraction : float, default 0.3
-        Share of the training days held out for conformal calibration.
+        ``'conformal'`` (default): rolling-origin split conformal prediction. The last
+        ``calibration_fraction`` of the training days is cut into ``calibration_folds``
+        consecutive blocks; each block is scored by a clone of the model fitted only on the days
+        before it, exactly as new data will be scored, and the threshold is the conformal
+        ``1 - level`` quantile of all those out-of-sample statistics. The model that scores new
+        data (``model_``) is then fitted on all the training days. Several blocks give more
+        calibration days and more than one market regime, so the level holds better than with
+        one held-out block (at ``level=0.01`` a block of 900 days has only ~9 exceedances).
+        ``'train'``: fit on all training data and calibrate on it in sample. ``'model'``: trust
+        the model's p-values (no calibration).
+    calibration_fraction : float, default 0.5
+        Share of the training days (the most recent) that the conformal blocks cover.
+    calibration_folds : int, default 2
+        Number of conformal blocks, i.e. extra model fits (``1`` is classic split conformal
+        with one held-out block, but still with ``model_`` refitted on all the data).
+    resolution : float, optional
+        Precision of the returns for the flat test: a move is "at most this small" with
+        probability ``P(|R_t| <= max(|r_t|, resolution))``, so an exact zero is improbable but
+        not impossible. Default: per asset, half the smallest non-zero ``|r|`` of the training
+        data (about half a tick for prices quoted in ticks).
     refit : bool, default True
-        Fit a clone of ``model`` in :meth:`fit`; ``False`` uses the fitted ``model`` as given.
+        Fit clones of ``model`` in :meth:`fit`; ``False`` uses the fitted ``model`` as given
+        (also for the conformal blocks, which may then be in its training sample).
     n_paths, seed : int
         Sample paths per day for models without a CDF, and their seed.
     executor : {'serial', 'joblib', 'ray'} or executor object
@@ -200,7 +248,8 @@ class AnomalyDetector:
     def __init__(self, model: Forecaster, level: float = 0.01, *, window: int = 1, flat_window: int = 2,
                  gate: float = 0.5,
                  calibration: Literal["conformal", "train", "model"] = "conformal",
-                 calibration_fraction: float = 0.3, refit: bool = True, n_paths: int = 1000,
+                 calibration_fraction: float = 0.5, calibration_folds: int = 2,
+                 resolution: float | None = None, refit: bool = True, n_paths: int = 1000,
                  seed: int = 0, executor: Any = "serial") -> None:
         self.model = model
         self.level = level
@@ -209,6 +258,8 @@ class AnomalyDetector:
         self.gate = gate
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
+        self.calibration_folds = calibration_folds
+        self.resolution = resolution
         self.refit = refit
         self.n_paths = n_paths
         self.seed = seed
@@ -234,39 +285,68 @@ class AnomalyDetector:
             raise DataError(f"gate must lie in (0, 1], got {self.gate!r}")
         if not 0 < float(self.calibration_fraction) < 1:
             raise DataError(f"calibration_fraction must lie in (0, 1), got {self.calibration_fraction!r}")
+        if self.resolution is not None and not float(self.resolution) >= 0:
+            raise DataError(f"resolution must be a number >= 0 or None, got {self.resolution!r}")
+        if int(self.calibration_folds) != self.calibration_folds or self.calibration_folds < 1:
+            raise DataError(f"calibration_folds must be a positive integer, got {self.calibration_folds!r}")
 
     def fit(self, r_train: pd.Series | pd.DataFrame) -> AnomalyDetector:
         """Fit the model on ``r_train`` and calibrate the threshold; returns ``self``."""
         self._check_params()
         frame = check_returns(r_train, what="r_train")
         self.columns_ = [str(c) for c in frame.columns]
-        cut = len(frame)
-        if self.calibration == "conformal":
-            cut = len(frame) - round(len(frame) * float(self.calibration_fraction))
-        if self.refit:
-            self.model_ = clone(self.model).fit(r_train.iloc[:cut])
+        values = frame.to_numpy(dtype=float)
+        self.impute_ = np.nanmedian(values, axis=0)
+        self.typical_ = np.nanmedian(np.abs(values), axis=0)
+        if self.resolution is None:  # half the smallest non-zero move seen: the data's precision
+            smallest = np.min(np.where(np.abs(values) > 0, np.abs(values), np.inf), axis=0, initial=np.inf)
+            self.resolution_ = np.where(np.isfinite(smallest), smallest / 2, 0.0)
         else:
-            if not self.model.is_fitted:
-                raise DataError("refit=False needs a fitted model; fit it first or pass refit=True")
-            self.model_ = self.model
-        self.impute_ = np.nanmedian(frame.to_numpy(dtype=float), axis=0)
+            self.resolution_ = np.full(values.shape[1], float(self.resolution))
         self.calibration_ = np.array([])
         self.calibration_day_ = np.array([])
-        if self.calibration != "model":
-            t0 = cut if self.calibration == "conformal" else 0
-            t0 = max(t0, self.model_.min_context)
-            _, st = _stats(self, frame, t0)
-            cal, day = st[np.isfinite(st)], np.nanmax(st, axis=1) if st.size else st
-            day = day[np.isfinite(day)]
-            need = int(np.ceil(1 / float(self.level))) - 1
-            if len(day) < need:
-                raise SeriesTooShortError(
-                    f"calibration needs at least {need} days to reach level {self.level} (1/level - 1); "
-                    f"got {len(day)}. Pass more training data, a larger calibration_fraction, a higher "
-                    "level, or calibration='model'")
-            self.calibration_, self.calibration_day_ = np.sort(cal), np.sort(day)
+        if self.calibration == "conformal":
+            # rolling origin: each block is scored by a model fitted on the days before it only
+            n, k = len(frame), int(self.calibration_folds)
+            first = n - round(n * float(self.calibration_fraction))
+            cuts = [first + round((n - first) * i / k) for i in range(k + 1)]
+            if len(set(cuts)) < len(cuts):
+                raise SeriesTooShortError(f"{n} training days cannot make {k} calibration blocks; pass "
+                                          "more data or fewer calibration_folds")
+            blocks = []
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+                model = self._fitted(frame.iloc[:a], r_train.iloc[:a])
+                _, st = _stats(self, frame.iloc[:b], max(a, model.min_context), model)
+                blocks.append(st)
+            self._set_calibration(np.vstack(blocks))
+            self.model_ = self._fitted(frame, r_train)
+        else:
+            self.model_ = self._fitted(frame, r_train)
+            if self.calibration == "train":
+                self._set_calibration(_stats(self, frame, self.model_.min_context)[1])
         self.threshold_ = self._threshold(self.calibration_)
         return self
+
+    def _fitted(self, frame: pd.DataFrame, r: pd.Series | pd.DataFrame) -> Forecaster:
+        """A clone of ``model`` fitted on ``r`` (``model`` itself with ``refit=False``)."""
+        if self.refit:
+            return clone(self.model).fit(r)
+        if not self.model.is_fitted:
+            raise DataError("refit=False needs a fitted model; fit it first or pass refit=True")
+        return self.model
+
+    def _set_calibration(self, st: np.ndarray) -> None:
+        """Keep the calibration statistics (asset-days, and each day's most anomalous asset)."""
+        cal = st[np.isfinite(st)]
+        day = np.nanmax(np.where(np.isfinite(st), st, -np.inf), axis=1) if st.size else st
+        day = day[np.isfinite(day)]
+        need = int(np.ceil(1 / float(self.level))) - 1
+        if len(day) < need:
+            raise SeriesTooShortError(
+                f"calibration needs at least {need} days to reach level {self.level} (1/level - 1); "
+                f"got {len(day)}. Pass more training data, a larger calibration_fraction, a higher "
+                "level, or calibration='model'")
+        self.calibration_, self.calibration_day_ = np.sort(cal), np.sort(day)
 
     def _threshold(self, cal: np.ndarray) -> float:
         """Smallest statistic whose conformal p-value is at most ``level``."""
@@ -390,9 +470,13 @@ def inject_anomalies(r: pd.Series | pd.DataFrame, sigma: pd.Series | pd.DataFram
     - ``bad_print``: ``r_t += j`` and ``r_{t+1} -= j``, ``j = +-5 sigma_t`` (two days);
     - ``stale``: ``r_t..r_{t+4}`` set to exactly 0, a frozen price (five days);
     - ``decouple`` (panels): on a day when the panel's median ``|r|`` is below its median over
-      ``r``, one asset gets ``+-5`` of its own ``sigma_t`` while the others are untouched.
+      ``r``, one asset gets ``+-5`` of its own ``sigma_t`` while the others are untouched;
+    - ``flip`` (panels; not in PROTOCOLS): on a market day (the panel's median ``|r|`` above its
+      80th percentile), one asset that moved with the market (the sign of the day's median
+      return, at least the median size) reverses: ``r_{t,j} = -r_{t,j}``. Its size is ordinary,
+      so only a model of the cross-section can see it.
 
-    For a panel every event hits one asset drawn at random.
+    For a panel every event hits one asset drawn at random (for ``flip``, among those eligible).
 
     Returns
     -------
@@ -416,16 +500,15 @@ def inject_anomalies(r: pd.Series | pd.DataFrame, sigma: pd.Series | pd.DataFram
         raise DataError(f"unknown anomaly kinds {unknown}; choose from {sorted(_SPAN)}")
     T, N = frame.shape
     rng = np.random.default_rng(seed)
-    calm = np.ones(T, dtype=bool)
-    if "decouple" in kinds:
-        med = np.median(np.abs(frame.to_numpy()), axis=1)
-        calm = med < np.median(med)
+    med = np.median(np.abs(frame.to_numpy()), axis=1)
+    calm, busy = med < np.median(med), med > np.quantile(med, 0.8)
     x, s = frame.to_numpy(dtype=float).copy(), sig.to_numpy(dtype=float)
+    ok_all = np.ones(T, dtype=bool)
     labels = np.full((T, N), "", dtype=object)
     taken: list[int] = []
     for i in range(int(n_events)):
         kind = kinds[i % len(kinds)]
-        ok = np.ones(T - 5, dtype=bool) & (calm[: T - 5] if kind == "decouple" else True)
+        ok = np.ones(T - 5, dtype=bool) & {"decouple": calm, "flip": busy}.get(kind, ok_all)[: T - 5]
         for p in taken:
             ok[max(0, p - min_gap + 1): p + min_gap] = False
         if not ok.any():
@@ -435,6 +518,11 @@ def inject_anomalies(r: pd.Series | pd.DataFrame, sigma: pd.Series | pd.DataFram
         taken.append(t)
         j = int(rng.integers(N))
         sign = rng.choice([-1.0, 1.0])
+        if kind == "flip":  # an asset that moved with the market
+            day = x[t]
+            with_market = np.flatnonzero((np.sign(day) == np.sign(np.median(day)))
+                                         & (np.abs(day) >= np.median(np.abs(day))) & (day != 0))
+            j = int(rng.choice(with_market)) if len(with_market) else j
         if kind == "jump":
             x[t, j] += sign * rng.uniform(4, 8) * s[t, j]
         elif kind == "burst":
@@ -444,8 +532,10 @@ def inject_anomalies(r: pd.Series | pd.DataFrame, sigma: pd.Series | pd.DataFram
             x[t + 1, j] -= sign * 5 * s[t, j]
         elif kind == "stale":
             x[t:t + 5, j] = 0.0
-        else:  # decouple
+        elif kind == "decouple":
             x[t, j] += sign * 5 * s[t, j]
+        else:  # flip
+            x[t, j] = -x[t, j]
         labels[t:t + _SPAN[kind], j] = kind
     out = pd.DataFrame(x, index=frame.index, columns=frame.columns)
     lab = pd.DataFrame(labels, index=frame.index, columns=frame.columns)

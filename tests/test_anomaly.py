@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import finar
-from finar.anomaly import AnomalyDetector, _run_stats, inject_anomalies
+from finar.anomaly import AnomalyDetector, _run_stats, _stats, inject_anomalies
 from finar.errors import DataError, NotFittedError, SeriesTooShortError
 from tests.conftest import raises_exactly
 from tests.models.test_contract import simulate_garch_t
@@ -148,7 +148,8 @@ def test_panel_fan_out_matches_serial(r: pd.Series) -> None:
     flags = serial.score(panel.iloc[500:], context=panel.iloc[:500])
     pd.testing.assert_frame_equal(fanned.score(panel.iloc[500:], context=panel.iloc[:500]), flags)
     # one task per asset = one joint run over the panel (repairs recompute every column there)
-    _, joint = _run_stats(serial.model_, panel, 500, 1, 2, 0.5, 0.01, serial.impute_, 1000, 0)
+    _, joint = _run_stats(serial.model_, panel, 500, 1, 2, 0.5, 0.01, serial.impute_, serial.typical_,
+                          serial.resolution_, 1000, 0)
     np.testing.assert_allclose(flags["stat"].unstack("asset")[["A", "B"]].to_numpy(), joint, rtol=1e-12)
 
 
@@ -205,7 +206,52 @@ def test_inject_anomalies_follows_the_protocol() -> None:
     np.testing.assert_allclose(np.abs(xp.to_numpy()[hit] - panel.to_numpy()[hit]), 5.0)
     med = np.median(panel.abs().to_numpy(), axis=1)
     assert (med[hit.any(axis=1)] < np.median(med)).all()
+    # flip: on market days, an asset that moved with the market reverses
+    wide = pd.DataFrame(np.random.default_rng(1).normal(size=(600, 6)) + np.random.default_rng(2).normal(
+        size=(600, 1)), index=idx)
+    xf, lf = inject_anomalies(wide, wide * 0 + 1.0, n_events=10, kinds=("flip",), seed=0)
+    hit = (lf == "flip").to_numpy()
+    assert hit.sum() == 10 and hit.sum(axis=1).max() == 1
+    np.testing.assert_array_equal(xf.to_numpy()[hit], -wide.to_numpy()[hit])
+    np.testing.assert_array_equal(xf.to_numpy()[~hit], wide.to_numpy()[~hit])
+    days = hit.any(axis=1)
+    med = np.median(wide.abs().to_numpy(), axis=1)
+    assert (med[days] > np.quantile(med, 0.8)).all()
+    assert (np.sign(wide.to_numpy()[hit]) == np.sign(np.median(wide.to_numpy()[days], axis=1))).all()
     with raises_exactly(DataError, "unknown anomaly kinds"):
         inject_anomalies(r, sigma, kinds=("meteor",))
     with raises_exactly(DataError, "cannot place"):
         inject_anomalies(r.iloc[:100], sigma.iloc[:100], n_events=32)
+
+
+def test_conformal_blocks_are_scored_out_of_sample(r: pd.Series) -> None:
+    """Rolling origin: each calibration block is scored by a model fitted on the days before it
+    only, and the scoring model is then fitted on all the training days."""
+    train = r.iloc[:1200]
+    d = AnomalyDetector(finar.models.GARCH(dist="t"), level=0.05, calibration_fraction=0.5,
+                        calibration_folds=2).fit(train)
+    blocks = []
+    for a, b in [(600, 900), (900, 1200)]:
+        m = finar.models.GARCH(dist="t").fit(train.iloc[:a])
+        _, st = _stats(d, train.iloc[:b].to_frame(), a, m)
+        blocks.append(st.ravel())
+    np.testing.assert_array_equal(d.calibration_, np.sort(np.concatenate(blocks)))
+    full = finar.models.GARCH(dist="t").fit(train)
+    np.testing.assert_allclose(d.model_.log_prob(r).to_numpy(), full.log_prob(r).to_numpy(), rtol=1e-12)
+    with raises_exactly(DataError, "calibration_folds must be a positive integer"):
+        AnomalyDetector(finar.models.GARCH(), calibration_folds=0).fit(train)
+
+
+def test_flat_test_finds_frozen_prices_whatever_the_drift(r: pd.Series) -> None:
+    """The flat test asks how probable a move at most this small was, not how close to the
+    predictive centre: a frozen price stands out even when the model expects a drift."""
+    drifted = r * 0.5 + 0.4  # the predictive median sits well above zero
+    d = AnomalyDetector(finar.models.GARCH(dist="t"), level=0.01).fit(drifted.iloc[:1500])
+    assert d.resolution_[0] == pytest.approx(drifted.iloc[:1500].abs().min() / 2)
+    x = drifted.iloc[1500:1700].copy()
+    x.iloc[100:105] = 0.0
+    flags = d.score(x, context=drifted.iloc[:1500])
+    assert flags["flag"].iloc[101:105].all(), flags.iloc[98:106]
+    assert flags["flag"].iloc[:100].mean() < 0.05
+    with raises_exactly(DataError, "resolution must be a number >= 0 or None"):
+        AnomalyDetector(finar.models.GARCH(), resolution=-1.0).fit(r)

@@ -151,19 +151,22 @@ class Forecaster(ABC):
         """
         return None
 
-    def cdf(self, r: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
+    def cdf(self, r: pd.Series | pd.DataFrame, *, at: Any = None) -> pd.Series | pd.DataFrame:
         """``P(R_t <= r_t | r_<t)``: each observation's probability integral transform (PIT).
 
-        Shaped like ``r`` (NaN where ``log_prob`` is NaN). The default reads the closed-form
-        :meth:`predictive`; a model without one overrides this or raises ``NotImplementedError``
-        (then :class:`finar.AnomalyDetector` and the backtest work from sample paths).
+        Shaped like ``r`` (NaN where ``log_prob`` is NaN). ``at`` (shaped like ``r``) evaluates
+        day ``t``'s predictive CDF at ``at_t`` instead, ``P(R_t <= at_t | r_<t)``; the
+        conditioning is always ``r``. The default reads the closed-form :meth:`predictive`; a
+        model without one overrides this or raises ``NotImplementedError`` (then
+        :class:`finar.AnomalyDetector` and the backtest work from sample paths).
         """
         pred = self.predictive(r)
         if pred is None:
             raise NotImplementedError(f"{type(self).__name__} has no closed-form CDF")
         frame = check_returns(r)
+        values = cdf_values(frame, at)
         preds = {frame.columns[0]: pred} if isinstance(r, pd.Series) else pred
-        out = pd.DataFrame({c: preds[c].cdf(frame[c].to_numpy(dtype=float)) for c in frame.columns},
+        out = pd.DataFrame({c: preds[c].cdf(values[:, j]) for j, c in enumerate(frame.columns)},
                            index=frame.index)
         return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
 
@@ -233,6 +236,16 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return value
+
+
+def cdf_values(frame: pd.DataFrame, at: Any) -> np.ndarray:
+    """The values ``(T, N)`` at which ``cdf`` evaluates each day's predictive: ``frame`` or ``at``."""
+    if at is None:
+        return frame.to_numpy(dtype=float)
+    values = np.asarray(at, dtype=float)
+    if values.size != frame.size:
+        raise DataError(f"cdf: at must be shaped like r {frame.shape}, got {np.shape(at)}")
+    return values.reshape(frame.shape)
 
 
 def load(path: str | os.PathLike[str]) -> Forecaster:

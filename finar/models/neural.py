@@ -23,7 +23,7 @@ from torch import Tensor
 from finar.data.scalers import StandardScaler, scaler_from_state_dict
 from finar.data.transforms import check_length
 from finar.errors import DataError
-from finar.models.base import Forecaster, check_returns
+from finar.models.base import Forecaster, cdf_values, check_returns
 from finar.models.scenarios import Scenarios, future_index
 from finar.models.training import TrainResult
 
@@ -103,20 +103,23 @@ class NeuralForecaster(Forecaster):
         ``t >= min_context``, from standardised values ``z`` ``(n,)`` of series ``sid``."""
 
     def _per_day(self, r: pd.Series | pd.DataFrame, exog: pd.DataFrame | pd.Series | None, what: str,
-                 fn: Callable[[Tensor, Tensor, int], Tensor]) -> pd.Series | pd.DataFrame:
-        """``fn(raw, z_target, sid)`` for every day with enough context, NaN before; shaped like ``r``."""
+                 fn: Callable[[Tensor, Tensor, int], Tensor], at: Any = None) -> pd.Series | pd.DataFrame:
+        """``fn(raw, z_target, sid)`` for every day with enough context, NaN before; shaped like ``r``.
+        The targets are ``r`` standardised, or ``at`` (shaped like ``r``) standardised."""
         self._check_fitted()
         frame = check_returns(r)
+        targets = cdf_values(frame, at)
         cov = self._tensor(self._exog(exog, frame.index, what))
         out = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=float)
         R = self.min_context
-        for col in frame.columns:
+        for j, col in enumerate(frame.columns):
             sid = self._series_id(col, frame.shape[1])
             z = self._tensor(self._z(frame[col].to_numpy(dtype=float), sid))
             values = np.full(len(z), np.nan)
             if len(z) > R:
                 with torch.no_grad():
-                    values[R:] = fn(self._conditionals(z, sid, cov), z[R:], sid).double().cpu().numpy()
+                    target = z if at is None else self._tensor(self._z(targets[:, j], sid))
+                    values[R:] = fn(self._conditionals(z, sid, cov), target[R:], sid).double().cpu().numpy()
             out[col] = values
         return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
 
@@ -127,10 +130,11 @@ class NeuralForecaster(Forecaster):
         return self._per_day(r, exog, "log_prob", lambda raw, z, sid: self.head_.log_prob(raw, z).double()
                              - math.log(self.scaler_.scale_[sid]))
 
-    def cdf(self, r: pd.Series | pd.DataFrame,
-            exog: pd.DataFrame | pd.Series | None = None) -> pd.Series | pd.DataFrame:
-        """``P(R_t <= r_t | r_<t)``, the PIT of each day (exact, from the head); NaN like ``log_prob``."""
-        return self._per_day(r, exog, "cdf", lambda raw, z, sid: self.head_.cdf(raw, z))
+    def cdf(self, r: pd.Series | pd.DataFrame, exog: pd.DataFrame | pd.Series | None = None, *,
+            at: Any = None) -> pd.Series | pd.DataFrame:
+        """``P(R_t <= r_t | r_<t)``, the PIT of each day (exact, from the head); NaN like ``log_prob``.
+        ``at`` (shaped like ``r``) evaluates day ``t``'s predictive at ``at_t`` instead."""
+        return self._per_day(r, exog, "cdf", lambda raw, z, sid: self.head_.cdf(raw, z), at=at)
 
     def ppf(self, r: pd.Series | pd.DataFrame, q: float,
             exog: pd.DataFrame | pd.Series | None = None) -> pd.Series | pd.DataFrame:

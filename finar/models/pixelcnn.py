@@ -51,7 +51,7 @@ from finar._progress import progress_bar
 from finar.data.scalers import StandardScaler, scaler_from_state_dict
 from finar.data.transforms import check_length
 from finar.errors import DataError, format_rows
-from finar.models.base import Forecaster, check_returns, register
+from finar.models.base import Forecaster, cdf_values, check_returns, register
 from finar.models.heads import Head, make_head
 from finar.models.scenarios import Scenarios, future_index
 from finar.models.training import TrainConfig, TrainResult, seeded, train
@@ -591,25 +591,44 @@ class PixelCNN(Forecaster):
             return pd.Series(lp.sum(axis=1), index=frame.index, name="log_prob")
         return _like(r, pd.DataFrame(lp, index=frame.index, columns=frame.columns))
 
-    def cdf(self, r: pd.Series | pd.DataFrame, regime: pd.Series | None = None) -> pd.Series | pd.DataFrame:
+    def cdf(self, r: pd.Series | pd.DataFrame, regime: pd.Series | None = None, *,
+            at: Any = None) -> pd.Series | pd.DataFrame:
         """Conditional CDF ``P(R_{t,j} <= r_{t,j} | r_{<t}, r_{t,<j})`` of each observed cell.
 
         The exact CDF of the density ``log_prob`` evaluates (the head's ``cdf``), NaN for the
-        first ``min_context`` days; two-sided tail p-values are ``2 min(F, 1 - F)``.
+        first ``min_context`` days; two-sided tail p-values are ``2 min(F, 1 - F)``. ``at``
+        (shaped like ``r``) evaluates each cell's conditional CDF at ``at_{t,j}`` instead (the
+        conditioning is always ``r``).
         """
-        frame, out = self._per_cell(r, regime, "cdf", self.head_.cdf)
+        frame, out = self._per_cell(r, regime, "cdf", self.head_.cdf, at=at)
+        return _like(r, pd.DataFrame(out, index=frame.index, columns=frame.columns))
+
+    def ppf(self, r: pd.Series | pd.DataFrame, q: float,
+            regime: pd.Series | None = None) -> pd.Series | pd.DataFrame:
+        """The ``q``-quantile of each cell's conditional distribution given ``r_{<t}`` and
+        ``r_{t,<j}``, in the units of ``r`` (the head's exact quantile function, the inverse of
+        :meth:`cdf`); NaN for the first ``min_context`` days. Cell ``(t, j)``'s value does not
+        depend on ``r_{t,j}``."""
+        self._check_fitted()
+        loc, scale = (self._tensor(np.asarray(a, dtype=float)).double() for a in (self.scaler_.loc_,
+                                                                                  self.scaler_.scale_))
+        frame, out = self._per_cell(r, regime, "ppf",
+                                    lambda raw, z: self.head_.ppf(raw, float(q)).double() * scale + loc)
         return _like(r, pd.DataFrame(out, index=frame.index, columns=frame.columns))
 
     @torch.no_grad()
     def _per_cell(self, r: pd.Series | pd.DataFrame, regime: pd.Series | None, what: str,
-                  fn: Callable[[Tensor, Tensor], Tensor]) -> tuple[pd.DataFrame, np.ndarray]:
-        """``fn(raw, z)`` of every cell after the first ``min_context`` days (NaN before), ``(T, J)``."""
+                  fn: Callable[[Tensor, Tensor], Tensor], at: Any = None) -> tuple[pd.DataFrame, np.ndarray]:
+        """``fn(raw, z)`` of every cell after the first ``min_context`` days (NaN before), ``(T, J)``;
+        ``z`` is ``r`` standardised, or ``at`` (shaped like ``r``) standardised."""
         self._check_fitted()
         frame, z = self._panel(r, what)
         reg = self._regime_ids(regime, frame.index, what)
         out = np.full(z.shape, np.nan)
         if len(z) > self.min_context:
-            raw, target = self.network_.eval()(self._tensor(z)[None], reg)[0], self._tensor(z)
+            # NaN in ``at`` (e.g. before min_context) gives NaN, so no finite-value check here
+            zt = z if at is None else (cdf_values(frame, at) - self.scaler_.loc_) / self.scaler_.scale_
+            raw, target = self.network_.eval()(self._tensor(z)[None], reg)[0], self._tensor(zt)
             # a binned head's cdf holds every bin of every cell at once: chunks of ~2e7 numbers
             step = max(1, 20_000_000 // (z.shape[1] * getattr(self.head_, "n_bins", 1) * raw.shape[-1]))
             for s in range(self.min_context, len(z), step):

@@ -156,6 +156,15 @@ class TestContract:
         hi.iloc[-1] += h
         slope = (m.cdf(hi).iloc[-1] - m.cdf(lo).iloc[-1]) / (2 * h)
         np.testing.assert_allclose(slope, np.exp(lp.iloc[-1]), rtol=2e-3)
+        # at= evaluates each day's predictive elsewhere, conditioning on r: day t at a_t is the
+        # PIT of a series whose day t is a_t (the last day, which conditions nothing)
+        np.testing.assert_array_equal(m.cdf(r, at=r.to_numpy()).to_numpy(), u.to_numpy())
+        shifted, moved = m.cdf(r, at=r.to_numpy() - 0.7), r.copy()
+        moved.iloc[-1] -= 0.7
+        np.testing.assert_allclose(shifted.iloc[-1], m.cdf(moved).iloc[-1], rtol=1e-12)
+        assert (shifted.dropna() <= u.dropna()).all()
+        with pytest.raises(DataError, match="at must be shaped like r"):
+            m.cdf(r, at=r.to_numpy()[:-1])
         # ppf inverts it: the 5% quantile of the last day's predictive has PIT 0.05
         try:
             q = m.ppf(r, 0.05)

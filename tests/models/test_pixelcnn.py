@@ -187,6 +187,22 @@ def test_cdf_is_the_integral_of_the_density(fitted):
     assert dF == pytest.approx(np.exp(m.log_prob(r).iloc[250, 2]) * 1e-3, rel=0.05)
 
 
+def test_ppf_inverts_the_conditional_cdf_of_every_cell(fitted):
+    """Each cell's conditional quantile (given the past and the cells to its left) has PIT q, and
+    does not depend on the cell itself."""
+    m, r = fitted
+    R = m.min_context
+    for q in (0.01, 0.5, 0.97):
+        v = m.ppf(r, q)
+        assert v.shape == r.shape and v.iloc[:R].isna().all().all()
+        np.testing.assert_allclose(m.cdf(r, at=v.to_numpy()).iloc[R:].to_numpy(), q, atol=1e-5)  # float32 bins
+    bumped = r.copy()
+    bumped.iloc[250, 1] += 5.0
+    a, b = m.ppf(r, 0.05), m.ppf(bumped, 0.05)
+    assert a.iloc[250, 1] == b.iloc[250, 1] and a.iloc[250, 0] == b.iloc[250, 0]
+    assert a.iloc[250, 2] != b.iloc[250, 2]  # the cell to its right conditions on it
+
+
 # ---- sampling ----------------------------------------------------------------------------------
 def test_sampling_is_seeded_joint_and_shaped(fitted):
     m, r = fitted
