@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from _p4_panel import PIXELCNN, TEST, TRAIN, panel_returns
 from p4_anomaly import LEVEL, REFERENCES, evaluate, fit_all
+from scipy import stats
 
 import finar
 from finar.anomaly import KINDS
@@ -43,6 +44,7 @@ def panel(seeds: list[int], pixelcnn_seed: int = 0) -> tuple[list[dict[str, Any]
     }
     fit_seconds = fit_all(detectors, train)
     raw: list[dict[str, Any]] = []
+    shares: dict[tuple[str, str], list[float]] = {}  # (detector, kind) -> per injected stock-day
     for seed in seeds:
         x_s, lab_s = finar.inject_anomalies(test[stocks], sigma.loc[test.index], n_events=48,
                                             kinds=PANEL_KINDS + EXTRA_KINDS, seed=seed)
@@ -55,6 +57,7 @@ def panel(seeds: list[int], pixelcnn_seed: int = 0) -> tuple[list[dict[str, Any]
             thr = np.array([t for _, t in cols])
             raw += [{"detector": name + " (per stock)", "seed": seed, **row}
                     for row in evaluate(s.ravel(), labels, (s >= thr).ravel(), PANEL_KINDS + EXTRA_KINDS)]
+            _collect(shares, name + " (per stock)", s.ravel(), labels)
             if name == "GARCH-t tail probability" and seed == seeds[0]:
                 ceiling = decouple_ceiling(s, lab_s, x)
         for name, det in detectors.items():
@@ -64,16 +67,51 @@ def panel(seeds: list[int], pixelcnn_seed: int = 0) -> tuple[list[dict[str, Any]
             fl = out["flag"].unstack("asset")[stocks].to_numpy().ravel()
             raw += [{"detector": name, "seed": seed, **row}
                     for row in evaluate(st, labels, fl, PANEL_KINDS + EXTRA_KINDS)]
+            _collect(shares, name, st, labels)
             # the same model's tail test alone (-log 2 min(u, 1 - u)), like the GARCH-t reference:
             # what the cross-section adds, without the flat test's share of the ranking
             u = out["pit"].unstack("asset")[stocks].to_numpy().ravel()
             tail = -np.log(np.clip(2 * np.minimum(u, 1 - u), 1e-300, 1))
             raw += [{"detector": name + ", tail test alone", "seed": seed, **row}
                     for row in evaluate(tail, labels, tail >= -np.log(LEVEL), PANEL_KINDS + EXTRA_KINDS)]
+            _collect(shares, name + ", tail test alone", tail, labels)
             print(f"panel seed {seed}: scored {name} in {time.perf_counter() - t0:.1f} s", flush=True)
     extra = {"panel_fit_seconds": fit_seconds, "panel_train": list(TRAIN), "panel_test": list(TEST),
-             "panel_columns": list(r.columns), "panel_pixelcnn_params": PIXELCNN, "decouple_ceiling": ceiling}
+             "panel_columns": list(r.columns), "panel_pixelcnn_params": PIXELCNN, "decouple_ceiling": ceiling,
+             "paired_vs_per_stock": paired(shares)}
     return raw, extra
+
+
+def _collect(shares: dict[tuple[str, str], list[float]], name: str, score: np.ndarray,
+             labels: np.ndarray) -> None:
+    """Each injected ``decouple`` / ``flip`` stock-day's share of clean stock-days scoring at least as
+    high (ties half): one minus its AUROC contribution, paired across detectors (same days)."""
+    clean = np.sort(score[(labels == "") & np.isfinite(score)])
+    for kind in ("decouple", *EXTRA_KINDS):
+        pos = score[labels == kind]
+        hi, lo = np.searchsorted(clean, pos, "right"), np.searchsorted(clean, pos, "left")
+        shares.setdefault((name, kind), []).extend(((len(clean) - hi) + 0.5 * (hi - lo)) / len(clean))
+
+
+def paired(shares: dict[tuple[str, str], list[float]]) -> list[dict[str, Any]]:
+    """PixelCNN against each per-stock detector on the cross-sectional kinds: AUROC over all seeds
+    and a Wilcoxon signed-rank test on the paired per-day shares (is the difference noise?)."""
+    out = []
+    for kind in ("decouple", *EXTRA_KINDS):
+        for pix in ("finar PixelCNN (panel)", "finar PixelCNN (panel), tail test alone"):
+            a = np.array(shares[(pix, kind)])
+            for (other, k), b in shares.items():
+                if k != kind or "PixelCNN" in other:
+                    continue
+                b = np.array(b)
+                test = stats.wilcoxon(a, b) if np.any(a != b) else None
+                out.append({"kind": kind, "pixelcnn": pix, "per_stock": other, "n_days": len(a),
+                            "auroc_pixelcnn": round(1 - a.mean(), 4),
+                            "auroc_per_stock": round(1 - b.mean(), 4),
+                            "pixelcnn_better_days": int(np.sum(a < b)),
+                            "per_stock_better_days": int(np.sum(a > b)),
+                            "wilcoxon_p": None if test is None else float(test.pvalue)})
+    return out
 
 
 def decouple_ceiling(score: np.ndarray, labels: pd.DataFrame, x: pd.DataFrame) -> dict[str, Any]:
@@ -89,6 +127,7 @@ def decouple_ceiling(score: np.ndarray, labels: pd.DataFrame, x: pd.DataFrame) -
     examples = [{"date": str(x.index[t[k]].date()), "stock": labels.columns[j[k]],
                  "return_pct": round(float(x.iloc[t[k]][labels.columns[j[k]]]), 2),
                  "index_return_pct": round(float(index_move[k]), 2)} for k in order[:12]]
-    return {"seed": "first", "n_clean_stock_days": int(clean.sum()), "n_above_median_decouple": int(above.sum()),
+    return {"seed": "first", "n_clean_stock_days": int(clean.sum()),
+            "n_above_median_decouple": int(above.sum()),
             "share_on_calm_index_days": round(float(np.mean(np.abs(index_move) < 1)), 3) if len(t) else None,
             "most_extreme": examples}

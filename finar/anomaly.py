@@ -26,13 +26,14 @@ A day the flat test flags (``p_flat <= level``) is repaired too: the model sees 
 (its predictive quartile on the side the day leaned; the training median ``|r|`` without a
 quantile function), so a frozen price does not shrink the volatility forecast, and later flat
 windows count it as ``q = level``, so the rest of the frozen run is flagged but an ordinary day
-after it is not. Thresholds are calibrated to the false-alarm level ``level`` by rolling-origin split conformal
-prediction (default: held-out training blocks, each scored by a model fitted on the days before
-it), in sample on the training data, or from the model's own p-values.
+after it is not. Thresholds are calibrated to the false-alarm level ``level`` by rolling-origin
+split conformal prediction (default: held-out training blocks, each scored by a model fitted on
+the days before it), in sample on the training data, or from the model's own p-values.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Literal
 
 import numpy as np
@@ -314,7 +315,7 @@ class AnomalyDetector:
                 raise SeriesTooShortError(f"{n} training days cannot make {k} calibration blocks; pass "
                                           "more data or fewer calibration_folds")
             blocks = []
-            for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            for a, b in itertools.pairwise(cuts):
                 model = self._fitted(frame.iloc[:a], r_train.iloc[:a])
                 _, st = _stats(self, frame.iloc[:b], max(a, model.min_context), model)
                 blocks.append(st)

@@ -195,7 +195,8 @@ def test_ppf_inverts_the_conditional_cdf_of_every_cell(fitted):
     for q in (0.01, 0.5, 0.97):
         v = m.ppf(r, q)
         assert v.shape == r.shape and v.iloc[:R].isna().all().all()
-        np.testing.assert_allclose(m.cdf(r, at=v.to_numpy()).iloc[R:].to_numpy(), q, atol=1e-5)  # float32 bins
+        # float32 bin probabilities: atol 1e-5
+        np.testing.assert_allclose(m.cdf(r, at=v.to_numpy()).iloc[R:].to_numpy(), q, atol=1e-5)
     bumped = r.copy()
     bumped.iloc[250, 1] += 5.0
     a, b = m.ppf(r, 0.05), m.ppf(bumped, 0.05)
