@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import finar
-from finar.anomaly import AnomalyDetector, _run_stats, _stats, inject_anomalies
+from finar.anomaly import AnomalyDetector, _pit, _run_stats, _stats, inject_anomalies
 from finar.errors import DataError, NotFittedError, SeriesTooShortError
 from tests.conftest import raises_exactly
 from tests.models.test_contract import simulate_garch_t
@@ -159,6 +159,13 @@ def test_model_without_cdf_uses_sample_paths(r: pd.Series) -> None:
     a = exact.score(r.iloc[1000:1040], context=r.iloc[:1000])["pit"]
     b = paths.score(r.iloc[1000:1040], context=r.iloc[:1000])["pit"]
     np.testing.assert_allclose(b, a, atol=0.03)  # Monte Carlo error of 4000 draws: sd <= 0.008
+    # the flat test's small-move probabilities q = P(|R| <= |r|) agree too
+    x = r.iloc[960:1040].to_frame()
+    res = exact.resolution_
+    u_e, q_e = _pit(exact.model_, x, 40, 4000, 0, res)
+    u_p, q_p = _pit(paths.model_, x, 40, 4000, 0, res)
+    np.testing.assert_allclose(q_p[40:], q_e[40:], atol=0.03)
+    np.testing.assert_allclose(u_p[40:], u_e[40:], atol=0.03)
 
 
 def test_bad_input_errors(r: pd.Series, det: AnomalyDetector) -> None:
