@@ -212,17 +212,9 @@ class Forecaster(ABC):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted model to ``path`` atomically; read it back with :func:`load`."""
-        import torch
-
-        from finar import __version__
-
         self._check_fitted()
-        payload = {"format": FILE_FORMAT, "file_version": FILE_VERSION,
-                   "finar_version": __version__, "model": self.registry_name,
-                   "params": _plain(self.get_params()), "state": self._get_state()}
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
-        return Path(path)
+        return write_model_file(path, {"model": self.registry_name, "params": _plain(self.get_params()),
+                                       "state": self._get_state()})
 
 
 def _plain(value: Any) -> Any:
@@ -248,13 +240,27 @@ def cdf_values(frame: pd.DataFrame, at: Any) -> np.ndarray:
     return values.reshape(frame.shape)
 
 
-def load(path: str | os.PathLike[str]) -> Forecaster:
-    """Load a model written by ``Forecaster.save``, safely (``torch.load(weights_only=True)``).
+def write_model_file(path: str | os.PathLike[str], content: dict[str, Any], *, fmt: str = FILE_FORMAT,
+                     version: int = FILE_VERSION) -> Path:
+    """Write ``content`` (plain values and tensors) with ``torch.save``, atomically, under a header:
+    the format marker ``fmt``, the file ``version`` and the finar version."""
+    import torch
 
-    Raises
-    ------
-    ModelFileError
-        If the file is missing, corrupted, not a finar model, or from a newer file format.
+    from finar import __version__
+
+    payload = {"format": fmt, "file_version": version, "finar_version": __version__, **content}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def read_model_file(path: str | os.PathLike[str], *, fmt: str = FILE_FORMAT, version: int = FILE_VERSION,
+                    what: str = "finar model") -> dict[str, Any]:
+    """The payload of a file written by :func:`write_model_file`, read with
+    ``torch.load(weights_only=True)`` and checked: marker ``fmt``, file version at most ``version``.
+
+    Raises :class:`~finar.errors.ModelFileError` if the file is missing, unreadable, not a ``what``
+    or from a newer file version.
     """
     import torch
 
@@ -265,17 +271,30 @@ def load(path: str | os.PathLike[str]) -> Forecaster:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types on foreign or damaged bytes
         raise ModelFileError(
-            f"{str(p)!r} is not a readable finar model file (corrupted, truncated, or written by "
+            f"{str(p)!r} is not a readable {what} file (corrupted, truncated, or written by "
             f"another program): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
-        raise ModelFileError(f"{str(p)!r} is a torch file but not a finar model")
-    if payload.get("file_version", 0) > FILE_VERSION:
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise ModelFileError(f"{str(p)!r} is a torch file but not a {what}")
+    if payload.get("file_version", 0) > version:
         raise ModelFileError(
             f"{str(p)!r} uses model file version {payload['file_version']} (finar "
-            f"{payload.get('finar_version')}); this finar reads up to version {FILE_VERSION}: "
+            f"{payload.get('finar_version')}); this finar reads up to version {version}: "
             "upgrade finar"
         )
+    return payload
+
+
+def load(path: str | os.PathLike[str]) -> Forecaster:
+    """Load a model written by ``Forecaster.save``, safely (``torch.load(weights_only=True)``).
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, corrupted, not a finar model, or from a newer file format.
+    """
+    p = Path(path)
+    payload = read_model_file(p)
     name = payload.get("model")
     if name not in _REGISTRY:
         raise ModelFileError(f"{str(p)!r} holds an unknown model {name!r}; known: {sorted(_REGISTRY)}")

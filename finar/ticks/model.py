@@ -24,11 +24,21 @@ is cut into segments of about ``segment_events`` trades (shorter ones when few s
 for, so that ``min_streams`` streams run at once), each a stream that starts from an empty
 context at its time of day (its first trade drawn from the empirical marks) and stops at the end of
 its segment; segments and sessions are laid end to end.
+
+A fitted model is written with :meth:`TickModel.save` and read back with :meth:`TickModel.load`:
+the file holds only plain values and tensors (the constructor parameters, the network weights and
+the fitted event space, marks, seasonality and gap scaler), read with ``torch.load(weights_only=True)``
+so that loading a file from someone else cannot run code.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
+import os
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,9 +46,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from finar.errors import DataError, NotFittedError
+from finar.errors import DataError, ModelFileError, NotFittedError
+from finar.models.base import _plain, read_model_file, write_model_file
 from finar.models.heads import StudentTMixtureHead
-from finar.models.training import TrainConfig, seeded, train
+from finar.models.training import TrainConfig, TrainResult, seeded, train
 from finar.models.wavenet import CausalConv1d, WaveNetNetwork
 from finar.ticks.baselines import EmpiricalMarks
 from finar.ticks.events import Events, EventSpace
@@ -47,6 +58,8 @@ __all__ = ["TickModel", "TickNetwork"]
 
 _HARMONICS = 2  # sin/cos of the time of day at 1 and 2 cycles per session
 _SEASON_BINS = 26  # intraday activity profile: 15-minute bins of a 6.5-hour session
+TICK_FILE_FORMAT = "finar-tick-model"  # the marker of a TickModel.save file
+TICK_FILE_VERSION = 1  # bump when the saved state changes; TickModel.load refuses newer files
 
 
 class _ColumnConv(nn.Conv1d):
@@ -173,14 +186,24 @@ class TickModel:
     device : str, default 'cpu'
     progress : bool, default False
 
+    Notes
+    -----
+    ``save(path)`` writes a fitted model atomically and the class method ``TickModel.load(path)``
+    reads it back (safely, with ``torch.load(weights_only=True)``); the loaded model gives the same
+    ``log_prob`` and, for the same seed, the same ``sample``.
+
     Examples
     --------
-    >>> import finar
+    >>> import finar, pathlib, tempfile
     >>> t = finar.ticks.simulate(n_events=6_000, seed=0)
     >>> tm = TickModel(channels=8, layers=4, hidden=16, window=128, max_epochs=1).fit(t)
     >>> synth = tm.sample(n_events=500, seed=1)
     >>> len(synth), synth.columns.tolist()
     (500, ['price', 'size', 'side'])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     back = TickModel.load(tm.save(pathlib.Path(folder) / "tick_model.pt"))
+    >>> back.log_prob(t.iloc[:1_000]).equals(tm.log_prob(t.iloc[:1_000]))
+    True
     """
 
     def __init__(self, channels: int = 32, layers: int = 7, hidden: int = 64, n_components: int = 4,
@@ -297,13 +320,7 @@ class TickModel:
         self.events_per_session_ = float(np.median(counts)) if len(counts) > 2 else float(counts.max())
         self.last_ = (ev.index[-1], float(trades["price"].iloc[-1]))
         self.n_features_ = 3 + self.space_.n_dp + self.space_.n_size + 1 + 2 * _HARMONICS
-        dilations = [2 ** i for i in range(int(self.layers))]
-        with seeded(int(self.seed)):
-            self.network_ = TickNetwork(self.n_features_, self.space_.n_dp, self.space_.n_size,
-                                        channels=int(self.channels), dilations=dilations,
-                                        hidden=int(self.hidden),
-                                        n_components=int(self.n_components), dropout=float(self.dropout))
-        self.receptive_field_ = self.network_.receptive_field
+        self._build_network()
         rows, _, scored = self._padded(ev)
         R, W = self.receptive_field_, int(self.window)
         starts = np.arange(0, max(len(scored) - R, 1), W)
@@ -335,6 +352,16 @@ class TickModel:
         self.training_ = train(self.network_, loss, train_t, val_t, config, device=self.device,
                                progress=bool(self.progress))
         return self
+
+    def _build_network(self) -> None:
+        """A fresh ``network_`` (seeded initial weights) for the fitted event space."""
+        dilations = [2 ** i for i in range(int(self.layers))]
+        with seeded(int(self.seed)):
+            self.network_ = TickNetwork(self.n_features_, self.space_.n_dp, self.space_.n_size,
+                                        channels=int(self.channels), dilations=dilations,
+                                        hidden=int(self.hidden),
+                                        n_components=int(self.n_components), dropout=float(self.dropout))
+        self.receptive_field_ = self.network_.receptive_field
 
     def _check_fitted(self, what: str) -> None:
         if not hasattr(self, "network_"):
@@ -493,6 +520,81 @@ class TickModel:
         ev = pd.concat(parts, ignore_index=True).iloc[:n_events]
         return self.space_.decode(ev["secs"].to_numpy(), ev["side"].to_numpy(), ev["dp"].to_numpy(),
                                   ev["size"].to_numpy(), ev["session"].to_numpy(), *self.last_)
+
+    # ---- persistence ------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fitted model to ``path`` atomically; read it back with :meth:`load`."""
+        self._check_fitted("save")
+        params = {name: getattr(self, name) for name in inspect.signature(TickModel.__init__).parameters
+                  if name != "self"}
+        return write_model_file(path, {"params": _plain(params), "state": self._get_state()},
+                                fmt=TICK_FILE_FORMAT, version=TICK_FILE_VERSION)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str | None = None) -> TickModel:
+        """Read a model written by :meth:`save` (``torch.load(weights_only=True)``: no code runs).
+
+        ``device`` overrides the saved one (e.g. ``"cpu"`` for a model fitted on a GPU).
+
+        Raises
+        ------
+        ModelFileError
+            If the file is missing, corrupted, not a finar tick model, or from a newer file version.
+        """
+        payload = read_model_file(path, fmt=TICK_FILE_FORMAT, version=TICK_FILE_VERSION,
+                                  what="finar tick model")
+        try:
+            model = cls(**payload["params"])
+            if device is not None:
+                model.device = device
+            model._set_state(payload["state"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: weight shapes
+            raise ModelFileError(f"{str(path)!r}: tick model state is damaged: {exc}") from exc
+        return model
+
+    def _get_state(self) -> dict[str, Any]:
+        """Learned state as plain values and tensors: everything ``log_prob`` and ``sample`` read."""
+        sp, marks = self.space_, self.marks_
+        return _plain({
+            "network": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
+            "space": {"tick": sp.tick_, "session_length": sp.session_length_,
+                      "session_open_ns": sp.session_open_.value,
+                      "tz": None if sp.tz_ is None else str(sp.tz_),
+                      "tail_ratio": sp.tail_ratio_, "integer_sizes": sp.integer_sizes_,
+                      "size_edges": sp.size_edges_, "tail_alpha": sp.tail_alpha_},
+            "marks": {"p_zero": marks.p_zero_, "p_buy": marks.p_buy_, "log_dp": marks.log_dp_,
+                      "log_size": marks.log_size_},
+            "season": self.season_, "u_mean": self.u_mean_, "u_std": self.u_std_,
+            "events_per_session": self.events_per_session_,
+            "last_time_ns": self.last_[0].value, "last_price": self.last_[1],  # UTC ns for aware stamps
+            "n_features": self.n_features_, "training": dataclasses.asdict(self.training_)})
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        sp = state["space"]
+        self.space_ = EventSpace(self.max_ticks, self.session_gap)
+        self.space_.tick_, self.space_.session_length_ = float(sp["tick"]), float(sp["session_length"])
+        self.space_.session_open_ = pd.Timedelta(int(sp["session_open_ns"]), unit="ns")
+        self.space_.tz_ = None if sp["tz"] is None else pd.Timestamp(0, tz=sp["tz"]).tz
+        self.space_.tail_ratio_, self.space_.tail_alpha_ = float(sp["tail_ratio"]), float(sp["tail_alpha"])
+        self.space_.integer_sizes_ = bool(sp["integer_sizes"])
+        self.space_.size_edges_ = np.asarray(sp["size_edges"], dtype=float)
+        m = state["marks"]
+        self.marks_ = EmpiricalMarks()
+        self.marks_.p_zero_, self.marks_.p_buy_ = float(m["p_zero"]), float(m["p_buy"])
+        self.marks_.log_dp_ = np.asarray(m["log_dp"], dtype=float)
+        self.marks_.log_size_ = np.asarray(m["log_size"], dtype=float)
+        self.season_ = np.asarray(state["season"], dtype=float)
+        self.u_mean_, self.u_std_ = float(state["u_mean"]), float(state["u_std"])
+        self.events_per_session_ = float(state["events_per_session"])
+        last = pd.Timestamp(int(state["last_time_ns"]), unit="ns")
+        if self.space_.tz_ is not None:
+            last = last.tz_localize("UTC").tz_convert(self.space_.tz_)
+        self.last_ = (last, float(state["last_price"]))
+        self.n_features_ = int(state["n_features"])
+        self._build_network()
+        self.network_.load_state_dict(state["network"])
+        self.network_.to(self.device).eval()
+        self.training_ = TrainResult(**state["training"])
 
     def __repr__(self) -> str:
         keys = ("channels", "layers", "hidden", "n_components", "max_epochs", "seed")

@@ -104,3 +104,64 @@ def test_streams_stay_apart_when_finished_ones_leave_the_batch(model):
         tod = g["tod"][g["stream"] == j]
         assert tod[0] == starts[j] and np.all(np.diff(tod) >= 0) and tod[-1] < ends[j]
     assert len(set(np.bincount(g["stream"]).tolist())) > 2  # lengths differ: finished streams left
+
+
+def test_save_load_round_trip(model, trades, tmp_path):
+    path = model.save(tmp_path / "tick.pt")
+    payload = torch.load(path, weights_only=True)  # only plain values and tensors: no pickled objects
+    assert payload["format"] == "finar-tick-model" and payload["params"]["layers"] == TINY["layers"]
+    rng_state = torch.random.get_rng_state()
+    loaded = TickModel.load(path)
+    assert torch.equal(torch.random.get_rng_state(), rng_state)
+    test = trades.iloc[6_000:]
+    pd.testing.assert_frame_equal(loaded.log_prob(test), model.log_prob(test), check_exact=True)
+    pd.testing.assert_frame_equal(loaded.sample(n_events=500, seed=3), model.sample(n_events=500, seed=3),
+                                  check_exact=True)
+    assert loaded.training_.history == model.training_.history
+
+
+def test_save_load_keeps_time_zone(model, tmp_path):
+    import copy
+
+    aware = copy.deepcopy(model)
+    aware.space_.tz_ = pd.Timestamp(0, tz="America/New_York").tz
+    aware.last_ = (model.last_[0].tz_localize(aware.space_.tz_), model.last_[1])
+    loaded = TickModel.load(aware.save(tmp_path / "tick.pt"))
+    assert str(loaded.space_.tz_) == "America/New_York" and loaded.last_ == aware.last_
+
+
+def test_load_rejects_bad_files(model, tmp_path):
+    with pytest.raises(finar.errors.ModelFileError, match="not found"):
+        TickModel.load(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(finar.errors.ModelFileError, match="not a readable finar tick model"):
+        TickModel.load(junk)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(finar.errors.ModelFileError, match="not a finar tick model"):
+        TickModel.load(foreign)
+    returns_model = finar.models.create("garch").fit(pd.Series(np.random.default_rng(0).normal(0, 0.01, 300)))
+    with pytest.raises(finar.errors.ModelFileError, match="not a finar tick model"):
+        TickModel.load(returns_model.save(tmp_path / "garch.pt"))
+    path = model.save(tmp_path / "tick.pt")
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(path.read_bytes()[:-200])
+    with pytest.raises(finar.errors.ModelFileError):
+        TickModel.load(cut)
+    payload = torch.load(path, weights_only=True)
+    payload["file_version"] = 99
+    torch.save(payload, tmp_path / "newer.pt")
+    with pytest.raises(finar.errors.ModelFileError, match="upgrade finar"):
+        TickModel.load(tmp_path / "newer.pt")
+    payload["file_version"] = 1
+    del payload["state"]["season"]
+    torch.save(payload, tmp_path / "damaged.pt")
+    with pytest.raises(finar.errors.ModelFileError, match="damaged"):
+        TickModel.load(tmp_path / "damaged.pt")
+
+
+def test_save_unfitted_raises(tmp_path):
+    with pytest.raises(finar.errors.NotFittedError, match="save"):
+        TickModel().save(tmp_path / "tick.pt")
+    assert not (tmp_path / "tick.pt").exists()
