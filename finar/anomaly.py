@@ -15,20 +15,20 @@ to ``t`` only):
   floored at the data's ``resolution``. (One day alone is not tested: one unchanged price is
   no news.)
 
-Their Bonferroni minimum ``p = min(1, k min(p_tail, p_run, p_flat))`` (``k`` = 3 distinct tests,
-2 when ``window = 1``) is the day's model p-value; the anomaly statistic is ``stat = -log p``.
-A window test counts on day ``t`` only when day ``t`` itself leans its way (``gate``), so flags do
-not trail a run. A tail day (``p_t <= level``) is *repaired* before it conditions later days: the
-model sees it winsorised at its predictive ``level/2`` (or ``1 - level/2``) quantile (the training
-median for models without a quantile function), and later windows count it as that quantile, so
-one bad print neither inflates tomorrow's volatility forecast nor flags the clean days after it.
-A day the flat test flags (``p_flat <= level``) is repaired too: the model sees a typical move
-(its predictive quartile on the side the day leaned; the training median ``|r|`` without a
+Their Bonferroni minimum ``p = min(1, k min(p_tail, p_run, p_flat))`` (``k`` = 3 distinct tests, 2
+when ``window = 1``) is the day's model p-value; the anomaly statistic is ``stat = -log p``. A
+window test counts on day ``t`` only when day ``t`` itself leans its way (``gate``, ``flat_gate``),
+so flags do not trail a run. A tail day (``p_t <= level``) is *repaired* before it conditions later
+days: the model sees it winsorised at its predictive ``level/2`` (or ``1 - level/2``) quantile (the
+training median for models without a quantile function), and later windows count it as that
+quantile, so one bad print neither inflates tomorrow's volatility forecast nor flags the clean days
+after it. A day the flat test flags (``p_flat <= level``) is repaired too: the model sees a typical
+move (its predictive quartile on the side the day leaned; the training median ``|r|`` without a
 quantile function), so a frozen price does not shrink the volatility forecast, and later flat
 windows count it as ``q = level``, so the rest of the frozen run is flagged but an ordinary day
 after it is not. Thresholds are calibrated to the false-alarm level ``level`` by rolling-origin
-split conformal prediction (default: held-out training blocks, each scored by a model fitted on
-the days before it), in sample on the training data, or from the model's own p-values.
+split conformal prediction (default: held-out training blocks, each scored by a model fitted on the
+days before it), in sample on the training data, or from the model's own p-values.
 """
 
 from __future__ import annotations
@@ -94,13 +94,14 @@ def _quantile(model: Forecaster, x: pd.DataFrame, t: int, q: np.ndarray) -> np.n
 
 
 def _run_stats(model: Forecaster, x: pd.DataFrame, t0: int, window: int, flat_window: int, gate: float,
-               level: float, impute: np.ndarray, typical: np.ndarray, resolution: np.ndarray, n_paths: int,
-               seed: int) -> tuple[np.ndarray, np.ndarray]:
+               flat_gate: float, level: float, impute: np.ndarray, typical: np.ndarray,
+               resolution: np.ndarray, n_paths: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """PIT ``u`` and statistic ``-log p`` for days ``t0..`` of ``x`` (earlier rows: context only).
 
     ``impute`` and ``typical`` (per column) stand in for the predictive quantiles of a repair
     when the model has no ``ppf``: the training median and median absolute return."""
     values = x.to_numpy(dtype=float).copy()
+    still = np.abs(values) <= resolution  # no change the data can show: always a flat candidate
     u, small = _pit(model, x, t0, n_paths, seed, resolution)
     T, N = values.shape
     lp, lq = np.zeros((T, N)), np.zeros((T, N))  # -log p_s and -log q_s
@@ -113,7 +114,8 @@ def _run_stats(model: Forecaster, x: pd.DataFrame, t0: int, window: int, flat_wi
         lo, lo_f = max(t0, t - window + 1), max(t0, t - flat_window + 1)
         # a run counts only while day t itself leans the same way (no flags trailing a run)
         p_run = np.where(p < gate, stats.chi2.sf(2 * lp[lo:t + 1].sum(0), 2 * (t + 1 - lo)), 1.0)
-        p_flat = np.where(q < gate, stats.chi2.sf(2 * lq[lo_f:t + 1].sum(0), 2 * (t + 1 - lo_f)), 1.0)
+        p_flat = np.where((q < flat_gate) | still[t],
+                          stats.chi2.sf(2 * lq[lo_f:t + 1].sum(0), 2 * (t + 1 - lo_f)), 1.0)
         # Bonferroni over the distinct tests (with window 1 the run test is the tail test)
         p_all = np.minimum(1.0, (2 if window == 1 else 3) * np.minimum(np.minimum(p, p_run), p_flat))
         stat[t] = np.where(ok, -np.log(np.clip(p_all, _TINY, 1)), np.nan)
@@ -147,13 +149,13 @@ def _run_stats(model: Forecaster, x: pd.DataFrame, t0: int, window: int, flat_wi
 
 
 def _asset_stats(item: tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray], model: Forecaster, t0: int,
-                 window: int, flat_window: int, gate: float, level: float, n_paths: int,
+                 window: int, flat_window: int, gate: float, flat_gate: float, level: float, n_paths: int,
                  seed: int) -> tuple[np.ndarray, np.ndarray]:
     """One task of the per-asset fan-out, ``item = (one column, its impute, typical and resolution
     values)``; module level so that workers can import it."""
     x, impute, typical, resolution = item
-    return _run_stats(model, x, t0, window, flat_window, gate, level, impute, typical, resolution, n_paths,
-                      seed)
+    return _run_stats(model, x, t0, window, flat_window, gate, flat_gate, level, impute, typical, resolution,
+                      n_paths, seed)
 
 
 def _stats(det: AnomalyDetector, x: pd.DataFrame, t0: int,
@@ -163,7 +165,8 @@ def _stats(det: AnomalyDetector, x: pd.DataFrame, t0: int,
     not all), else one joint run."""
     model = det.model_ if model is None else model
     args = dict(model=model, t0=t0, window=int(det.window), flat_window=int(det.flat_window),
-                gate=float(det.gate), level=float(det.level), n_paths=int(det.n_paths), seed=int(det.seed))
+                gate=float(det.gate), flat_gate=float(det.flat_gate), level=float(det.level),
+                n_paths=int(det.n_paths), seed=int(det.seed))
     if x.shape[1] == 1 or not isinstance(model, UnivariateForecaster):
         return _run_stats(x=x, impute=det.impute_, typical=det.typical_, resolution=det.resolution_, **args)
     from finar.executors import run_tasks
@@ -195,8 +198,15 @@ class AnomalyDetector:
     flat_window : int, default 2
         Days combined by the flat test (at least 2).
     gate : float, default 0.5
-        A window test counts on day ``t`` only if day ``t`` itself leans its way (``p_t < gate``
-        for the run test, ``q_t < gate`` for the flat test), so flags do not trail a run.
+        The run test counts on day ``t`` only if day ``t`` itself leans its way (``p_t < gate``),
+        so flags do not trail a run.
+    flat_gate : float, default 0.01
+        The flat test counts on day ``t`` only if day ``t`` itself is among the ``flat_gate``
+        smallest moves (``q_t < flat_gate``) or shows no change at the data's ``resolution``
+        (``|r_t| <= resolution``: an exact zero always counts, however coarse the ticks). Chosen on
+        training data only: anomalies injected into 2007-2010 for detectors fitted on
+        1999-2006 (S&P 500), where mean AUROC rose from 0.906 at 0.5 to 0.936 at 0.01 (bursts
+        0.64 to 0.76: fewer ordinary days share the flat test's tail), frozen prices unchanged.
     calibration : {'conformal', 'train', 'model'}
         ``'conformal'`` (default): rolling-origin split conformal prediction. The last
         ``calibration_fraction`` of the training days is cut into ``calibration_folds``
@@ -247,7 +257,7 @@ class AnomalyDetector:
     """
 
     def __init__(self, model: Forecaster, level: float = 0.01, *, window: int = 1, flat_window: int = 2,
-                 gate: float = 0.5,
+                 gate: float = 0.5, flat_gate: float = 0.01,
                  calibration: Literal["conformal", "train", "model"] = "conformal",
                  calibration_fraction: float = 0.5, calibration_folds: int = 2,
                  resolution: float | None = None, refit: bool = True, n_paths: int = 1000,
@@ -257,6 +267,7 @@ class AnomalyDetector:
         self.window = window
         self.flat_window = flat_window
         self.gate = gate
+        self.flat_gate = flat_gate
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
         self.calibration_folds = calibration_folds
@@ -282,8 +293,9 @@ class AnomalyDetector:
             raise DataError(f"flat_window must be an integer >= 2, got {self.flat_window!r}")
         if self.calibration not in ("conformal", "train", "model"):
             raise DataError(f"calibration must be 'conformal', 'train' or 'model', got {self.calibration!r}")
-        if not 0 < float(self.gate) <= 1:
-            raise DataError(f"gate must lie in (0, 1], got {self.gate!r}")
+        for name in ("gate", "flat_gate"):
+            if not 0 < float(getattr(self, name)) <= 1:
+                raise DataError(f"{name} must lie in (0, 1], got {getattr(self, name)!r}")
         if not 0 < float(self.calibration_fraction) < 1:
             raise DataError(f"calibration_fraction must lie in (0, 1), got {self.calibration_fraction!r}")
         if self.resolution is not None and not float(self.resolution) >= 0:

@@ -148,7 +148,7 @@ def test_panel_fan_out_matches_serial(r: pd.Series) -> None:
     flags = serial.score(panel.iloc[500:], context=panel.iloc[:500])
     pd.testing.assert_frame_equal(fanned.score(panel.iloc[500:], context=panel.iloc[:500]), flags)
     # one task per asset = one joint run over the panel (repairs recompute every column there)
-    _, joint = _run_stats(serial.model_, panel, 500, 1, 2, 0.5, 0.01, serial.impute_, serial.typical_,
+    _, joint = _run_stats(serial.model_, panel, 500, 1, 2, 0.5, 0.01, 0.01, serial.impute_, serial.typical_,
                           serial.resolution_, 1000, 0)
     np.testing.assert_allclose(flags["stat"].unstack("asset")[["A", "B"]].to_numpy(), joint, rtol=1e-12)
 
@@ -260,5 +260,11 @@ def test_flat_test_finds_frozen_prices_whatever_the_drift(r: pd.Series) -> None:
     flags = d.score(x, context=drifted.iloc[:1500])
     assert flags["flag"].iloc[101:105].all(), flags.iloc[98:106]
     assert flags["flag"].iloc[:100].mean() < 0.05
+    # an exact zero is always a flat candidate, however strict flat_gate is
+    strict = AnomalyDetector(finar.models.GARCH(dist="t"), level=0.01, flat_gate=1e-12)
+    strict.fit(drifted.iloc[:1500])
+    assert strict.score(x, context=drifted.iloc[:1500])["flag"].iloc[101:105].all()
     with raises_exactly(DataError, "resolution must be a number >= 0 or None"):
         AnomalyDetector(finar.models.GARCH(), resolution=-1.0).fit(r)
+    with raises_exactly(DataError, r"flat_gate must lie in \(0, 1\]"):
+        AnomalyDetector(finar.models.GARCH(), flat_gate=0.0).fit(r)
