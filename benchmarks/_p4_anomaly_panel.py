@@ -40,7 +40,7 @@ def panel(seeds: list[int], pixelcnn_seed: int = 0) -> tuple[list[dict[str, Any]
     detectors = {
         "finar GARCH(1,1)-t per stock": finar.AnomalyDetector(finar.models.GARCH(dist="t"), level=LEVEL),
         "finar PixelCNN (panel)": finar.AnomalyDetector(
-            finar.models.PixelCNN(**{**PIXELCNN, "seed": pixelcnn_seed}), level=LEVEL),
+            finar.models.PixelCNN(**PIXELCNN).set_params(train__seed=pixelcnn_seed), level=LEVEL),
     }
     fit_seconds = fit_all(detectors, train)
     raw: list[dict[str, Any]] = []

@@ -38,7 +38,8 @@ from finar.evaluation.stattests import diebold_mariano
 
 TRAIN, TEST = ("2000-01-01", "2014-12-31"), ("2015-01-01", "2018-12-31")
 #: the benchmark's PixelCNN; sized to train in a few minutes on 2 CPU cores
-PIXELCNN = dict(channels=16, n_layers=5, window=96, batch_size=4, max_epochs=25, patience=5, lr=3e-3)
+PIXELCNN = dict(channels=16, n_layers=5,
+                train=dict(window=96, batch_size=4, max_epochs=25, patience=5, lr=3e-3))
 
 
 def panel_returns() -> pd.DataFrame:
@@ -70,9 +71,9 @@ def panel_loglik_rows(seeds: tuple[int, ...] = (0, 1, 2), params: dict[str, Any]
     diffs = []
     for seed in seeds:
         t0 = time.perf_counter()
-        m = finar.models.PixelCNN(**{**PIXELCNN, **(params or {}), "seed": seed}).fit(train)
+        m = finar.models.PixelCNN(**{**PIXELCNN, **(params or {})}).set_params(train__seed=seed).fit(train)
         seconds = time.perf_counter() - t0
-        p_day = m.log_prob(r, per="day").loc[TEST[0]:]
+        p_day = m.joint_log_prob(r).loc[TEST[0]:]
         dm = diebold_mariano(p_day.to_numpy(), g_day.to_numpy())
         diffs.append(p_day - g_day)
         rows.append({"model": "PixelCNN (gated, logistic mixture)", "seed": seed,

@@ -38,7 +38,7 @@ def timed(fn, repeat: int = 1) -> float:
 def main() -> None:
     r = finar.returns(finar.load("sp500")["adj_close"])
     # receptive field 1 + 2 * 1023 = 2047 >= 1,024: kernel 2, dilations 1..512, two cycles
-    big = WaveNet(layers_per_cycle=10, cycles=2, max_epochs=1, window=64, batch_size=8).fit(r)
+    big = WaveNet(layers_per_cycle=10, cycles=2, train=dict(max_epochs=1, window=64, batch_size=8)).fit(r)
     rows = [{"name": "receptive field", "value": big.min_context, "unit": "steps"}]
     steps = 5
     naive = timed(lambda: big.sample(r, horizon=steps, n_paths=1000, seed=0, method="naive")) / steps
@@ -46,7 +46,7 @@ def main() -> None:
     rows += [{"name": "naive recompute, 1,000 paths", "value": naive * 1e3, "unit": "ms/step"},
              {"name": "cached queues, 1,000 paths", "value": cached * 1e3, "unit": "ms/step"},
              {"name": "speed-up cached vs naive", "value": naive / cached, "unit": "x"}]
-    model = WaveNet(max_epochs=1).fit(r)  # the default configuration (receptive field 32)
+    model = WaveNet(train={"max_epochs": 1}).fit(r)  # the default configuration (receptive field 32)
     garch = finar.models.GARCH(dist="t").fit(r)
     for n in (1000, 10_000):
         wn = timed(lambda n=n: model.sample(r, horizon=HORIZON, n_paths=n, seed=0))
@@ -55,7 +55,7 @@ def main() -> None:
                  {"name": f"arch GARCH(1,1)-t {n:,} x {HORIZON} paths", "value": n / ga, "unit": "paths/s"},
                  {"name": f"WaveNet time / arch time, {n:,} paths", "value": wn / ga, "unit": "x"}]
     # Transformer: KV cache vs recompute of the context window, 1,000 paths x 1,000 steps
-    tf = Transformer(max_epochs=1).fit(r)
+    tf = Transformer(train={"max_epochs": 1}).fit(r)
     kv = timed(lambda: tf.sample(r, horizon=1000, n_paths=1000, seed=0))
     naive_tf = timed(lambda: tf.sample(r, horizon=1000, n_paths=1000, seed=0, method="naive"))
     rows += [{"name": "Transformer KV cache, 1,000 x 1,000", "value": kv, "unit": "s"},

@@ -28,8 +28,9 @@ from _common import write_results
 
 import finar
 from finar.evaluation import scoring, stattests, strategy
+from finar.protocols import P1
 
-START, END, REFIT = "2015-01-01", "2018-12-31", 20
+START, END, REFIT = P1.test_start, P1.test_end, P1.refit_every
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Row:
     arch: dict[str, Any] | None = None  # arch_model arguments of the matching reference
     protocol: dict[str, float] = field(default_factory=dict)  # PROTOCOLS.md reference figures
     refit_every: int | None = REFIT  # neural models: None = fit once on data before 2015
+    exog: bool = False  # give the model the day's Parkinson range variance (row t conditions day t + 1)
 
 
 MODELS = [
@@ -58,16 +60,23 @@ MODELS = [
     Row("GJR-GARCH(1,1,1) skew-t from 2009-05", finar.models.GARCH(vol="gjr", dist="skewt"), "2009-05-01",
         dict(vol="GARCH", o=1, dist="skewt"), dict(log_score=-1.0489)),
     Row("EGARCH(1,1,1) Student-t", finar.models.GARCH(vol="egarch", dist="t")),
-    *[Row(f"WaveNet t-mixture, seed {s}", finar.models.WaveNet(seed=s), refit_every=None)
+    # the classical references that read the day's range (issue 15's reference figures in the comments)
+    Row("GARCH-X(range) Student-t", finar.models.GARCHX(vol="garch", dist="t"), exog=True),  # -1.0528
+    Row("GJR-X(range) Student-t", finar.models.GARCHX(vol="gjr", dist="t"), exog=True),  # -1.0478
+    Row("GJR-X(range) Student-t from 2009-05", finar.models.GARCHX(vol="gjr", dist="t"), "2009-05-01",
+        exog=True),  # -1.0393
+    *[Row(f"WaveNet t-mixture, seed {s}", finar.models.WaveNet(train={"seed": s}), refit_every=None)
       for s in (0, 1, 2)],
     Row("WaveNet categorical, seed 0", finar.models.WaveNet(head="categorical", n_bins=128),
         refit_every=None),
-    *[Row(f"Transformer t-mixture, seed {s}", finar.models.Transformer(seed=s), refit_every=None)
+    *[Row(f"Transformer t-mixture, seed {s}", finar.models.Transformer(train={"seed": s}),
+          refit_every=None)
       for s in (0, 1, 2)],
-    Row("Transformer discrete tokens, seed 0", finar.models.Transformer(tokens="discrete", n_bins=128),
+    Row("Transformer discrete tokens, seed 0", finar.models.Transformer({"tokens": "discrete"}, n_bins=128),
         refit_every=None),
     # PixelCNN is a panel model; on one series it is a masked causal CNN with a logistic-mixture head
-    *[Row(f"PixelCNN logistic mixture, seed {s}", finar.models.PixelCNN(seed=s), refit_every=None)
+    *[Row(f"PixelCNN logistic mixture, seed {s}", finar.models.PixelCNN(train={"seed": s}),
+          refit_every=None)
       for s in (0, 1, 2)],
 ]
 BASELINE = "GARCH(1,1) Student-t"
@@ -143,12 +152,14 @@ def reference_row(name: str, ref: dict[str, np.ndarray], seconds: float) -> dict
 
 
 def main() -> None:
-    r = finar.returns(finar.load("sp500")["adj_close"])
+    px = finar.load("sp500")
+    r = finar.returns(px["adj_close"])
+    x = finar.data.parkinson(px).loc[r.index].to_frame()
     rows, results = [], []
     for spec in MODELS:
         y = r.loc[spec.train_from:] if spec.train_from else r
         bt = finar.backtest(spec.model, y, start=START, end=END, refit_every=spec.refit_every, seed=0,
-                            name=spec.name)
+                            name=spec.name, exog=x.loc[y.index] if spec.exog else None)
         results.append(bt)
         s = bt.summary()
         row = {"model": spec.name, "kind": "finar", **{k: s[k] for k in (

@@ -40,7 +40,7 @@ MODELS = {
     "WaveNet t-mixture": lambda: finar.models.WaveNet(),
     "WaveNet categorical": lambda: finar.models.WaveNet(head="categorical", n_bins=128),
     "Transformer t-mixture": lambda: finar.models.Transformer(),
-    "Transformer discrete tokens": lambda: finar.models.Transformer(tokens="discrete", n_bins=128),
+    "Transformer discrete tokens": lambda: finar.models.Transformer({"tokens": "discrete"}, n_bins=128),
 }
 PROTOCOLS = {"GARCH(1,1) Student-t": 0.0005, "GARCH(1,1) normal": 0.025, "constant normal": 0.166}
 

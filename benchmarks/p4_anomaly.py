@@ -78,18 +78,18 @@ REFERENCES: dict[str, Callable[[pd.Series, pd.Series], tuple[pd.Series, float]]]
 #: stops at its first epoch (the validation block is the 2008-10 crisis, whose volatility a 32-day
 #: view cannot learn) and is 0.16 nats/day behind GARCH-t on it; with 128 days it trains for
 #: ~50 epochs and is 0.04 behind. Chosen on the training data only.
-WAVENET = dict(layers_per_cycle=7, window=128)
+WAVENET = dict(layers_per_cycle=7, train={"window": 128, "seed": 0})
 
 
 def finar_detectors(quick: bool) -> dict[str, finar.AnomalyDetector]:
     models: dict[str, Any] = {"finar GARCH(1,1)-t": finar.models.GARCH(dist="t")}
     if not quick:
-        models["finar WaveNet t-mixture"] = finar.models.WaveNet(seed=0, progress=False, **WAVENET)
-        models["finar Transformer t-mixture"] = finar.models.Transformer(seed=0, progress=False)
+        models["finar WaveNet t-mixture"] = finar.models.WaveNet(progress=False, **WAVENET)
+        models["finar Transformer t-mixture"] = finar.models.Transformer(train={"seed": 0}, progress=False)
     out = {name: finar.AnomalyDetector(m, level=LEVEL) for name, m in models.items()}
     if not quick:  # sensitivity: one held-out block (the last 30%, 2007-2010) instead of two
         out["finar WaveNet t-mixture, one conformal block"] = finar.AnomalyDetector(
-            finar.models.WaveNet(seed=0, progress=False, **WAVENET), level=LEVEL, calibration_fraction=0.3,
+            finar.models.WaveNet(progress=False, **WAVENET), level=LEVEL, calibration_fraction=0.3,
             calibration_folds=1)
     # the run tests over 3 days: more power against bursts and frozen prices, more false alarms
     out["finar GARCH(1,1)-t, 3-day runs"] = finar.AnomalyDetector(finar.models.GARCH(dist="t"), level=LEVEL,

@@ -1,148 +1,245 @@
-"""P5 ("ticks-realism"): TickModel vs Hawkes, ACD and seasonal Poisson on held-out trades.
+"""P5 ("ticks-realism"): TickModel against four classical tick models, on simulated and real trades.
 
-For each stream (the reference simulator's, and every trades file named on the command line):
-fit on the first 70% of the trades, score the last 30% (held-out log-likelihood per event, in
-the shared units of :mod:`finar.ticks.events`: nats per trade, a zero gap as a probability, a
-positive gap as a density per second, price changes per tick, sizes per unit), generate as many
-trades as the held-out part and compare them with it (:func:`finar.ticks.realism`). Then time
-the generation of 1,000,000 trades by the fitted TickModel (``tick_generation_speed``).
+Two streams (PROTOCOLS.md P5, settings from :data:`finar.protocols.P5`): the reference simulator's
+200,000 trades, and 500,000 real E-mini S&P 500 futures trades fetched at run time
+(:func:`finar.ticks.emini_trades`; provenance in :data:`finar.ticks.emini.EMINI_PROVENANCE`,
+never committed; no side column, so sides come from the tick rule). Each stream is split in
+time order: fit on the first 70%, score and compare on the last 30%:
 
-    python benchmarks/p5_ticks.py                      # the simulator's 200,000 trades
-    python benchmarks/p5_ticks.py path/to/trades.csv   # plus a file of trades (time, price, size[, side])
+- held-out log-likelihood per trade, in the shared units of :mod:`finar.ticks.events` (nats per
+  trade; a zero gap a probability, a positive gap a density per second, price changes per tick,
+  sizes per unit);
+- as many generated trades as the held-out part, compared with it by the realism metrics of
+  :func:`finar.ticks.realism` (17 distances, lower is better);
+- a **real-vs-real row**: the first and second halves of the held-out part compared by the same
+  metrics, the noise floor every metric is read against; a model's distance at or below the
+  floor is marked uninformative (the metric cannot tell that model from real data);
+- what the discriminator tells TickModel's trades apart by
+  (:func:`finar.ticks.stylized.discriminator_features`).
+
+Rows: TickModel (finar), exponential Hawkes, ACD(1,1) and seasonal Poisson with i.i.d. marks,
+and exponential Hawkes with Markov marks (:class:`finar.ticks.markov.MarkovHawkes`). Then the
+generation of 1,000,000 trades by the simulator's TickModel is timed (``tick_generation_speed``).
+
+    python benchmarks/p5_ticks.py                     # simulator and E-mini (downloads the wheel once)
+    python benchmarks/p5_ticks.py --streams simulator # no network
+    python benchmarks/p5_ticks.py --files my_trades.csv   # plus a trades file of one's own
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pandas as pd
 import torch
 from _common import write_results
 
 import finar
 from finar import ticks
+from finar.protocols import P5
+from finar.ticks.emini import EMINI_PROVENANCE
+from finar.ticks.markov import MarkovHawkes
+from finar.ticks.stylized import discriminator_features, real_vs_real, uninformative
 
-MODELS = {"TickModel": ("finar", ticks.TickModel), "Hawkes": ("reference", ticks.Hawkes),
-          "ACD(1,1)": ("reference", ticks.ACD), "SeasonalPoisson": ("reference", ticks.SeasonalPoisson)}
-BASELINES = ("Hawkes", "SeasonalPoisson")
+FLOOR = "real vs real"
+MODELS: dict[str, tuple[str, Any]] = {
+    "TickModel": ("finar", lambda epochs, seed: ticks.TickModel(train={"max_epochs": epochs, "seed": seed})),
+    "Hawkes": ("reference", lambda epochs, seed: ticks.Hawkes()),
+    "ACD(1,1)": ("reference", lambda epochs, seed: ticks.ACD()),
+    "SeasonalPoisson": ("reference", lambda epochs, seed: ticks.SeasonalPoisson()),
+    "MarkovHawkes": ("reference", lambda epochs, seed: MarkovHawkes()),
+}
+METRICS = ["zero_gap_share", "log_gap_w1", "log_gap_tv", "dp_w1", "dp_tv", "log_size_w1", "log_size_tv",
+           "bar_return_w1", "bar_return_tv", "dp_acf1", "gap_cv", "signature", "sign_acf_exponent",
+           "intraday_tv", "bar_kurtosis", "size1_share", "discriminator_auroc"]
+HEADLINE = ["data", "model", "kind", "loglik_per_event", "auroc", "zero_gap_share_synth",
+            "zero_gap_share_real", "dp_acf1_synth", "dp_acf1_real", "bar_kurtosis_synth", "bar_kurtosis_real",
+            "closer_than_hawkes", "closer_than_markov", "n_uninformative", "fit_seconds"]
 
 
-def run_stream(name: str, trades, epochs: int, seed: int) -> tuple[list[dict], dict, ticks.TickModel]:
-    cut = int(0.7 * len(trades))
+def values(rep: ticks.RealismReport) -> dict[str, float]:
+    """The headline values of a realism report: generated (``_synth``) beside real (``_real``)."""
+    m, out = rep.metrics, {}
+    for key in ("zero_gap_share", "dp_acf1", "bar_kurtosis"):
+        out[f"{key}_synth"], out[f"{key}_real"] = m.loc[key, "synthetic"], m.loc[key, "real"]
+    out["auroc"] = m.loc["discriminator_auroc", "synthetic"]
+    return {k: float(v) for k, v in out.items()}
+
+
+def run_stream(name: str, trades: pd.DataFrame, args: argparse.Namespace) -> tuple[list[dict], dict, Any]:
+    """Rows of one stream (the real-vs-real floor, then every model), curves, the fitted TickModel."""
+    cut = int(P5.train_fraction * len(trades))
     train, test = trades.iloc[:cut], trades.iloc[cut:]
-    rows, curves, tick_model = [], {}, None
-    for model_name, (kind, cls) in MODELS.items():
-        model = cls(max_epochs=epochs, seed=seed) if cls is ticks.TickModel else cls()
+    tick = ticks.infer_tick_size(train["price"].to_numpy())
+    sid = ticks.session_ids(test.index)
+    span = pd.Series(test.index.as_unit("ns").asi8).groupby(sid).agg(lambda v: (v.max() - v.min()) / 1e9)
+    scale = {"tick_size": tick, "session_length": float(max(span.median(), 1.0)), "seed": args.seed}
+    floor = real_vs_real(test, **scale)
+    rows = [{"data": name, "model": FLOOR, "kind": "floor", **floor.distances(), **values(floor),
+             "n_train": len(train), "n_test": len(test)}]
+    print(f"{name}: {len(train)} trades to fit, {len(test)} held out; floor AUROC {rows[0]['auroc']:.3f}",
+          flush=True)
+    extra: dict[str, Any] = {"curves": {}, "importance": {}}
+    tick_model = None
+    for model_name, (kind, make) in MODELS.items():
+        if model_name not in args.models:
+            continue
+        model = make(args.epochs, args.seed)
         t0 = time.perf_counter()
         model.fit(train)
         fit_s = time.perf_counter() - t0
-        if cls is ticks.TickModel:
-            tick_model = model
         lp = model.log_prob(test).mean()
         t0 = time.perf_counter()
-        synth = model.sample(n_events=len(test), seed=seed + 1)
+        synth = model.sample(n_events=len(test), seed=args.seed + 1)
         sample_s = time.perf_counter() - t0
-        rep = ticks.realism(test, synth, seed=seed)
-        m = rep.metrics
-        row = {"data": name, "model": model_name, "kind": kind, "loglik_per_event": lp["total"],
-               "ll_time": lp["time"], "ll_side": lp["side"], "ll_dp": lp["dp"], "ll_size": lp["size"],
-               **{k: v for k, v in rep.distances().items()},
-               "zero_gap_share_synth": m.loc["zero_gap_share", "synthetic"],
-               "zero_gap_share_real": m.loc["zero_gap_share", "real"],
-               "dp_acf1_synth": m.loc["dp_acf1", "synthetic"], "dp_acf1_real": m.loc["dp_acf1", "real"],
-               "auroc": m.loc["discriminator_auroc", "synthetic"],
-               "fit_seconds": fit_s, "sample_seconds": sample_s, "n_train": len(train), "n_test": len(test)}
-        rows.append(row)
-        curves[model_name] = {k: rep.curves[k].to_dict(orient="list") for k in ("signature", "intraday")}
-        curves["metrics"] = list(m.index)
-        print(f"{name} {model_name}: loglik/event {lp['total']:.4f} (fit {fit_s:.0f}s)", flush=True)
-    return rows, curves, tick_model
+        rep = ticks.realism(test, synth, **scale)
+        rows.append({"data": name, "model": model_name, "kind": kind, "loglik_per_event": lp["total"],
+                     "ll_time": lp["time"], "ll_side": lp["side"], "ll_dp": lp["dp"], "ll_size": lp["size"],
+                     **rep.distances(), **values(rep), "fit_seconds": fit_s, "sample_seconds": sample_s,
+                     "n_train": len(train), "n_test": len(test)})
+        extra["curves"][model_name] = {k: rep.curves[k].to_dict(orient="list")
+                                       for k in ("signature", "intraday")}
+        if model_name == "TickModel":
+            tick_model = model
+        if model_name == "TickModel" and args.importance:
+            imp = discriminator_features(test, synth, tick_size=tick, seed=args.seed)
+            extra["importance"][model_name] = imp.reset_index().to_dict(orient="records")
+            print(imp.round(3).to_string(), flush=True)
+        print(f"{name} {model_name}: loglik/trade {lp['total']:.4f}, AUROC {rows[-1]['auroc']:.3f}, zero-gap "
+              f"{rows[-1]['zero_gap_share_synth']:.3f} (real {rows[-1]['zero_gap_share_real']:.3f}), lag-1 "
+              f"{rows[-1]['dp_acf1_synth']:.3f} (real {rows[-1]['dp_acf1_real']:.3f}); fit {fit_s:.0f}s, "
+              f"sample {sample_s:.0f}s", flush=True)
+    compare(rows)
+    return rows, extra, tick_model
 
 
-def verdict(rows: list[dict], metrics: list[str]) -> dict:
-    """Acceptance checks of issue 7 for one stream's rows."""
+def compare(rows: list[dict]) -> None:
+    """Add to every model row: on how many metrics it is closer than Hawkes and than MarkovHawkes
+    (``k/17``), and which of its distances are within the real-vs-real floor."""
+    floor = rows[0]
+    models = {r["model"]: r for r in rows[1:]}
+    dist = pd.DataFrame([{k: r[k] for k in METRICS} for r in rows[1:]], index=list(models))
+    flags = uninformative(dist, {k: floor[k] for k in METRICS})
+    for name, row in models.items():
+        for other, key in (("Hawkes", "closer_than_hawkes"), ("MarkovHawkes", "closer_than_markov")):
+            if other in models and other != name:
+                row[key] = f"{sum(row[k] < models[other][k] for k in METRICS)}/{len(METRICS)}"
+        for other in models:
+            if other != name:
+                row[f"wins_vs_{other}"] = int(sum(row[k] < models[other][k] for k in METRICS))
+        row["uninformative"] = [k for k in METRICS if flags.loc[name, k]]
+        row["n_uninformative"] = len(row["uninformative"])
+
+
+def verdict(rows: list[dict]) -> dict[str, Any]:
+    """PROTOCOLS.md P5's bars for TickModel on one stream."""
     by = {r["model"]: r for r in rows}
+    if "TickModel" not in by:
+        return {}
     tm = by["TickModel"]
-    out: dict = {"realism_metrics": len(metrics)}
-    for b in BASELINES:
-        out[f"beats_{b}_loglik"] = bool(tm["loglik_per_event"] > by[b]["loglik_per_event"])
-        out[f"wins_vs_{b}"] = int(sum(tm[k] < by[b][k] for k in metrics))
-    out["zero_gap_within_3pp"] = bool(abs(tm["zero_gap_share_synth"] - tm["zero_gap_share_real"]) <= 0.03)
-    out["dp_acf1_within_0.05"] = bool(abs(tm["dp_acf1_synth"] - tm["dp_acf1_real"]) <= 0.05)
-    return out
+    others = [r for r in rows[1:] if r["model"] != "TickModel"]
+    return {"auroc": tm["auroc"], "auroc_within_bar": bool(tm["auroc"] <= P5.auroc_bar),
+            "auroc_within_goal": bool(tm["auroc"] <= P5.auroc_goal),
+            "zero_gap_within_3pp": bool(abs(tm["zero_gap_share_synth"] - tm["zero_gap_share_real"])
+                                        <= P5.zero_gap_tolerance),
+            "dp_acf1_within_0.05": bool(abs(tm["dp_acf1_synth"] - tm["dp_acf1_real"])
+                                        <= P5.dp_acf1_tolerance),
+            "wins_vs_Hawkes": tm.get("wins_vs_Hawkes"),
+            "wins_vs_Hawkes_at_least_13": bool(tm.get("wins_vs_Hawkes", 0) >= P5.min_wins_vs_hawkes),
+            "best_loglik": bool(all(tm["loglik_per_event"] > r["loglik_per_event"] for r in others))}
 
 
-def speed(model: ticks.TickModel, n_events: int, thread_counts: list[int]) -> list[dict]:
-    rows = []
-    for threads in thread_counts:
-        torch.set_num_threads(threads)
-        t0 = time.perf_counter()
-        synth = model.sample(n_events=n_events, seed=123)
-        seconds = time.perf_counter() - t0
-        rows += [{"name": f"{len(synth):,} trades, {threads} torch thread(s)", "value": seconds, "unit": "s"},
-                 {"name": f"trades per second, {threads} torch thread(s)", "value": len(synth) / seconds,
-                  "unit": "trades/s"}]
-        print(rows[-2], flush=True)
+def distance_table(rows: list[dict]) -> str:
+    """Markdown: the 17 distances of every row, ``*`` where a model is within the real-vs-real floor."""
+    head = "| data | model | " + " | ".join(METRICS) + " |"
+    lines = [head, "|" + "---|" * (len(METRICS) + 2)]
+    for r in rows:
+        cells = [f"{r[k]:.4f}" + ("*" if k in r.get("uninformative", ()) else "") for k in METRICS]
+        lines.append(f"| {r['data']} | {r['model']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def speed(model: ticks.TickModel, n_events: int) -> list[dict]:
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    synth = model.sample(n_events=n_events, seed=123)
+    seconds = time.perf_counter() - t0
+    rows = [{"name": f"{len(synth):,} trades, 1 torch thread", "value": seconds, "unit": "s"},
+            {"name": "trades per second, 1 torch thread", "value": len(synth) / seconds, "unit": "trades/s"}]
+    print(rows, flush=True)
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="*", help="trades files (CSV or Parquet)")
-    parser.add_argument("--n-events", type=int, default=200_000, help="trades of the simulator stream")
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads while fitting and scoring")
-    parser.add_argument("--speed-events", type=int, default=1_000_000, help="0 skips the speed test")
-    parser.add_argument("--speed-threads", type=int, nargs="+", default=[1],
-                        help="torch thread counts to time generation with (on a busy machine 2 threads "
-                             "spin-wait and run many times slower than 1)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--streams", nargs="+", default=["simulator", "emini"],
+                        choices=["simulator", "emini"])
+    parser.add_argument("--files", nargs="*", default=[], help="more trades files (CSV or Parquet)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--n-events", type=int, default=P5.n_events, help="trades of the simulator stream")
+    parser.add_argument("--epochs", type=int, default=P5.epochs, help="TickModel's max_epochs")
+    parser.add_argument("--threads", type=int, default=P5.threads, help="torch threads")
+    parser.add_argument("--speed-events", type=int, default=P5.speed_events, help="0 skips the speed test")
+    parser.add_argument("--cache-dir", default="data/cache", help="where the E-mini wheel is kept")
+    parser.add_argument("--no-importance", dest="importance", action="store_false",
+                        help="skip the discriminator's feature importances")
+    parser.add_argument("--seed", type=int, default=P5.seed)
+    parser.add_argument("--name", default="p5_ticks", help="results file name")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    streams = [("simulator", ticks.simulate(n_events=args.n_events, seed=args.seed))]
+    streams, sources = [], {}
+    if "simulator" in args.streams:
+        streams.append(("simulator", ticks.simulate(n_events=args.n_events, seed=args.seed)))
+        sources["simulator"] = f"finar.ticks.simulate(n_events={args.n_events}, seed={args.seed})"
+    if "emini" in args.streams:
+        print(f"E-mini data: {EMINI_PROVENANCE}", flush=True)
+        trades, report = ticks.emini_trades(cache_dir=args.cache_dir)
+        print(report.to_string(index=False), flush=True)
+        streams.append(("emini", trades))
+        sources["emini"] = EMINI_PROVENANCE + "; sides by the tick rule (the file has none)"
     for f in args.files:
         trades, report = ticks.read_trades(f)
-        print(report.to_string(index=False))
+        print(report.to_string(index=False), flush=True)
         streams.append((Path(f).name, trades))
-    rows, curves, verdicts, model = [], {}, {}, None
+        sources[Path(f).name] = str(f)
+    rows, extra, verdicts, fitted = [], {}, {}, {}
     for name, trades in streams:
-        r, c, m = run_stream(name, trades, args.epochs, args.seed)
+        r, e, fitted[name] = run_stream(name, trades, args)
         rows += r
-        curves[name] = c
-        verdicts[name] = verdict(r, c.pop("metrics"))
-        model = model or m
+        extra[name] = e
+        verdicts[name] = verdict(r)
         print(name, verdicts[name], flush=True)
-    metric_cols = ["zero_gap_share", "log_gap_w1", "log_gap_tv", "dp_w1", "dp_tv", "log_size_w1",
-                   "log_size_tv",
-                   "bar_return_w1", "bar_return_tv", "dp_acf1", "gap_cv", "signature", "sign_acf_exponent",
-                   "intraday_tv", "bar_kurtosis", "size1_share", "discriminator_auroc"]
-    write_results("p5_ticks", "P5", rows, columns=[
-        "data", "model", "kind", "loglik_per_event", "ll_time", "ll_side", "ll_dp", "ll_size", *metric_cols,
-        "zero_gap_share_synth", "zero_gap_share_real", "dp_acf1_synth", "dp_acf1_real", "fit_seconds"],
-        extra={"acceptance": verdicts, "curves": curves, "epochs": args.epochs, "threads": args.threads},
-        notes="Fit on the first 70% of each stream, scored and compared on the last 30%. "
-              "loglik_per_event: mean held-out log p(e_i | e_<i) in nats per trade (higher is better; "
-              "ll_* its time/side/price-change/size terms); units: a shared timestamp is a probability, a "
-              "positive gap a density per second, price changes a probability per tick, sizes per unit. "
-              "Realism columns are distances between generated and held-out trades (lower is better; "
-              "zero_gap_share and dp_acf1 absolute differences, discriminator_auroc |AUROC - 0.5|). "
-              f"Acceptance: {verdicts}")
-    if args.speed_events and model is not None:
-        srows = speed(model, args.speed_events, args.speed_threads)
-        write_results("tick_generation_speed", "speed", srows, columns=["name", "value", "unit"],
-                      notes="TickModel fitted on the simulator stream; batched generation (parallel session "
-                            "segments, WaveNet cached steps). The machine is shared: rerun when it is quiet "
-                            f"(load average at the end: {_load()}).")
+    notes = ("Fit on the first 70% of each stream in time order, scored and compared on the last 30%. "
+             f"Data: {'; '.join(f'{k}: {v}' for k, v in sources.items())}. "
+             "loglik_per_event: mean held-out log p(e_i | e_<i) in nats per trade (higher is better); units: "
+             "a shared timestamp is a probability, a positive gap a density per second, price changes a "
+             "probability per tick, sizes per unit. The 'real vs real' row compares the first and second "
+             "halves of the held-out part by the same metrics: the noise floor. closer_than_X: on how many "
+             "of the 17 realism metrics the row is closer to the held-out trades than X. auroc: the "
+             "discriminator's (0.5: indistinguishable).\n\n"
+             "Realism distances (lower is better; zero_gap_share, dp_acf1, size1_share absolute "
+             "differences, gap_cv and bar_kurtosis relative ones, discriminator_auroc |AUROC - 0.5|); "
+             "`*`: within the real-vs-real floor, i.e. uninformative for that model:\n\n"
+             + distance_table(rows) + f"\n\nAcceptance (PROTOCOLS.md P5, TickModel): {verdicts}")
+    write_results(args.name, "P5", rows, columns=HEADLINE,
+                  extra={"acceptance": verdicts, "streams": extra, "sources": sources, "epochs": args.epochs,
+                         "threads": args.threads, "metrics": METRICS}, notes=notes)
+    if args.speed_events and fitted.get("simulator") is not None:
+        write_results("tick_generation_speed", "speed", speed(fitted["simulator"], args.speed_events),
+                      columns=["name", "value", "unit"],
+                      notes="TickModel fitted on the simulator stream's first 70%. The machine is shared: "
+                            f"rerun when it is quiet (load average at the end: {_load()}).")
     print(finar.__version__)
 
 
 def _load() -> str:
     try:
-        import os
-
         return ", ".join(f"{v:.1f}" for v in os.getloadavg())
     except OSError:
         return "unknown"

@@ -3,7 +3,7 @@
 Per stock of the bundled ``sp500-stocks`` panel (the index column left out), returns from
 2008: GARCH(1,1)-t refitted every day over the last quarter of 2018 (one task per stock and
 day), and a small WaveNet fitted once on the data before the test span (one task per stock),
-both through :func:`finar.evaluation.backtest.backtest_panel`. Wall time per executor (Ray's
+both through :func:`finar.evaluation.backtesting.backtest_panel`. Wall time per executor (Ray's
 start-up reported apart), and whether every stock's daily table equals the serial one exactly.
 
     python benchmarks/scaleout_panel.py
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results
 
 import finar
-from finar.evaluation.backtest import backtest_panel
+from finar.evaluation.backtesting import backtest_panel
 from finar.executors import JoblibExecutor
 
 DATA, TEST = "2008-01-01", ("2018-10-01", "2018-12-31")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -19,25 +19,45 @@ __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "write_fram
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it over ``path``.
 
-    On an exception the temporary file is removed and ``path`` is left untouched.
+    On an exception the temporary file is removed and ``path`` is left untouched. With
+    ``overwrite=False`` an existing ``path`` is never replaced: :class:`~finar.errors.FileExistsFinarError`
+    is raised before anything is written, and the final move is a hard link that fails if
+    another writer created ``path`` meanwhile.
     """
+    from finar.errors import FileExistsFinarError
+
     target = Path(path)
+    if not overwrite and target.exists():
+        raise FileExistsFinarError(f"{str(target)!r} exists; refusing to overwrite it (pass overwrite=True, "
+                                   "or --force on the command line)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # Created with mode 0666 so the OS applies the process umask itself: reading the umask with
+    # os.umask would set it for a moment and race with other threads creating files.
+    for _ in range(100):
+        tmp_path = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise OSError(f"could not create a temporary file beside {str(target)!r}")
     os.close(fd)
-    tmp_path = Path(tmp)
-    # mkstemp creates the file private (0600); give it the usual permissions under the umask
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp_path, target)
+        if overwrite:
+            os.replace(tmp_path, target)
+        else:
+            try:
+                os.link(tmp_path, target)
+            except FileExistsError:
+                raise FileExistsFinarError(f"{str(target)!r} appeared while writing; "
+                                           "not overwritten") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

@@ -29,6 +29,11 @@ windows count it as ``q = level``, so the rest of the frozen run is flagged but 
 after it is not. Thresholds are calibrated to the false-alarm level ``level`` by rolling-origin
 split conformal prediction (default: held-out training blocks, each scored by a model fitted on the
 days before it), in sample on the training data, or from the model's own p-values.
+
+Covariates (``exog``, row ``t`` known at the close of day ``t``) reach every fit, CDF and quantile
+call, sliced with the returns. A model's capabilities are read from its ``tags``: one tagged
+``"predictive"`` is scored from its exact predictive distributions, any other from one-step sample
+paths.
 """
 
 from __future__ import annotations
@@ -40,9 +45,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from finar._estimator import Estimator, create, plain, register, write_model_file
 from finar._progress import progress_bar
-from finar.errors import DataError, NotFittedError, SeriesTooShortError
-from finar.models.base import Forecaster, UnivariateForecaster, check_returns, clone
+from finar.errors import DataError, FinarError, SeriesTooShortError
+from finar.models.base import Forecaster, UnivariateForecaster, check_exog, check_returns, clone
+from finar.models.predictive import Predictive
 
 __all__ = ["KINDS", "AnomalyDetector", "inject_anomalies"]
 
@@ -51,58 +58,74 @@ _SPAN = {"jump": 1, "burst": 5, "bad_print": 2, "stale": 5, "decouple": 1, "flip
 _TINY = 1e-300
 
 
-def _pit(model: Forecaster, x: pd.DataFrame, t0: int, n_paths: int, seed: int,
+def _kw(ex: pd.DataFrame | None) -> dict[str, Any]:
+    """``exog=`` only when there are covariates, so models written without the keyword still run."""
+    return {} if ex is None else {"exog": ex}
+
+
+def _rows(ex: pd.DataFrame | None, lo: int, hi: int) -> pd.DataFrame | None:
+    return None if ex is None else ex.iloc[lo:hi]
+
+
+def _predictives(model: Forecaster, x: pd.DataFrame, ex: pd.DataFrame | None) -> list[Predictive]:
+    """Each column's one-step predictive distributions over the days of ``x``."""
+    pred = model.predictive(x, **_kw(ex))
+    if isinstance(pred, Predictive):
+        return [pred]
+    return [pred[str(c)] for c in x.columns]
+
+
+def _pit(model: Forecaster, x: pd.DataFrame, ex: pd.DataFrame | None, t0: int, n_paths: int, seed: int,
          resolution: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """PIT values ``u`` and small-move probabilities ``q`` ``(T, N)`` of ``x`` under ``model`` (rows
-    ``t0..`` at least), from its CDF, else one-step sample paths.
+    ``t0..`` at least), from its predictive distributions (tag ``"predictive"``), else one-step
+    sample paths.
 
     ``q_t = P(|R_t| <= max(|r_t|, resolution))``: how probable a move at most this small was; the
     floor ``resolution`` (per column) is the data's precision, so an exact zero return is not
     infinitely improbable."""
-    a = np.maximum(np.abs(x.to_numpy(dtype=float)), resolution)
-    try:
-        u = np.array(model.cdf(x), dtype=float).reshape(x.shape)  # a writable copy
-    except NotImplementedError:
-        pass
-    else:
-        hi = np.asarray(model.cdf(x, at=a), dtype=float).reshape(x.shape)
-        lo = np.asarray(model.cdf(x, at=-a), dtype=float).reshape(x.shape)
+    values = x.to_numpy(dtype=float)
+    a = np.maximum(np.abs(values), resolution)
+    if "predictive" in model.tags:
+        preds = _predictives(model, x, ex)
+        u = np.column_stack([p.cdf(values[:, j]) for j, p in enumerate(preds)])
+        hi = np.column_stack([p.cdf(a[:, j]) for j, p in enumerate(preds)])
+        lo = np.column_stack([p.cdf(-a[:, j]) for j, p in enumerate(preds)])
         return u, np.clip(hi - lo, 0.0, 1.0)
-    # No closed-form CDF: u_t = (#{draws < r_t} + V #{draws == r_t}) / n from n one-step draws.
+    # No predictive distribution: u_t = (#{draws < r_t} + V #{draws == r_t}) / n from n one-step draws.
     rng = np.random.default_rng(seed)
     u, q = np.full(x.shape, np.nan), np.full(x.shape, np.nan)
     for t in progress_bar(range(max(t0, model.min_context, 1), len(x)), description="PIT from paths"):
-        paths = model.sample(x.iloc[:t], horizon=1, n_paths=n_paths,
-                             seed=int(rng.integers(2**31))).paths[:, 0, :]
-        y = x.to_numpy()[t]
+        paths = model.sample(x.iloc[:t], horizon=1, n_paths=n_paths, seed=int(rng.integers(2**31)),
+                             **_kw(_rows(ex, 0, t))).paths[:, 0, :]
+        y = values[t]
         u[t] = ((paths < y).sum(0) + rng.uniform(size=len(y)) * (paths == y).sum(0)) / n_paths
         q[t] = (np.abs(paths) <= a[t]).mean(0)
     return u, q
 
 
-def _quantile(model: Forecaster, x: pd.DataFrame, t: int, q: np.ndarray) -> np.ndarray | None:
-    """Day ``t``'s predictive ``q``-quantiles per column (``q`` per column), or None without ``ppf``."""
-    out = np.full(len(q), np.nan)
-    for level in np.unique(q):
-        try:
-            rows = x.iloc[: t + 1] if model.memory is None else x.iloc[max(0, t - model.memory): t + 1]
-            at = np.asarray(model.ppf(rows, float(level)), dtype=float).reshape(-1, x.shape[1])[-1]
-        except NotImplementedError:
-            return None
-        out[q == level] = at[q == level]
-    return out
+def _quantile(model: Forecaster, x: pd.DataFrame, ex: pd.DataFrame | None, t: int,
+              q: np.ndarray) -> np.ndarray | None:
+    """Day ``t``'s predictive ``q``-quantiles per column (``q`` per column), or None for a model
+    without a predictive distribution."""
+    if "predictive" not in model.tags:
+        return None
+    lo = 0 if model.memory is None else max(0, t - model.memory)
+    preds = _predictives(model, x.iloc[lo: t + 1], _rows(ex, lo, t + 1))
+    return np.array([p.take([-1]).ppf(float(q[j]))[0] for j, p in enumerate(preds)])
 
 
-def _run_stats(model: Forecaster, x: pd.DataFrame, t0: int, window: int, flat_window: int, gate: float,
+def _run_stats(model: Forecaster, x: pd.DataFrame, ex: pd.DataFrame | None, t0: int, window: int,
+               flat_window: int, gate: float,
                flat_gate: float, level: float, impute: np.ndarray, typical: np.ndarray,
                resolution: np.ndarray, n_paths: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """PIT ``u`` and statistic ``-log p`` for days ``t0..`` of ``x`` (earlier rows: context only).
 
     ``impute`` and ``typical`` (per column) stand in for the predictive quantiles of a repair
-    when the model has no ``ppf``: the training median and median absolute return."""
+    when the model has no predictive distribution: the training median and median absolute return."""
     values = x.to_numpy(dtype=float).copy()
     still = np.abs(values) <= resolution  # no change the data can show: always a flat candidate
-    u, small = _pit(model, x, t0, n_paths, seed, resolution)
+    u, small = _pit(model, x, ex, t0, n_paths, seed, resolution)
     T, N = values.shape
     lp, lq = np.zeros((T, N)), np.zeros((T, N))  # -log p_s and -log q_s
     stat = np.full((T, N), np.nan)
@@ -131,7 +154,7 @@ def _run_stats(model: Forecaster, x: pd.DataFrame, t0: int, window: int, flat_wi
             up = u[t] >= 0.5
             q_rep = np.where(tail, np.where(up, 1 - level / 2, level / 2), np.where(up, 0.75, 0.25))
             frame = pd.DataFrame(values, index=x.index, columns=x.columns)
-            rep = _quantile(model, frame, t, q_rep)
+            rep = _quantile(model, frame, ex, t, q_rep)
             if rep is None:
                 rep = np.where(tail, impute, np.where(up, typical, -typical))
             fix = tail | flat
@@ -143,28 +166,28 @@ def _run_stats(model: Forecaster, x: pd.DataFrame, t0: int, window: int, flat_wi
             lo, hi = (0, T) if mem is None else (max(0, t + 1 - mem), min(T, t + 1 + mem))
             if hi > t + 1:
                 part = pd.DataFrame(values[lo:hi], index=x.index[lo:hi], columns=x.columns)
-                u_new, q_new = _pit(model, part, t + 1 - lo, n_paths, seed, resolution)
+                u_new, q_new = _pit(model, part, _rows(ex, lo, hi), t + 1 - lo, n_paths, seed, resolution)
                 u[t + 1:hi], small[t + 1:hi] = u_new[t + 1 - lo:], q_new[t + 1 - lo:]
     return u[t0:], stat[t0:]
 
 
-def _asset_stats(item: tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray], model: Forecaster, t0: int,
-                 window: int, flat_window: int, gate: float, flat_gate: float, level: float, n_paths: int,
-                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _asset_stats(item: tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray], model: Forecaster,
+                 ex: pd.DataFrame | None, t0: int, window: int, flat_window: int, gate: float,
+                 flat_gate: float, level: float, n_paths: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """One task of the per-asset fan-out, ``item = (one column, its impute, typical and resolution
     values)``; module level so that workers can import it."""
     x, impute, typical, resolution = item
-    return _run_stats(model, x, t0, window, flat_window, gate, flat_gate, level, impute, typical, resolution,
-                      n_paths, seed)
+    return _run_stats(model, x, ex, t0, window, flat_window, gate, flat_gate, level, impute, typical,
+                      resolution, n_paths, seed)
 
 
-def _stats(det: AnomalyDetector, x: pd.DataFrame, t0: int,
+def _stats(det: AnomalyDetector, x: pd.DataFrame, ex: pd.DataFrame | None, t0: int,
            model: Forecaster | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``_run_stats`` over a panel: one task per asset where assets are modelled independently (a
     per-series model gives the same numbers either way, and a repair then recomputes one asset,
     not all), else one joint run."""
     model = det.model_ if model is None else model
-    args = dict(model=model, t0=t0, window=int(det.window), flat_window=int(det.flat_window),
+    args = dict(model=model, ex=ex, t0=t0, window=int(det.window), flat_window=int(det.flat_window),
                 gate=float(det.gate), flat_gate=float(det.flat_gate), level=float(det.level),
                 n_paths=int(det.n_paths), seed=int(det.seed))
     if x.shape[1] == 1 or not isinstance(model, UnivariateForecaster):
@@ -179,15 +202,20 @@ def _stats(det: AnomalyDetector, x: pd.DataFrame, t0: int,
     return np.hstack([u for u, _ in out]), np.hstack([st for _, st in out])
 
 
-class AnomalyDetector:
+@register("anomalydetector")
+class AnomalyDetector(Estimator):
     """Flag improbable returns with any forecaster's exact one-step predictive distribution.
+
+    An estimator of finar's kernel: ``get_params`` (with the model's settings as
+    ``model__...``), ``set_params``, :func:`~finar._estimator.clone`, ``repr``, and ``save`` /
+    :func:`finar.models.load` of the fitted detector with its fitted model (a registered one).
 
     Parameters
     ----------
     model : Forecaster
         Any model of the contract (``finar.models.*``); it is cloned and fitted in :meth:`fit`
-        (or used as is with ``refit=False``). Its ``cdf`` gives the PIT values; a model without
-        one is scored from ``n_paths`` one-step sample paths per day (slow).
+        (or used as is with ``refit=False``). A model tagged ``"predictive"`` gives exact PIT values
+        and quantiles; any other is scored from ``n_paths`` one-step sample paths per day (slow).
     level : float, default 0.01
         False-alarm rate the threshold is calibrated to: on data like the calibration data, a
         fraction ``level`` of ordinary days is flagged.
@@ -232,7 +260,7 @@ class AnomalyDetector:
         Fit clones of ``model`` in :meth:`fit`; ``False`` uses the fitted ``model`` as given
         (also for the conformal blocks, which may then be in its training sample).
     n_paths, seed : int
-        Sample paths per day for models without a CDF, and their seed.
+        One-step sample paths per day for models without the ``"predictive"`` tag, and their seed.
     executor : {'serial', 'joblib', 'ray'} or executor object
         Where a panel's assets are scored when the model treats them independently (AR, GARCH):
         one task per asset (:func:`finar.executors.run_tasks`), results identical to serial.
@@ -243,6 +271,8 @@ class AnomalyDetector:
         The fitted model that scores new data.
     calibration_ : ndarray
         Sorted calibration statistics (asset-days); a day is flagged when ``stat >= threshold_``.
+    exog_columns_ : list of str
+        The covariates the detector was fitted with (``fit(r_train, exog=x)``); ``score`` needs them.
 
     Examples
     --------
@@ -277,10 +307,6 @@ class AnomalyDetector:
         self.seed = seed
         self.executor = executor
 
-    def __repr__(self) -> str:
-        return (f"AnomalyDetector({self.model!r}, level={self.level}, window={self.window}, "
-                f"calibration={self.calibration!r})")
-
     # ---- fitting ---------------------------------------------------------------------------
     def _check_params(self) -> None:
         if not isinstance(self.model, Forecaster):
@@ -303,11 +329,18 @@ class AnomalyDetector:
         if int(self.calibration_folds) != self.calibration_folds or self.calibration_folds < 1:
             raise DataError(f"calibration_folds must be a positive integer, got {self.calibration_folds!r}")
 
-    def fit(self, r_train: pd.Series | pd.DataFrame) -> AnomalyDetector:
-        """Fit the model on ``r_train`` and calibrate the threshold; returns ``self``."""
+    def fit(self, r_train: pd.Series | pd.DataFrame, *, exog: pd.DataFrame | pd.Series | None = None
+            ) -> AnomalyDetector:
+        """Fit the model on ``r_train`` (and covariates ``exog``, with its rows) and calibrate the
+        threshold; returns ``self``."""
         self._check_params()
         frame = check_returns(r_train, what="r_train")
+        ex = check_exog(exog, frame.index, "fit exog")
+        if ex is not None and "exog" not in self.model.tags:
+            raise DataError(f"{type(self.model).__name__} takes no covariates (its tags "
+                            f"{sorted(self.model.tags)} lack 'exog'); drop exog or use a model with it")
         self.columns_ = [str(c) for c in frame.columns]
+        self.exog_columns_ = [] if ex is None else list(ex.columns)
         values = frame.to_numpy(dtype=float)
         self.impute_ = np.nanmedian(values, axis=0)
         self.typical_ = np.nanmedian(np.abs(values), axis=0)
@@ -328,22 +361,22 @@ class AnomalyDetector:
                                           "more data or fewer calibration_folds")
             blocks = []
             for a, b in itertools.pairwise(cuts):
-                model = self._fitted(frame.iloc[:a], r_train.iloc[:a])
-                _, st = _stats(self, frame.iloc[:b], max(a, model.min_context), model)
+                model = self._fitted(r_train.iloc[:a], _rows(ex, 0, a))
+                _, st = _stats(self, frame.iloc[:b], _rows(ex, 0, b), max(a, model.min_context), model)
                 blocks.append(st)
             self._set_calibration(np.vstack(blocks))
-            self.model_ = self._fitted(frame, r_train)
+            self.model_ = self._fitted(r_train, ex)
         else:
-            self.model_ = self._fitted(frame, r_train)
+            self.model_ = self._fitted(r_train, ex)
             if self.calibration == "train":
-                self._set_calibration(_stats(self, frame, self.model_.min_context)[1])
+                self._set_calibration(_stats(self, frame, ex, self.model_.min_context)[1])
         self.threshold_ = self._threshold(self.calibration_)
         return self
 
-    def _fitted(self, frame: pd.DataFrame, r: pd.Series | pd.DataFrame) -> Forecaster:
+    def _fitted(self, r: pd.Series | pd.DataFrame, ex: pd.DataFrame | None) -> Forecaster:
         """A clone of ``model`` fitted on ``r`` (``model`` itself with ``refit=False``)."""
         if self.refit:
-            return clone(self.model).fit(r)
+            return clone(self.model).fit(r, **_kw(ex))
         if not self.model.is_fitted:
             raise DataError("refit=False needs a fitted model; fit it first or pass refit=True")
         return self.model
@@ -376,7 +409,9 @@ class AnomalyDetector:
 
     # ---- scoring ---------------------------------------------------------------------------
     def score(self, r: pd.Series | pd.DataFrame, context: pd.Series | pd.DataFrame | None = None,
-              *, per: Literal["asset", "day"] = "asset") -> pd.DataFrame:
+              *, exog: pd.DataFrame | pd.Series | None = None,
+              context_exog: pd.DataFrame | pd.Series | None = None,
+              per: Literal["asset", "day"] = "asset") -> pd.DataFrame:
         """Score every day of ``r`` (after ``context``, which only conditions).
 
         Parameters
@@ -386,6 +421,9 @@ class AnomalyDetector:
             its first ``model.min_context`` rows only condition and get NaN.
         context : Series or DataFrame, optional
             Earlier returns (e.g. the training data) that condition the first days of ``r``.
+        exog, context_exog : DataFrame or Series, optional
+            The covariates of the days of ``r`` and of ``context`` (exactly their rows), when the
+            detector was fitted with covariates.
         per : {'asset', 'day'}
             For a panel: one row per asset-day (MultiIndex ``time, asset``), or one row per day
             scored by its most anomalous asset (calibrated as its own statistic).
@@ -397,12 +435,13 @@ class AnomalyDetector:
             ``stat`` (``-log`` of the combined model p-value; rank by it), ``p_value`` (calibrated)
             and ``flag`` (``p_value <= level``), plus ``asset`` for ``per='day'``.
         """
-        self._check_fitted()
+        self._check_fitted("score")
         frame = check_returns(r)
         same = [str(c) for c in frame.columns] == self.columns_
         if not same and not frame.shape[1] == len(self.columns_) == 1:
             raise DataError(f"r has columns {list(map(str, frame.columns))}; the detector was fitted on "
                             f"{self.columns_}")
+        ex = self._score_exog(exog, frame.index, "score exog")
         t0 = 0
         if context is not None:
             ctx = check_returns(context, what="context").set_axis(frame.columns, axis=1)
@@ -410,14 +449,16 @@ class AnomalyDetector:
                 raise DataError(f"context must end before r starts; it ends {ctx.index[-1]}, r starts "
                                 f"{frame.index[0]}")
             t0, frame_all = len(ctx), pd.concat([ctx, frame])
+            ex_ctx = self._score_exog(context_exog, ctx.index, "context_exog")
+            ex = None if ex is None else pd.concat([ex_ctx, ex])
         else:
             frame_all = frame
         t0 = max(t0, self.model_.min_context)
         u = np.full(frame_all.shape, np.nan)
         st = np.full(frame_all.shape, np.nan)
         if t0 < len(frame_all):
-            u[t0:], st[t0:] = _stats(self, frame_all, t0)
-        lp = np.asarray(self.model_.log_prob(frame_all), dtype=float).reshape(frame_all.shape)
+            u[t0:], st[t0:] = _stats(self, frame_all, ex, t0)
+        lp = np.asarray(self.model_.log_prob(frame_all, **_kw(ex)), dtype=float).reshape(frame_all.shape)
         n_ctx = len(frame_all) - len(frame)
         u, st, lp = u[n_ctx:], st[n_ctx:], lp[n_ctx:]
         cols = list(map(str, frame.columns))
@@ -464,15 +505,58 @@ class AnomalyDetector:
                              "min_p_value": part["p_value"].min()})
         return pd.DataFrame(rows, columns=["start", "end", "peak", "n_days", "peak_stat", "min_p_value"])
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise NotFittedError("this AnomalyDetector is not fitted; call fit(r_train) first")
+    def _score_exog(self, exog: pd.DataFrame | pd.Series | None, index: pd.Index,
+                    what: str) -> pd.DataFrame | None:
+        if self.exog_columns_ and exog is None:
+            raise DataError(f"{what}: the detector was fitted with covariates {self.exog_columns_}; pass "
+                            "them for the same days")
+        if exog is not None and not self.exog_columns_:
+            raise DataError(f"{what}: the detector was fitted without covariates; drop the argument")
+        return check_exog(exog, index, what, self.exog_columns_ or None)
+
+    # ---- model files -----------------------------------------------------------------------
+    @staticmethod
+    def _model_spec(model: Forecaster, *, fitted: bool) -> dict[str, Any]:
+        if not model.registry_name:
+            raise FinarError(f"{type(model).__name__} is not registered, so a detector file could not "
+                             "rebuild it; decorate the class with finar.models.register(name)")
+        spec = {"model": model.registry_name, "params": plain(model.get_params(deep=False))}
+        if fitted:
+            spec["state"] = model._get_state()
+        return spec
+
+    def save(self, path: Any) -> Any:
+        """Write the fitted detector, with its fitted model, to ``path``; read it back with
+        :func:`finar.models.load`. The model must be registered (every finar model is)."""
+        self._check_fitted("save")
+        params = {**self.get_params(deep=False), "model": self._model_spec(self.model, fitted=False)}
+        return write_model_file(path, {"model": self.registry_name, "params": plain(params),
+                                       "state": self._get_state()})
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"fitted_model": self._model_spec(self.model_, fitted=True), "columns": list(self.columns_),
+                "exog_columns": list(self.exog_columns_), "impute": plain(self.impute_),
+                "typical": plain(self.typical_), "resolution": plain(self.resolution_),
+                "calibration": plain(self.calibration_), "calibration_day": plain(self.calibration_day_),
+                "threshold": float(self.threshold_)}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        if isinstance(self.model, dict):  # the unfitted model's spec, as save wrote it
+            self.model = create(self.model["model"], **self.model["params"])
+        spec = state["fitted_model"]
+        self.model_ = create(spec["model"], **spec["params"])
+        self.model_._set_state(spec["state"])
+        self.columns_ = list(state["columns"])
+        self.exog_columns_ = list(state["exog_columns"])
+        for name in ("impute", "typical", "resolution", "calibration", "calibration_day"):
+            setattr(self, f"{name}_", np.asarray(state[name], dtype=float))
+        self.threshold_ = float(state["threshold"])
 
 
 def inject_anomalies(r: pd.Series | pd.DataFrame, sigma: pd.Series | pd.DataFrame, *, n_events: int = 32,
                      kinds: tuple[str, ...] = KINDS, min_gap: int = 12, seed: int = 0
                      ) -> tuple[pd.Series | pd.DataFrame, pd.Series | pd.DataFrame]:
-    """Inject labelled anomalies into returns, as in PROTOCOLS.md P4 ("anomaly-inject").
+    """Inject labelled anomalies into returns, as in docs/protocols.md P4 ("anomaly-inject").
 
     Event start days are drawn at random at least ``min_gap`` rows apart (and 5 rows before the
     end); event ``i`` is of kind ``kinds[i % len(kinds)]``. With ``sigma_t`` the conditional

@@ -16,6 +16,7 @@ __all__ = [
     "MissingColumnsError",
     "UnsortedIndexError",
     "DuplicateTimestampError",
+    "FileExistsFinarError",
     "NonPositivePriceError",
     "NonFiniteValueError",
     "MixedTimeZoneError",
@@ -101,6 +102,10 @@ class NotFittedError(FinarError, AttributeError):
 
 class ModelFileError(FinarError, OSError):
     """A saved model file is corrupted, foreign, or from an incompatible version."""
+
+
+class FileExistsFinarError(FinarError, FileExistsError):
+    """An output path exists and overwriting it was not asked for (or it is an input)."""
 
 
 class LookAheadError(FinarError):

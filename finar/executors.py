@@ -383,13 +383,29 @@ def run_tasks(fn: Callable[..., Any], items: Iterable[Any], *, executor: Executo
 def _sample_asset(item: tuple, horizon: int, n_paths: int) -> Any:
     from finar.models.base import clone
 
-    model, train, context, seed = item
-    m = model if train is None else clone(model).fit(train)
-    return m.sample(context=context, horizon=horizon, n_paths=n_paths, seed=seed)
+    model, train, context, seed, x_train, x_context, x_future = item
+    m = model if train is None else clone(model).fit(train, **({} if x_train is None else {"exog": x_train}))
+    kw = {} if x_context is None else {"exog": x_context, "exog_future": x_future}
+    return m.sample(context=context, horizon=horizon, n_paths=n_paths, seed=seed, **kw)
+
+
+def _rows_of(exog: Any, asset: str, index: pd.Index | None, what: str) -> pd.DataFrame | pd.Series | None:
+    """The covariates of ``asset`` (a shared frame, or its entry of a mapping) on the days ``index``."""
+    if exog is None or index is None:
+        return None
+    if isinstance(exog, Mapping):
+        if asset not in exog:
+            raise DataError(f"{what} has no entry for asset {asset!r}; pass covariates for every column")
+        exog = exog[asset]
+    missing = index.difference(exog.index)
+    if len(missing):
+        raise DataError(f"{what} of asset {asset!r} lacks the days {format_rows(missing)}")
+    return exog.loc[index]
 
 
 def sample_assets(model: Any, context: pd.DataFrame, *, horizon: int = 1, n_paths: int = 1000, seed: int = 0,
-                  train: pd.DataFrame | None = None, executor: ExecutorLike = "serial", retries: int = 1,
+                  train: pd.DataFrame | None = None, exog: Any = None, exog_future: Any = None,
+                  executor: ExecutorLike = "serial", retries: int = 1,
                   progress: bool = True) -> dict[str, Any]:
     """Scenarios for each asset (column) of ``context`` from its own model, one task per asset.
 
@@ -407,6 +423,10 @@ def sample_assets(model: Any, context: pd.DataFrame, *, horizon: int = 1, n_path
         assets or on the executor.
     train : DataFrame, optional
         Fit a clone of each asset's model on its column first (the given models stay as they are).
+    exog, exog_future : DataFrame or mapping, optional
+        Covariates, one frame shared by every asset or ``{asset: frame}``: ``exog`` by date,
+        covering each asset's ``train`` and ``context`` days (its rows are picked by date);
+        ``exog_future`` the rows of the simulated days 2..``horizon`` (as in ``Forecaster.sample``).
     executor, retries, progress
         As in :func:`run_tasks`; a failed asset raises :class:`TaskError` naming it, with the
         other assets' scenarios in ``.results``.
@@ -433,8 +453,13 @@ def sample_assets(model: Any, context: pd.DataFrame, *, horizon: int = 1, n_path
     if missing:
         raise DataError(f"no model or training column for assets {format_rows(missing)}; cover every column")
     train_cols = {} if train is None else {str(c): train[c].dropna() for c in train.columns}
-    items = [(models[a], train_cols.get(a), context[c].dropna(), task_seed(seed, a))
-             for a, c in zip(assets, context.columns, strict=True)]
+    items = []
+    for a, c in zip(assets, context.columns, strict=True):
+        ctx, fit_on = context[c].dropna(), train_cols.get(a)
+        future = exog_future[a] if isinstance(exog_future, Mapping) else exog_future
+        items.append((models[a], fit_on, ctx, task_seed(seed, a),
+                      _rows_of(exog, a, None if fit_on is None else fit_on.index, "exog"),
+                      _rows_of(exog, a, ctx.index, "exog"), None if exog is None else future))
     out = run_tasks(_sample_asset, items, executor=executor, names=assets, retries=retries, progress=progress,
                     common={"horizon": int(horizon), "n_paths": int(n_paths)}, description="sample")
     return dict(zip(assets, out, strict=True))

@@ -1,9 +1,9 @@
 """Search a forecaster's settings with Ray Tune, by validation log score (``pip install 'finar[tune]'``).
 
-Every trial builds a forecaster from its configuration, fits it on the returns before
-``val_start`` and is scored by its mean one-step log score (nats per observation, in the units
-of the data: exact and comparable across any settings) over ``[val_start, val_end]``, each
-day's forecast conditioning only on the days before it.
+Every trial builds a forecaster from its configuration, fits it on the returns (and covariates
+``exog``) before ``val_start`` and is scored by its mean one-step log score (nats per observation,
+in the units of the data: exact and comparable across any settings) over ``[val_start, val_end]``,
+each day's forecast conditioning only on the days (and covariate rows) before it.
 
 Early stopping. Networks trained by :func:`finar.models.training.train` report their
 validation loss after every epoch (:func:`finar.models.training.on_epoch`), and Ray Tune's
@@ -28,7 +28,7 @@ import pandas as pd
 
 from finar.errors import DataError, FinarError
 from finar.executors import init_ray
-from finar.models.base import Forecaster, check_returns
+from finar.models.base import Forecaster, check_exog, check_returns
 
 __all__ = ["tune", "TuneResult"]
 
@@ -54,8 +54,12 @@ class TuneResult:
     trials: pd.DataFrame
 
 
+def _series(frame: pd.DataFrame) -> pd.Series | pd.DataFrame:
+    return frame if frame.shape[1] > 1 else frame.iloc[:, 0]
+
+
 def _trial(config: dict[str, Any], model: Callable[..., Forecaster], r: pd.DataFrame, val_start: Any,
-           val_end: Any) -> None:
+           val_end: Any, exog: pd.DataFrame | None = None) -> None:
     from ray import tune as ray_tune
 
     from finar.models.training import on_epoch
@@ -67,17 +71,22 @@ def _trial(config: dict[str, Any], model: Callable[..., Forecaster], r: pd.DataF
         ray_tune.report({**last, "train_loss": row["train_loss"]})
 
     train = r.loc[r.index < pd.Timestamp(val_start)]
-    with on_epoch(report):
-        m = model(**config).fit(train if train.shape[1] > 1 else train.iloc[:, 0])
     history = r.loc[:val_end] if val_end is not None else r
-    lp = m.log_prob(history if history.shape[1] > 1 else history.iloc[:, 0])
+
+    def kw(rows: pd.Index) -> dict[str, Any]:  # exog only when given: models without the keyword run
+        return {} if exog is None else {"exog": exog.loc[rows]}
+
+    with on_epoch(report):
+        m = model(**config).fit(_series(train), **kw(train.index))
+    lp = m.log_prob(_series(history), **kw(history.index))
     score = float(np.mean(np.asarray(lp.loc[lp.index >= pd.Timestamp(val_start)], dtype=float)))
     # the last epoch repeated: ASHA has judged it already, and it wants its metric in every result
     ray_tune.report({**last, "val_log_score": score if math.isfinite(score) else math.nan})
 
 
 def tune(model: Callable[..., Forecaster], r: pd.Series | pd.DataFrame, space: Mapping[str, Any], *,
-         val_start: Any, val_end: Any = None, num_samples: int = 8, max_epochs: int = 100,
+         val_start: Any, val_end: Any = None, exog: pd.DataFrame | pd.Series | None = None,
+         num_samples: int = 8, max_epochs: int = 100,
          grace_period: int = 2, reduction_factor: int = 3, max_concurrent: int | None = None,
          cpus_per_trial: float = 1, seed: int = 0, address: str | None = None,
          storage_path: str | None = None, progress: bool = False) -> TuneResult:
@@ -87,7 +96,7 @@ def tune(model: Callable[..., Forecaster], r: pd.Series | pd.DataFrame, space: M
     ----------
     model : callable
         ``model(**config)`` returns an unfitted forecaster: a class such as
-        ``finar.models.WaveNet``, or e.g. ``lambda **c: finar.models.WaveNet(window=32, **c)``.
+        ``finar.models.WaveNet``, or e.g. ``lambda lr: finar.models.WaveNet(train={"window": 32, "lr": lr})``.
     r : Series or DataFrame
         Returns; the forecaster is fitted on the rows before ``val_start``.
     space : mapping
@@ -95,6 +104,9 @@ def tune(model: Callable[..., Forecaster], r: pd.Series | pd.DataFrame, space: M
         plain values are constants, ``tune.grid_search([...])`` lists every value.
     val_start, val_end : date-like
         The validation span (inclusive); ``val_end`` defaults to the end of ``r``.
+    exog : DataFrame or Series, optional
+        Covariates with exactly the rows of ``r`` (row ``t`` known at the close of day ``t``),
+        passed to every trial's ``fit`` (rows before ``val_start``) and ``log_prob``.
     num_samples : int, default 8
         Configurations drawn (times every grid point).
     max_epochs, grace_period, reduction_factor : int
@@ -129,6 +141,7 @@ def tune(model: Callable[..., Forecaster], r: pd.Series | pd.DataFrame, space: M
     {'dist': 't'}
     """
     frame = check_returns(r)
+    ex = check_exog(exog, frame.index, "tune exog")
     if not isinstance(frame.index, pd.DatetimeIndex):
         raise DataError("tune needs returns with a DatetimeIndex (val_start is a date)")
     start = pd.Timestamp(val_start)
@@ -146,7 +159,7 @@ def tune(model: Callable[..., Forecaster], r: pd.Series | pd.DataFrame, space: M
     from ray.tune.search import BasicVariantGenerator
 
     trainable = ray_tune.with_resources(
-        ray_tune.with_parameters(_trial, model=model, r=frame, val_start=start, val_end=val_end),
+        ray_tune.with_parameters(_trial, model=model, r=frame, val_start=start, val_end=val_end, exog=ex),
         {"cpu": cpus_per_trial})
     # max_t one past the last epoch: ASHA stops a trial at max_t, before its final validation report
     scheduler = ASHAScheduler(time_attr="epoch", metric="val_loss", mode="min", max_t=max_epochs + 1,

@@ -24,10 +24,13 @@ def det(r: pd.Series) -> AnomalyDetector:
 
 
 class NoCdfGARCH(finar.models.GARCH):
-    """A model that only samples: the detector must fall back to paths."""
+    """A model declared without a predictive distribution: the detector must fall back to paths
+    (and never call ``predictive``, ``cdf`` or ``ppf``)."""
 
-    def cdf(self, r):
-        raise NotImplementedError
+    tags = frozenset({"exog"})
+
+    def predictive(self, r, *, exog=None):
+        raise AssertionError("the detector probed a model whose tags lack 'predictive'")
 
 
 @pytest.mark.parametrize("calibration", ["conformal", "train", "model"])
@@ -127,8 +130,8 @@ class UnboundedWaveNet(finar.models.WaveNet):
 
 def test_finite_memory_shortcut_is_exact(r: pd.Series) -> None:
     """Recomputing only the receptive field after a repair gives the full recomputation's stats."""
-    params = dict(residual_channels=4, gate_channels=4, skip_channels=4, layers_per_cycle=3, window=16,
-                  max_epochs=2, seed=0, progress=False)
+    params = dict(residual_channels=4, gate_channels=4, skip_channels=4, layers_per_cycle=3,
+                  train={"window": 16, "max_epochs": 2, "seed": 0})
     x = r.iloc[:500].copy()
     x.iloc[[360, 400, 401, 440]] += [12.0, -9.0, 9.0, 15.0]  # tail days: repairs
     a = AnomalyDetector(finar.models.WaveNet(**params), calibration="model").fit(r.iloc[:300])
@@ -148,8 +151,8 @@ def test_panel_fan_out_matches_serial(r: pd.Series) -> None:
     flags = serial.score(panel.iloc[500:], context=panel.iloc[:500])
     pd.testing.assert_frame_equal(fanned.score(panel.iloc[500:], context=panel.iloc[:500]), flags)
     # one task per asset = one joint run over the panel (repairs recompute every column there)
-    _, joint = _run_stats(serial.model_, panel, 500, 1, 2, 0.5, 0.01, 0.01, serial.impute_, serial.typical_,
-                          serial.resolution_, 1000, 0)
+    _, joint = _run_stats(serial.model_, panel, None, 500, 1, 2, 0.5, 0.01, 0.01, serial.impute_,
+                          serial.typical_, serial.resolution_, 1000, 0)
     np.testing.assert_allclose(flags["stat"].unstack("asset")[["A", "B"]].to_numpy(), joint, rtol=1e-12)
 
 
@@ -162,8 +165,8 @@ def test_model_without_cdf_uses_sample_paths(r: pd.Series) -> None:
     # the flat test's small-move probabilities q = P(|R| <= |r|) agree too
     x = r.iloc[960:1040].to_frame()
     res = exact.resolution_
-    u_e, q_e = _pit(exact.model_, x, 40, 4000, 0, res)
-    u_p, q_p = _pit(paths.model_, x, 40, 4000, 0, res)
+    u_e, q_e = _pit(exact.model_, x, None, 40, 4000, 0, res)
+    u_p, q_p = _pit(paths.model_, x, None, 40, 4000, 0, res)
     np.testing.assert_allclose(q_p[40:], q_e[40:], atol=0.03)
     np.testing.assert_allclose(u_p[40:], u_e[40:], atol=0.03)
 
@@ -240,7 +243,7 @@ def test_conformal_blocks_are_scored_out_of_sample(r: pd.Series) -> None:
     blocks = []
     for a, b in [(600, 900), (900, 1200)]:
         m = finar.models.GARCH(dist="t").fit(train.iloc[:a])
-        _, st = _stats(d, train.iloc[:b].to_frame(), a, m)
+        _, st = _stats(d, train.iloc[:b].to_frame(), None, a, m)
         blocks.append(st.ravel())
     np.testing.assert_array_equal(d.calibration_, np.sort(np.concatenate(blocks)))
     full = finar.models.GARCH(dist="t").fit(train)
@@ -268,3 +271,88 @@ def test_flat_test_finds_frozen_prices_whatever_the_drift(r: pd.Series) -> None:
         AnomalyDetector(finar.models.GARCH(), resolution=-1.0).fit(r)
     with raises_exactly(DataError, r"flat_gate must lie in \(0, 1\]"):
         AnomalyDetector(finar.models.GARCH(), flat_gate=0.0).fit(r)
+
+
+# ---- covariates, capabilities from tags, the estimator kernel ------------------------------------
+
+@pytest.fixture(scope="module")
+def with_signal(r: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
+    """Returns whose mean follows yesterday's signal: r_t += 0.8 x_{t-1}."""
+    x = pd.DataFrame({"signal": np.random.default_rng(4).normal(size=len(r))}, index=r.index)
+    return r + 0.8 * x["signal"].shift(1, fill_value=0.0), x
+
+
+def test_covariates_reach_every_fit_and_score(with_signal) -> None:
+    y, x = with_signal
+    d = AnomalyDetector(finar.models.GARCH(dist="t"), level=0.05).fit(y.iloc[:1500], exog=x.iloc[:1500])
+    assert d.exog_columns_ == ["signal"] and d.model_.exog_columns_ == ["signal"]
+    test, ctx = slice(1500, 1800), slice(0, 1500)
+    flags = d.score(y.iloc[test], context=y.iloc[ctx], exog=x.iloc[test], context_exog=x.iloc[ctx])
+    pred = d.model_.predictive(y.iloc[:1800], exog=x.iloc[:1800])
+    np.testing.assert_allclose(flags["score"], -pred.log_prob(y.to_numpy()[:1800])[1500:], rtol=1e-12)
+    pit = pred.cdf(y.to_numpy()[:1800])[1500:]
+    first_tail = int(np.argmax(2 * np.minimum(pit, 1 - pit) <= 0.05))  # later days see it repaired
+    np.testing.assert_allclose(flags["pit"].iloc[:first_tail + 1], pit[:first_tail + 1], rtol=1e-12)
+    blind = AnomalyDetector(finar.models.GARCH(dist="t"), level=0.05).fit(y.iloc[:1500])
+    blind_flags = blind.score(y.iloc[test], context=y.iloc[ctx])
+    assert flags["score"].mean() < blind_flags["score"].mean() - 0.1  # the signal explains the mean
+    # causal in the covariates too: changing them from day 150 on changes nothing before it
+    bumped = x.iloc[test].copy()
+    bumped.iloc[150:] += 3.0
+    after = d.score(y.iloc[test], context=y.iloc[ctx], exog=bumped, context_exog=x.iloc[ctx])
+    pd.testing.assert_frame_equal(after.iloc[:150], flags.iloc[:150])
+    with raises_exactly(DataError, "fitted with covariates"):
+        d.score(y.iloc[test], context=y.iloc[ctx])
+    with raises_exactly(DataError, "fitted without covariates"):
+        blind.score(y.iloc[test], exog=x.iloc[test])
+    with raises_exactly(DataError, "exactly the rows"):
+        d.score(y.iloc[test], exog=x.iloc[1501:1800])
+
+
+def test_path_fallback_is_chosen_by_tags_and_takes_covariates(with_signal) -> None:
+    """A model without the 'predictive' tag is never asked for its predictive (NoCdfGARCH raises),
+    and its one-step paths are drawn with the covariates."""
+    y, x = with_signal
+    exact = AnomalyDetector(finar.models.GARCH(dist="t"), calibration="model").fit(y.iloc[:1000],
+                                                                                   exog=x.iloc[:1000])
+    paths = AnomalyDetector(NoCdfGARCH(dist="t"), calibration="model", n_paths=4000).fit(
+        y.iloc[:1000], exog=x.iloc[:1000])
+    kw = dict(context=y.iloc[:1000], context_exog=x.iloc[:1000], exog=x.iloc[1000:1030])
+    a = exact.score(y.iloc[1000:1030], **kw)["pit"]
+    b = paths.score(y.iloc[1000:1030], **kw)["pit"]
+    np.testing.assert_allclose(b, a, atol=0.03)
+
+
+def test_detector_is_an_estimator_with_a_model_file(tmp_path, r: pd.Series, det: AnomalyDetector) -> None:
+    from finar.models import clone
+
+    params = det.get_params(deep=True)
+    assert params["level"] == 0.05 and params["model__dist"] == "t"
+    assert repr(det) == "AnomalyDetector(model=GARCH(), level=0.05)"
+    fresh = clone(det)
+    assert not fresh.is_fitted and fresh.get_params(deep=False)["level"] == 0.05
+    assert fresh.set_params(model__dist="normal").model.dist == "normal" and det.model.dist == "t"
+    loaded = finar.models.load(det.save(tmp_path / "detector.pt"))
+    assert isinstance(loaded, AnomalyDetector) and loaded.model.get_params() == det.model.get_params()
+    kw = dict(context=r.iloc[:1500])
+    pd.testing.assert_frame_equal(loaded.score(r.iloc[1500:1700], **kw), det.score(r.iloc[1500:1700], **kw))
+    with raises_exactly(NotFittedError, "fit"):
+        fresh.save(tmp_path / "unfitted.pt")
+
+
+def test_a_wavenet_with_a_covariate_is_scored_without_paths(with_signal, monkeypatch) -> None:
+    y, x = with_signal
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the detector drew sample paths from a model with a predictive distribution")
+
+    monkeypatch.setattr(finar.models.WaveNet, "sample", refuse)
+    net = finar.models.WaveNet(residual_channels=4, gate_channels=4, skip_channels=4, layers_per_cycle=3,
+                               train={"max_epochs": 2, "window": 16})
+    d = AnomalyDetector(net, calibration="model").fit(y.iloc[:600], exog=x.iloc[:600])
+    flags = d.score(y.iloc[600:700], context=y.iloc[:600], exog=x.iloc[600:700], context_exog=x.iloc[:600])
+    pred = d.model_.predictive(y.iloc[:700], exog=x.iloc[:700])
+    np.testing.assert_allclose(flags["score"], -pred.log_prob(y.to_numpy()[:700])[600:], rtol=1e-6)
+    pit = pred.cdf(y.to_numpy()[:700])[600:]
+    first_tail = int(np.argmax(2 * np.minimum(pit, 1 - pit) <= 0.01))  # later days see it repaired
+    np.testing.assert_allclose(flags["pit"].iloc[:first_tail + 1], pit[:first_tail + 1], rtol=1e-12)

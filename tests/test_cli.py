@@ -54,7 +54,7 @@ def test_help_for_every_command(command: list[str]) -> None:
 def test_help_lists_commands_and_models() -> None:
     assert {"datasets", "fit", "sample", "demo"} <= set(get_command(app).commands)
     result = invoke("fit", "--help")
-    for name in finar.models.registry():
+    for name in finar.models.registry(finar.models.Forecaster):
         assert name in result.output
 
 
@@ -328,16 +328,9 @@ def test_anomalies_flags_what_the_detector_flags(tmp_path: Path) -> None:
 
 
 def test_ticks_fits_samples_and_scores(tmp_path: Path) -> None:
-    from finar.reporting import SectionUnavailable
-    from finar.reporting.sections import tick_module
-
     args = ["ticks", "--events", "4000", "--synthetic", "1000", "-p", "channels=8", "-p", "layers=3",
-            "-p", "hidden=8", "-p", "window=64", "-p", "max_epochs=1", "--out", tmp_path / "syn.parquet"]
-    try:
-        tick_module()
-    except SectionUnavailable:
-        assert_user_error(invoke(*args), "finar.ticks")
-        return
+            "-p", "hidden=8", "-p", "train__window=64", "-p", "train__max_epochs=1",
+            "--out", tmp_path / "syn.parquet"]
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     assert "zero_gap_share" in result.stdout

@@ -11,7 +11,7 @@ import pytest
 
 import finar
 from finar.errors import DataError, SeriesTooShortError
-from finar.evaluation.backtest import backtest_panel
+from finar.evaluation.backtesting import backtest_panel
 from finar.executors import JoblibExecutor, TaskError, run_tasks, sample_assets, task_seed
 from finar.models import GARCH
 from tests.conftest import raises_exactly
@@ -150,3 +150,20 @@ def test_scenarios_and_stylized_facts_are_the_same_on_ray(ray_session, panel: pd
     facts = finar.stylized_facts(real, gens, lags=50)
     facts_ray = finar.stylized_facts(real, gens, lags=50, executor="ray")
     pd.testing.assert_frame_equal(facts_ray.table(), facts.table(), check_exact=True)
+
+
+def test_sample_assets_fits_and_samples_with_covariates(panel: pd.DataFrame) -> None:
+    """Each asset's model is fitted and simulated with its covariates, picked by date."""
+    x = {a: panel[[a]].abs().set_axis(["abs_r"], axis=1) for a in ASSETS}  # each stock's own |r|
+    future = pd.DataFrame({"abs_r": [1.0, 2.0]})
+    out = sample_assets(finar.models.AR(order=1), panel, train=panel, exog=x, exog_future=future, horizon=3,
+                        n_paths=50, seed=4, progress=False)
+    for a in ASSETS:
+        m = finar.models.AR(order=1).fit(panel[a], exog=x[a])
+        direct = m.sample(panel[a], horizon=3, n_paths=50, seed=task_seed(4, a), exog=x[a],
+                          exog_future=future)
+        np.testing.assert_array_equal(out[a].paths, direct.paths)
+    with raises_exactly(DataError, "lacks the days"):
+        late = {a: v.iloc[5:] for a, v in x.items()}
+        sample_assets(finar.models.AR(order=1), panel, train=panel, exog=late, horizon=1, n_paths=5,
+                      progress=False)

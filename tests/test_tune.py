@@ -52,10 +52,10 @@ def test_the_best_configuration_has_the_best_validation_log_score(ray_tune, r: p
 
 
 def test_asha_stops_a_network_that_learns_nothing(ray_tune, r: pd.Series) -> None:
-    def wavenet(**config) -> finar.models.WaveNet:
+    def wavenet(lr: float) -> finar.models.WaveNet:
         return finar.models.WaveNet(residual_channels=8, gate_channels=8, skip_channels=8, layers_per_cycle=3,
-                                    n_components=2, window=16, batch_size=64, max_epochs=4, patience=4,
-                                    seed=0, **config)
+                                    n_components=2, train={"window": 16, "batch_size": 64, "max_epochs": 4,
+                                                           "patience": 4, "seed": 0, "lr": lr})
 
     # one trial at a time, in grid order: the sane learning rate sets the bar at every rung
     res = tune(wavenet, r.iloc[-500:], {"lr": ray_tune.grid_search([3e-3, 1e-9])}, val_start=VAL_START,
@@ -67,6 +67,20 @@ def test_asha_stops_a_network_that_learns_nothing(ray_tune, r: pd.Series) -> Non
     assert np.isnan(trials.loc[1e-9, "val_log_score"])
 
 
+def test_covariates_reach_every_trial(ray_tune, r: pd.Series) -> None:
+    """Each trial fits and scores with the covariates: its score is the direct one with exog."""
+    x = pd.DataFrame({"abs_r": r.abs()}, index=r.index)  # row t known at the close of day t
+    res = tune(finar.models.AR, r, {"order": ray_tune.grid_search([0, 1])}, val_start=VAL_START, exog=x,
+               num_samples=1)
+    for _, row in res.trials.iterrows():
+        m = finar.models.AR(order=row["order"]).fit(r.loc[:"2017-12-31"], exog=x.loc[:"2017-12-31"])
+        direct = float(m.log_prob(r, exog=x).loc[VAL_START:].mean())
+        assert row["val_log_score"] == pytest.approx(direct, abs=1e-9)
+        assert row["error"] is None
+
+
 def test_a_validation_span_outside_the_data_is_an_error(r: pd.Series) -> None:
     with raises_exactly(DataError, "val_start"):
         tune(finar.models.GARCH, r, {}, val_start="2030-01-01")
+    with raises_exactly(DataError, "exactly the rows"):
+        tune(finar.models.AR, r, {}, val_start=VAL_START, exog=r.iloc[1:])

@@ -136,6 +136,8 @@ def read_file(path: str | os.PathLike[str], *, kind: str = "auto", time_column: 
     **read_kwargs
         Passed to :func:`pandas.read_csv` or :func:`pandas.read_parquet`.
 
+    Notes
+    -----
     A CSV written by ``DataFrame.to_csv`` with an unnamed time index (first header field
     empty) is read with that column as the time. Rows with more fields than the header and
     repeated header names are refused rather than shifted or renamed.

@@ -39,6 +39,8 @@ __all__ = [
     "check_positive_finite",
     "clean_bars",
     "clean_trades",
+    "trade_spellings",
+    "spellings_text",
 ]
 
 BAR_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
@@ -51,10 +53,11 @@ _ALIASES = {
     "adj": "adj_close", "adjusted": "adj_close",
     "o": "open", "h": "high", "l": "low", "c": "close", "last": "close",
     "vol": "volume", "v": "volume",
-    "px": "price", "trade_price": "price",
+    "px": "price", "trade_price": "price", "last_price": "price", "trade_px": "price",
     "qty": "size", "quantity": "size", "amount": "size", "trade_size": "size", "volume_traded": "size",
+    "trade_qty": "size", "trade_quantity": "size", "last_size": "size", "last_qty": "size", "shares": "size",
     "time_stamp": "timestamp", "date_time": "datetime", "trade_time": "time",
-    "aggressor": "side", "aggressor_side": "side", "direction": "side",
+    "aggressor": "side", "aggressor_side": "side", "direction": "side", "taker_side": "side",
 }
 _SIDES = {
     "b": 1, "buy": 1, "bid": 1, "+1": 1, "1": 1,
@@ -401,7 +404,48 @@ def clean_bars(frame: pd.DataFrame, *, time_column: str | None = None, sort: boo
     return frame[ordered + [c for c in frame.columns if c not in ordered]]
 
 
+def trade_spellings() -> dict[str, list[str]]:
+    """The column names read as each field of a trades file, after lower-casing (spaces, ``-``,
+    ``.`` and ``/`` read as ``_``).
+
+    A trades file's ``volume`` (or ``vol``) is its trade size when it has no ``size`` column: the
+    E-mini layout ``DateTime, Price, Volume`` is read as time, price and size.
+
+    Examples
+    --------
+    >>> "volume" in trade_spellings()["size"]
+    True
+    """
+    def aliases(field: str) -> list[str]:
+        return sorted(k for k, v in _ALIASES.items() if v == field)
+
+    return {"time": [*TIME_NAMES, *sorted(k for k, v in _ALIASES.items() if v in TIME_NAMES)],
+            "price": ["price", *aliases("price")],
+            "size": ["size", *aliases("size"), "volume", *aliases("volume")],
+            "side": ["side", *aliases("side")]}
+
+
+def spellings_text() -> str:
+    """The accepted trades spellings as one line for error messages."""
+    return "; ".join(f"{field}{' (optional)' if field == 'side' else ''}: {', '.join(names)}"
+                     for field, names in trade_spellings().items())
+
+
+def _trade_size(frame: pd.DataFrame) -> pd.DataFrame:
+    """A trades frame whose size column is spelled ``volume`` (after normalisation), renamed ``size``.
+
+    Trades have no bar volume, so a ``volume`` column next to a price is the size of each trade.
+    """
+    if "size" not in frame.columns and "volume" in frame.columns:
+        frame = frame.rename(columns={"volume": "size"})
+    return frame
+
+
 def _parse_side(side: pd.Series, source: str) -> pd.Series:
+    if _is_real_dtype(side.dtype):  # the common case, without a pass over strings
+        values = side.to_numpy(dtype=float)
+        if np.isin(values, (-1.0, 1.0)).all():
+            return pd.Series(values.astype("int8"), index=side.index, name=side.name)
     if pd.api.types.is_bool_dtype(side.dtype):
         mapped = pd.Series(np.nan, index=side.index)  # is True a buy or "is buyer the maker"?
     else:
@@ -424,18 +468,27 @@ def clean_trades(frame: pd.DataFrame, *, time_column: str | None = None, sort: b
     """Normalise and validate trades: time, price, size and an optional side (+1 buy, -1 sell).
 
     Several trades may share a timestamp (one order sweeping several resting orders), so equal
-    timestamps are kept; timestamps going back in time raise unless ``sort=True``.
+    timestamps are kept; timestamps going back in time raise unless ``sort=True``. The size may be
+    spelled as vendors do (``Volume``, ``Qty``, ``Quantity``, ``Amount``, ``Size``, any case; see
+    :func:`trade_spellings`).
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"DateTime": ["2013-09-01 17:00:00.083", "2013-09-01 17:00:00.083"],
+    ...                     "Price": [1640.25, 1640.25], "Volume": [8, 1]})
+    >>> clean_trades(raw).columns.tolist()
+    ['price', 'size']
     """
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{source}: expected a pandas DataFrame, got {type(frame).__name__}")
     if len(frame) == 0:
         raise DataError(f"{source}: no rows")
-    frame = _with_time_index(frame, time_column)
+    frame = _trade_size(_with_time_index(frame, time_column))
     missing = [c for c in ("price", "size") if c not in frame.columns]
     if missing:
         raise MissingColumnsError(
             f"{source}: trades need columns 'price' and 'size'; missing {missing}; columns are "
-            f"{list(frame.columns)}"
+            f"{list(frame.columns)}; accepted spellings (any case): {spellings_text()}"
         )
     frame = _order(frame, sort=sort, drop_duplicates=False, allow_equal=True)
     check_positive_finite(frame, ["price"], what=f"{source}: price")

@@ -11,8 +11,10 @@ probability score of a predictive CDF ``F`` at the outcome ``y`` is
 
 Closed forms are used where the distribution has one (normal, Student-t); otherwise the *fair*
 ensemble estimator over draws (PROTOCOLS P1). scipy has no CRPS, so the formulas are written
-here by hand after Gneiting & Raftery (2007) and Jordan, Krüger & Lerch (2019, the
-``scoringrules`` package).
+by hand after Gneiting & Raftery (2007) and Jordan, Krüger & Lerch (2019, the ``scoringrules``
+package), once, in :mod:`finar.models.predictive` (whose predictive distributions score
+themselves exactly: :meth:`finar.models.predictive.Predictive.crps`); here they get pandas
+alignment and input checks.
 
 Inputs are numpy arrays (or scalars) or pandas Series; when a Series comes in, a Series with its
 index comes out. NaN, infinite values and invalid parameters raise finar errors rather than
@@ -25,9 +27,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
 
 from finar.errors import DataError, NonFiniteValueError, format_rows
+from finar.models.predictive import normal_crps, t_crps
 
 __all__ = ["crps_normal", "crps_t", "crps_std_t", "crps_ensemble", "pit_from_samples",
            "quantile_loss", "interval_score"]
@@ -140,9 +142,7 @@ def crps_normal(y: ArrayLike, loc: ArrayLike, scale: ArrayLike) -> Score:
     """
     (y, loc, scale), index = _prepare(y=y, loc=loc, scale=scale)
     _check_above("scale", scale, 0.0, index, "the predictive standard deviation must be positive")
-    z = (y - loc) / scale
-    out = scale * (z * (2 * special.ndtr(z) - 1) + 2 * stats.norm.pdf(z) - 1 / np.sqrt(np.pi))
-    return _wrap(out, index, "crps")
+    return _wrap(scale * normal_crps((y - loc) / scale), index, "crps")
 
 
 def crps_t(y: ArrayLike, loc: ArrayLike, scale: ArrayLike, df: ArrayLike) -> Score:
@@ -168,13 +168,7 @@ def crps_t(y: ArrayLike, loc: ArrayLike, scale: ArrayLike, df: ArrayLike) -> Sco
     (y, loc, scale, df), index = _prepare(y=y, loc=loc, scale=scale, df=df)
     _check_above("scale", scale, 0.0, index, "the t scale must be positive")
     _check_above("df", df, 1.0, index, "the CRPS of a t with df <= 1 is infinite")
-    z = (y - loc) / scale
-    # B(1/2, nu - 1/2) / B(1/2, nu/2)^2 via log-betas: both betas under/overflow for large nu
-    ratio = np.exp(special.betaln(0.5, df - 0.5) - 2 * special.betaln(0.5, df / 2))
-    out = scale * (z * (2 * stats.t.cdf(z, df) - 1)
-                   + 2 * stats.t.pdf(z, df) * (df + z**2) / (df - 1)
-                   - 2 * np.sqrt(df) * ratio / (df - 1))
-    return _wrap(out, index, "crps")
+    return _wrap(scale * t_crps((y - loc) / scale, df), index, "crps")
 
 
 def crps_std_t(y: ArrayLike, loc: ArrayLike, sigma: ArrayLike, nu: ArrayLike) -> Score:

@@ -1,4 +1,4 @@
-"""Stylized facts of daily returns, real against generated (PROTOCOLS.md P3).
+"""Stylized facts of daily returns, real against generated (docs/protocols.md P3).
 
 Every statistic is computed by the same code for the real series (one path) and for each
 generator (``M`` paths of ``T`` days; an array's rows are paths, its last axis is time).
@@ -467,7 +467,7 @@ def _plain(v: Any) -> Any:
 
 @dataclass(frozen=True)
 class StylizedFacts:
-    """Stylized facts of a real series against one or more generators (PROTOCOLS.md P3).
+    """Stylized facts of a real series against one or more generators (docs/protocols.md P3).
 
     Attributes
     ----------
@@ -518,7 +518,7 @@ def stylized_facts(real: pd.Series, generated: Scenarios | np.ndarray | Mapping[
                    | None, *, references: bool = False, seed: int = 0, n_paths: int | None = None,
                    horizon: int | None = None, lags: int = 250, theta: float = 5.0,
                    executor: ExecutorLike = "serial", progress: bool = False) -> StylizedFacts:
-    """PROTOCOLS.md P3 distances and Cont's stylized facts, real against generated.
+    """docs/protocols.md P3 distances and Cont's stylized facts, real against generated.
 
     Parameters
     ----------

@@ -1,12 +1,36 @@
-"""finar's forecasters: one contract (see :mod:`finar.models.base`), many models."""
+"""finar's forecasters: one contract (see :mod:`finar.models.base`), many models.
 
-from finar.models.ar import AR
+The contract (:class:`Forecaster`, :func:`create`, :func:`load`, the registry) and
+:class:`Scenarios` import with the package; each model class is imported on first use, so
+``finar.models.GARCH`` never imports torch and the neural models (``WaveNet``, ``Transformer``,
+``PixelCNN``) import it only when they are first named.
+
+>>> import finar
+>>> finar.models.GARCH(dist="t").get_params()["dist"]
+'t'
+"""
+
+from finar._lazy import lazy_exports
 from finar.models.base import Forecaster, UnivariateForecaster, clone, create, load, register, registry
-from finar.models.garch import GARCH
-from finar.models.pixelcnn import PixelCNN
+from finar.models.predictive import Predictive
 from finar.models.scenarios import Scenarios
-from finar.models.transformer import Transformer
-from finar.models.wavenet import WaveNet
 
-__all__ = ["AR", "GARCH", "PixelCNN", "Transformer", "WaveNet", "Forecaster", "UnivariateForecaster",
-           "Scenarios", "clone", "create", "load", "register", "registry"]
+#: model classes, imported on first access (see :mod:`finar._lazy`)
+_LAZY = {
+    "AR": "finar.models.ar",
+    "Copula": "finar.models.copula",
+    "DCC": "finar.models.dcc",
+    "Ensemble": "finar.models.ensemble",
+    "GARCH": "finar.models.garch",
+    "GARCHX": "finar.models.garchx",
+    "NeuralDCC": "finar.models.neural_dcc",
+    "PixelCNN": "finar.models.pixelcnn",
+    "Transformer": "finar.models.transformer",
+    "WaveNet": "finar.models.wavenet",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+
+__all__ = ["AR", "Copula", "DCC", "Ensemble", "GARCH", "GARCHX", "NeuralDCC", "PixelCNN", "Transformer",
+           "WaveNet",
+           "Forecaster", "UnivariateForecaster", "Predictive", "Scenarios", "clone", "create", "load",
+           "register", "registry"]

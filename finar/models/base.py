@@ -1,13 +1,27 @@
-"""The forecaster contract every finar model implements, its registry and model files.
+"""The forecaster contract every finar model implements.
 
 A forecaster factorises ``p(x) = prod_t p(x_t | x_<t)`` and exposes
 
-- ``fit(r) -> self`` (scikit-learn rules: ``__init__`` only stores arguments, learned state ends
-  in ``_``, ``get_params``/``set_params``/``clone``);
-- ``log_prob(r)``: ``log p(r_t | r_<t)`` in nats per observation, in the units of ``r``, aligned
-  with ``r`` and NaN where there is not enough context (the first ``min_context`` rows);
-- ``sample(context, horizon, n_paths, seed) -> Scenarios``;
+- ``fit(r, *, exog=None) -> self`` (scikit-learn rules, from :class:`finar._estimator.Estimator`:
+  ``__init__`` only stores arguments, learned state ends in ``_``, ``get_params``/``set_params``
+  with ``outer__inner`` nested settings, ``clone``);
+- ``log_prob(r, *, exog=None)``: ``log p(r_t | r_<t)`` in nats per observation, in the units of
+  ``r``, aligned with ``r`` and NaN where there is not enough context (the first ``min_context``
+  rows); ``joint_log_prob`` sums a day's columns into the joint density of the day;
+- ``predictive(r, *, exog=None)``: each day's one-step predictive distribution as a
+  :class:`~finar.models.predictive.Predictive` (``log_prob``, ``cdf``, ``ppf``, ``mean``, ``std``,
+  ``var``, ``es``, ``crps``, ``sample``); ``cdf`` and ``ppf`` read it;
+- ``sample(context, horizon, n_paths, seed, *, exog=None, exog_future=None) -> Scenarios``;
 - ``min_context``, ``save(path)`` and :func:`load`.
+
+**Covariates.** ``exog`` is keyword-only everywhere. Row ``t`` of ``exog`` is known at the close of
+day ``t`` and conditions ``r_{t+1}`` (never ``r_t``): ``exog`` has exactly the rows of ``r``;
+``sample`` takes the context's rows in ``exog`` and the future days' in ``exog_future``.
+
+**Capabilities are declared, not probed**: the class attribute ``tags`` names what a model
+supports (``"predictive"``: an exact predictive object; ``"exog"``: covariates; ``"joint"``: the
+columns of a DataFrame form one joint model). Callers read ``model.tags``; a model without
+``"predictive"`` is evaluated from its sample paths.
 
 Model files are written with ``torch.save`` and read with ``torch.load(weights_only=True)``:
 they hold only plain Python values and tensors, never pickled objects, so loading a file from
@@ -16,105 +30,62 @@ someone else cannot run code.
 
 from __future__ import annotations
 
-import inspect
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from finar._io import atomic_path
+from finar._estimator import (
+    FILE_FORMAT,
+    FILE_VERSION,
+    Estimator,
+    check_seed,
+    clone,
+    create,
+    read_model_file,
+    register,
+    registry,
+    write_model_file,
+)
+from finar._estimator import load as _load_any
+from finar._estimator import plain as _plain
 from finar.data.transforms import as_frame, check_length
 from finar.errors import (
     DataError,
+    DuplicateTimestampError,
     FinarError,
-    ModelFileError,
     NonFiniteValueError,
-    NotFittedError,
     format_rows,
 )
-from finar.models.predictive import LocScalePredictive
+from finar.models.predictive import LocScalePredictive, Predictive
 from finar.models.scenarios import Scenarios, future_index
 
 __all__ = ["Forecaster", "UnivariateForecaster", "register", "registry", "create", "load",
-           "clone", "FILE_FORMAT", "FILE_VERSION"]
+           "clone", "check_returns", "check_exog", "FILE_FORMAT", "FILE_VERSION", "Predictive",
+           "read_model_file", "write_model_file"]
 
-FILE_FORMAT = "finar-model"
-FILE_VERSION = 1
-
-_REGISTRY: dict[str, type[Forecaster]] = {}
-F = TypeVar("F", bound="type[Forecaster]")
+Exog = pd.DataFrame | pd.Series | None
+_plain = _plain  # re-exported for older callers
 
 
-def register(name: str) -> Callable[[F], F]:
-    """Class decorator adding a forecaster to the registry under ``name``.
+def load(path: str | os.PathLike[str], device: str | None = None) -> Any:
+    """Load any finar model file (forecaster, tick model, detector) written by ``save``.
 
-    Registered models are loadable by :func:`load`, creatable by :func:`create` and by the CLI,
-    and run through the contract test suite.
+    ``device`` maps the saved tensors (e.g. ``'cpu'`` for a file saved on a GPU). See
+    :func:`finar._estimator.load`.
     """
-    def deco(cls: F) -> F:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise FinarError(f"a model is already registered as {name!r}: {_REGISTRY[name]}")
-        cls.registry_name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
+    return _load_any(path, device=device)
 
 
-def registry() -> dict[str, type[Forecaster]]:
-    """Registered forecaster classes by name."""
-    return dict(_REGISTRY)
-
-
-def create(name: str, **params: Any) -> Forecaster:
-    """Instantiate a registered model by name, e.g. ``create("garch", dist="t")``."""
-    try:
-        cls = _REGISTRY[name.lower()]
-    except KeyError:
-        raise FinarError(f"unknown model {name!r}; registered models: {sorted(_REGISTRY)}") from None
-    return cls(**params)
-
-
-def clone(model: Forecaster) -> Forecaster:
-    """A new, unfitted model with the same parameters."""
-    return type(model)(**model.get_params())
-
-
-class Forecaster(ABC):
+class Forecaster(Estimator, ABC):
     """Base class of finar forecasters; see the module docstring for the contract."""
 
-    registry_name: ClassVar[str] = ""
+    #: what the model supports: "predictive", "exog", "joint" (see the module docstring)
+    tags: ClassVar[frozenset[str]] = frozenset()
     #: fewest observations ``fit`` accepts (subclasses set it, possibly per instance)
     min_fit_obs: ClassVar[int] = 2
-
-    # ---- scikit-learn style parameters ---------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
-    def get_params(self, deep: bool = False) -> dict[str, Any]:
-        """Constructor arguments as a dict (``deep`` is accepted for scikit-learn parity)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> Forecaster:
-        """Set constructor arguments; the model must be refitted afterwards."""
-        valid = set(self._param_names())
-        for key, value in params.items():
-            if key not in valid:
-                raise DataError(f"{type(self).__name__} has no parameter {key!r}; "
-                                f"parameters are {sorted(valid)}")
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     # ---- the contract -------------------------------------------------------------------
     @property
@@ -130,104 +101,75 @@ class Forecaster(ABC):
         return None
 
     @abstractmethod
-    def fit(self, r: pd.Series | pd.DataFrame) -> Forecaster:
-        """Fit to returns; returns ``self``."""
+    def fit(self, r: pd.Series | pd.DataFrame, *, exog: Exog = None) -> Forecaster:
+        """Fit to returns (and covariates); returns ``self``."""
 
     @abstractmethod
-    def log_prob(self, r: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
+    def log_prob(self, r: pd.Series | pd.DataFrame, *, exog: Exog = None) -> pd.Series | pd.DataFrame:
         """One-step-ahead log density of each observation given the ones before it."""
+
+    def joint_log_prob(self, r: pd.DataFrame | pd.Series, *, exog: Exog = None) -> pd.Series:
+        """``log p(r_t | r_<t)`` of each day's whole row of columns, in nats per day.
+
+        The sum of :meth:`log_prob` over columns: exact for a model whose columns are
+        independent given the past, and for joint models (tag ``"joint"``) whose ``log_prob`` of
+        column ``j`` already conditions on the columns before it. NaN where any column is NaN.
+        """
+        lp = as_frame(self.log_prob(r, exog=exog))
+        return lp.sum(axis=1, min_count=lp.shape[1]).rename("joint_log_prob")
 
     @abstractmethod
     def sample(self, context: pd.Series | pd.DataFrame, horizon: int = 1, n_paths: int = 1000,
-               seed: int | None = None) -> Scenarios:
+               seed: int | None = None, *, exog: Exog = None, exog_future: Exog = None) -> Scenarios:
         """Simulate ``n_paths`` paths of ``horizon`` returns following ``context``."""
 
-    def predictive(self, r: pd.Series | pd.DataFrame) -> Any:
-        """Closed-form one-step predictive distributions of each ``r_t`` given ``r_<t``.
+    def predictive(self, r: pd.Series | pd.DataFrame, *,
+                   exog: Exog = None) -> Predictive | dict[str, Predictive]:
+        """Each day's one-step predictive distribution of ``r_t`` given ``r_<t`` (and ``exog``).
 
-        Returns a :class:`finar.models.predictive.LocScalePredictive` (or a dict of them, one
-        per column) for models that have one, and ``None`` for models that do not; evaluation
-        then works from sample paths.
+        A :class:`~finar.models.predictive.Predictive` for a Series, a dict of them by column
+        for a DataFrame. Models tagged ``"predictive"`` implement it; the others raise.
         """
-        return None
+        raise FinarError(f"{type(self).__name__} has no exact predictive distribution (its tags "
+                         f"{sorted(self.tags)} lack 'predictive'); evaluate it from sample paths")
 
-    def cdf(self, r: pd.Series | pd.DataFrame, *, at: Any = None) -> pd.Series | pd.DataFrame:
+    def _predictives(self, r: pd.Series | pd.DataFrame, exog: Exog) -> tuple[pd.DataFrame, dict]:
+        frame = check_returns(r)
+        pred = self.predictive(r, exog=exog)
+        preds = {frame.columns[0]: pred} if isinstance(pred, Predictive) else dict(pred)
+        return frame, preds
+
+    def cdf(self, r: pd.Series | pd.DataFrame, *, exog: Exog = None,
+            at: Any = None) -> pd.Series | pd.DataFrame:
         """``P(R_t <= r_t | r_<t)``: each observation's probability integral transform (PIT).
 
         Shaped like ``r`` (NaN where ``log_prob`` is NaN). ``at`` (shaped like ``r``) evaluates
         day ``t``'s predictive CDF at ``at_t`` instead, ``P(R_t <= at_t | r_<t)``; the
-        conditioning is always ``r``. The default reads the closed-form :meth:`predictive`; a
-        model without one overrides this or raises ``NotImplementedError`` (then
-        :class:`finar.AnomalyDetector` and the backtest work from sample paths).
+        conditioning is always ``r``. Read from :meth:`predictive`.
         """
-        pred = self.predictive(r)
-        if pred is None:
-            raise NotImplementedError(f"{type(self).__name__} has no closed-form CDF")
-        frame = check_returns(r)
+        frame, preds = self._predictives(r, exog)
         values = cdf_values(frame, at)
-        preds = {frame.columns[0]: pred} if isinstance(r, pd.Series) else pred
         out = pd.DataFrame({c: preds[c].cdf(values[:, j]) for j, c in enumerate(frame.columns)},
                            index=frame.index)
         return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
 
-    def ppf(self, r: pd.Series | pd.DataFrame, q: float) -> pd.Series | pd.DataFrame:
+    def ppf(self, r: pd.Series | pd.DataFrame, q: float, *, exog: Exog = None) -> pd.Series | pd.DataFrame:
         """The ``q``-quantile of each day's one-step predictive distribution given ``r_<t``.
 
         Shaped like ``r`` (day ``t``'s value does not depend on ``r_t``); ``ppf(r, 0.01)`` is the
-        1% VaR forecast as a return. Default: the closed-form :meth:`predictive`; models without
-        one override this or raise ``NotImplementedError``.
+        1% VaR forecast as a return. Read from :meth:`predictive`.
         """
-        pred = self.predictive(r)
-        if pred is None:
-            raise NotImplementedError(f"{type(self).__name__} has no closed-form quantile function")
-        frame = check_returns(r)
-        preds = {frame.columns[0]: pred} if isinstance(r, pd.Series) else pred
+        frame, preds = self._predictives(r, exog)
         out = pd.DataFrame({c: preds[c].ppf(float(q)) for c in frame.columns}, index=frame.index)
         return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
 
     @classmethod
     def _tiny_params(cls) -> list[dict[str, Any]]:
-        """Small configurations that the contract test suite runs (tests/models/test_contract.py).
+        """Small configurations that the contract suite runs (:func:`finar.testing.check_forecaster`).
 
         A new model joins the suite by registering; override this to keep its tests fast.
         """
         return [{}]
-
-    @property
-    def is_fitted(self) -> bool:
-        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
-
-    def _check_fitted(self) -> None:
-        if not self.is_fitted:
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit(r) first")
-
-    # ---- persistence --------------------------------------------------------------------
-    @abstractmethod
-    def _get_state(self) -> dict[str, Any]:
-        """Learned state as plain values and tensors (what ``weights_only`` loading allows)."""
-
-    @abstractmethod
-    def _set_state(self, state: dict[str, Any]) -> None:
-        """Restore learned state written by :meth:`_get_state`."""
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the fitted model to ``path`` atomically; read it back with :func:`load`."""
-        self._check_fitted()
-        return write_model_file(path, {"model": self.registry_name, "params": _plain(self.get_params()),
-                                       "state": self._get_state()})
-
-
-def _plain(value: Any) -> Any:
-    """Convert numpy scalars/arrays and tuples to plain Python for safe serialisation."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
 
 
 def cdf_values(frame: pd.DataFrame, at: Any) -> np.ndarray:
@@ -240,70 +182,28 @@ def cdf_values(frame: pd.DataFrame, at: Any) -> np.ndarray:
     return values.reshape(frame.shape)
 
 
-def write_model_file(path: str | os.PathLike[str], content: dict[str, Any], *, fmt: str = FILE_FORMAT,
-                     version: int = FILE_VERSION) -> Path:
-    """Write ``content`` (plain values and tensors) with ``torch.save``, atomically, under a header:
-    the format marker ``fmt``, the file ``version`` and the finar version."""
-    import torch
+def check_exog(exog: Exog, index: pd.Index, what: str = "exog",
+               columns: list[str] | None = None) -> pd.DataFrame | None:
+    """Validate covariates for the days ``index``: numeric, finite, exactly those rows.
 
-    from finar import __version__
-
-    payload = {"format": fmt, "file_version": version, "finar_version": __version__, **content}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
-
-
-def read_model_file(path: str | os.PathLike[str], *, fmt: str = FILE_FORMAT, version: int = FILE_VERSION,
-                    what: str = "finar model") -> dict[str, Any]:
-    """The payload of a file written by :func:`write_model_file`, read with
-    ``torch.load(weights_only=True)`` and checked: marker ``fmt``, file version at most ``version``.
-
-    Raises :class:`~finar.errors.ModelFileError` if the file is missing, unreadable, not a ``what``
-    or from a newer file version.
+    Returns a DataFrame with string column names (in the order ``columns`` if given), or None
+    when ``exog`` is None.
     """
-    import torch
-
-    p = Path(path)
-    if not p.is_file():
-        raise ModelFileError(f"model file not found: {str(p)!r}")
-    try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types on foreign or damaged bytes
-        raise ModelFileError(
-            f"{str(p)!r} is not a readable {what} file (corrupted, truncated, or written by "
-            f"another program): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != fmt:
-        raise ModelFileError(f"{str(p)!r} is a torch file but not a {what}")
-    if payload.get("file_version", 0) > version:
-        raise ModelFileError(
-            f"{str(p)!r} uses model file version {payload['file_version']} (finar "
-            f"{payload.get('finar_version')}); this finar reads up to version {version}: "
-            "upgrade finar"
-        )
-    return payload
-
-
-def load(path: str | os.PathLike[str]) -> Forecaster:
-    """Load a model written by ``Forecaster.save``, safely (``torch.load(weights_only=True)``).
-
-    Raises
-    ------
-    ModelFileError
-        If the file is missing, corrupted, not a finar model, or from a newer file format.
-    """
-    p = Path(path)
-    payload = read_model_file(p)
-    name = payload.get("model")
-    if name not in _REGISTRY:
-        raise ModelFileError(f"{str(p)!r} holds an unknown model {name!r}; known: {sorted(_REGISTRY)}")
-    model = _REGISTRY[name](**payload["params"])
-    try:
-        model._set_state(payload["state"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{str(p)!r}: model state is damaged: {exc}") from exc
-    return model
+    if exog is None:
+        return None
+    frame = check_returns(exog, what=what)
+    frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
+    if columns is not None:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise DataError(f"{what} lacks columns {missing} (the model was fitted with {columns})")
+        frame = frame[columns]
+    if not frame.index.equals(index):
+        span = f"{index[0]} to {index[-1]}" if len(index) else "no rows"
+        raise DataError(f"{what} must have exactly the rows of the returns ({len(index)} rows, {span}); "
+                        f"got {len(frame)} rows. Row t of exog is known at the close of day t and "
+                        "conditions the return of day t+1")
+    return frame
 
 
 def check_returns(r: pd.Series | pd.DataFrame, *, what: str = "r") -> pd.DataFrame:
@@ -326,27 +226,53 @@ def check_returns(r: pd.Series | pd.DataFrame, *, what: str = "r") -> pd.DataFra
         )
     if not frame.index.is_monotonic_increasing:
         raise DataError(f"{what} must be sorted by time")
+    if frame.index.has_duplicates:
+        raise DuplicateTimestampError(f"{what} has repeated rows at "
+                                      f"{format_rows(frame.index[frame.index.duplicated()])}; each "
+                                      "day must appear once")
     return frame
 
 
 class UnivariateForecaster(Forecaster):
     """A forecaster of one series at a time; a DataFrame gets one independent model per column.
 
-    Subclasses implement four array functions on one series and the base class handles pandas
-    alignment, several columns, seeds and persistence:
+    Subclasses implement array functions on one series and the base class handles pandas
+    alignment, covariates, several columns, seeds and persistence. ``x`` is the covariate
+    array ``(T, K)`` aligned with ``y`` (row ``t`` known at the close of day ``t``, so it may
+    condition ``y_{t+1}`` only), or None:
 
-    - ``_fit_1d(y) -> state`` (a dict of plain values),
-    - ``_log_prob_1d(state, y) -> ndarray`` (NaN for the first ``min_context`` rows),
-    - ``_sample_1d(state, context, horizon, n_paths, rng) -> ndarray (n_paths, horizon)``.
+    - ``_fit_1d(y, x) -> state`` (a dict of plain values),
+    - ``_log_prob_1d(state, y, x) -> ndarray`` (NaN for the first ``min_context`` rows),
+    - ``_predictive_1d(state, y, x) -> (loc, scale, dist, params)`` of each day's law,
+    - ``_sample_1d(state, context, x_context, x_future, horizon, n_paths, rng) -> (n_paths, horizon)``
+      (``x_future`` has the covariates of the first ``horizon - 1`` simulated days).
     """
 
-    def fit(self, r: pd.Series | pd.DataFrame) -> UnivariateForecaster:
+    tags: ClassVar[frozenset[str]] = frozenset({"predictive", "exog"})
+
+    def _exog_array(self, exog: Exog, index: pd.Index, what: str) -> np.ndarray | None:
+        fitted = getattr(self, "exog_columns_", [])
+        if exog is None and fitted:
+            raise DataError(f"{what}: this {type(self).__name__} was fitted with exog columns {fitted}; "
+                            "pass them for the same days")
+        if exog is not None and not fitted:
+            raise DataError(f"{what}: this {type(self).__name__} was fitted without exog; drop the argument")
+        frame = check_exog(exog, index, f"{what} exog", fitted or None)
+        return None if frame is None else frame.to_numpy(dtype=float)
+
+    def fit(self, r: pd.Series | pd.DataFrame, *, exog: Exog = None) -> UnivariateForecaster:
+        if exog is not None and "exog" not in self.tags:
+            raise DataError(f"{type(self).__name__} takes no covariates (its tags {sorted(self.tags)} lack "
+                            "'exog'); drop exog, or add 'exog' to its tags and use x in _fit_1d")
         frame = check_returns(r)
         check_length(frame, max(self.min_fit_obs, self.min_context + 1),
                      what=f"fitting {type(self).__name__}")
+        ex = check_exog(exog, frame.index, "fit exog")
+        self.exog_columns_ = [] if ex is None else list(ex.columns)
+        x = None if ex is None else ex.to_numpy(dtype=float)
         states = {}
         for col in frame.columns:
-            states[str(col)] = self._fit_1d(frame[col].to_numpy(dtype=float))
+            states[str(col)] = self._fit_1d(frame[col].to_numpy(dtype=float), x)
         self.states_ = states
         self.columns_ = [str(c) for c in frame.columns]
         self.series_name_ = r.name if isinstance(r, pd.Series) else None
@@ -361,65 +287,98 @@ class UnivariateForecaster(Forecaster):
             return next(iter(self.states_.values()))
         raise DataError(f"{type(self).__name__} was fitted on {self.columns_}, not {key!r}")
 
-    def log_prob(self, r: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
+    def log_prob(self, r: pd.Series | pd.DataFrame, *, exog: Exog = None) -> pd.Series | pd.DataFrame:
         self._check_fitted()
         frame = check_returns(r)
+        x = self._exog_array(exog, frame.index, "log_prob")
         out = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=float)
         for col in frame.columns:
             state = self._state_for(col, frame.shape[1])
-            out[col] = self._log_prob_1d(state, frame[col].to_numpy(dtype=float))
+            out[col] = self._log_prob_1d(state, frame[col].to_numpy(dtype=float), x)
         return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
 
     def sample(self, context: pd.Series | pd.DataFrame, horizon: int = 1, n_paths: int = 1000,
-               seed: int | None = None) -> Scenarios:
+               seed: int | None = None, *, exog: Exog = None, exog_future: Exog = None) -> Scenarios:
         self._check_fitted()
         frame = check_returns(context, what="context")
         check_length(frame, max(1, self.min_context), what=f"{type(self).__name__}.sample context")
-        if int(horizon) != horizon or horizon < 1 or int(n_paths) != n_paths or n_paths < 1:
-            raise DataError(f"horizon and n_paths must be positive integers, got {horizon}, {n_paths}")
+        horizon, n_paths = check_horizon(horizon, n_paths)
+        seed = check_seed(seed)
+        x = self._exog_array(exog, frame.index, "sample")
+        x_future = future_exog(exog_future, self.exog_columns_, horizon) if x is not None else None
         children = np.random.SeedSequence(seed).spawn(frame.shape[1])
-        paths = np.empty((int(n_paths), int(horizon), frame.shape[1]))
+        paths = np.empty((n_paths, horizon, frame.shape[1]))
         for j, col in enumerate(frame.columns):
             state = self._state_for(col, frame.shape[1])
             rng = np.random.default_rng(children[j])
-            paths[:, :, j] = self._sample_1d(state, frame[col].to_numpy(dtype=float),
-                                             int(horizon), int(n_paths), rng)
-        return Scenarios(paths, future_index(frame.index, int(horizon)),
+            paths[:, :, j] = self._sample_1d(state, frame[col].to_numpy(dtype=float), x, x_future,
+                                             horizon, n_paths, rng)
+        return Scenarios(paths, future_index(frame.index, horizon),
                          [str(c) for c in frame.columns], seed=seed)
 
-    def predictive(self, r: pd.Series | pd.DataFrame) -> Any:
+    def predictive(self, r: pd.Series | pd.DataFrame, *,
+                   exog: Exog = None) -> LocScalePredictive | dict[str, LocScalePredictive]:
         self._check_fitted()
         frame = check_returns(r)
+        x = self._exog_array(exog, frame.index, "predictive")
         out = {}
         for col in frame.columns:
-            spec = self._predictive_1d(self._state_for(col, frame.shape[1]),
-                                       frame[col].to_numpy(dtype=float))
-            if spec is None:
-                return None
-            loc, scale, dist, params = spec
-            out[col] = LocScalePredictive(frame.index, loc, scale, dist, tuple(params))
+            loc, scale, dist, params = self._predictive_1d(self._state_for(col, frame.shape[1]),
+                                                           frame[col].to_numpy(dtype=float), x)
+            out[str(col)] = LocScalePredictive(frame.index, loc, scale, dist, tuple(params))
         return next(iter(out.values())) if isinstance(r, pd.Series) else out
-
-    def _predictive_1d(self, state: dict[str, Any], y: np.ndarray) -> tuple[Any, ...] | None:
-        """``(loc, scale, dist, params)`` of each day's predictive distribution, or None."""
-        return None
 
     def _get_state(self) -> dict[str, Any]:
         return _plain({"states": self.states_, "columns": self.columns_, "n_obs": self.n_obs_,
-                       "series_name": self.series_name_})
+                       "series_name": self.series_name_, "exog_columns": self.exog_columns_})
 
     def _set_state(self, state: dict[str, Any]) -> None:
         self.states_ = state["states"]
         self.columns_ = list(state["columns"])
         self.n_obs_ = int(state["n_obs"])
         self.series_name_ = state["series_name"]
+        self.exog_columns_ = list(state.get("exog_columns", []))
 
     @abstractmethod
-    def _fit_1d(self, y: np.ndarray) -> dict[str, Any]: ...
+    def _fit_1d(self, y: np.ndarray, x: np.ndarray | None) -> dict[str, Any]: ...
 
     @abstractmethod
-    def _log_prob_1d(self, state: dict[str, Any], y: np.ndarray) -> np.ndarray: ...
+    def _log_prob_1d(self, state: dict[str, Any], y: np.ndarray, x: np.ndarray | None) -> np.ndarray: ...
 
     @abstractmethod
-    def _sample_1d(self, state: dict[str, Any], context: np.ndarray, horizon: int, n_paths: int,
+    def _predictive_1d(self, state: dict[str, Any], y: np.ndarray,
+                       x: np.ndarray | None) -> tuple[Any, ...]: ...
+
+    @abstractmethod
+    def _sample_1d(self, state: dict[str, Any], context: np.ndarray, x_context: np.ndarray | None,
+                   x_future: np.ndarray | None, horizon: int, n_paths: int,
                    rng: np.random.Generator) -> np.ndarray: ...
+
+
+def check_horizon(horizon: Any, n_paths: Any) -> tuple[int, int]:
+    """``horizon`` and ``n_paths`` as positive ints, or a DataError naming them."""
+    for name, v in (("horizon", horizon), ("n_paths", n_paths)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer | float) or int(v) != v or v < 1:
+            raise DataError(f"{name} must be a positive integer, got {v!r}")
+    return int(horizon), int(n_paths)
+
+
+def future_exog(exog_future: Exog, columns: list[str], horizon: int) -> np.ndarray:
+    """The covariates ``(horizon - 1, K)`` of the simulated days after the context (by position).
+
+    Row ``h`` is known at the close of simulated day ``h`` and conditions day ``h + 1``, so the
+    last simulated day needs none.
+    """
+    if horizon == 1 and exog_future is None:
+        return np.zeros((0, len(columns)))
+    if exog_future is None:
+        raise DataError(f"sample: the model was fitted with exog {columns}; pass exog_future with at "
+                        f"least horizon - 1 = {horizon - 1} rows of them")
+    frame = check_returns(exog_future, what="exog_future")
+    frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"exog_future lacks columns {missing}")
+    if len(frame) < horizon - 1:
+        raise DataError(f"exog_future has {len(frame)} rows; horizon {horizon} needs {horizon - 1}")
+    return frame[columns].to_numpy(dtype=float)[: horizon - 1]

@@ -5,7 +5,9 @@
     r_t = \\mu_t + \\varepsilon_t, \\quad \\varepsilon_t = \\sigma_t z_t, \\quad
     z_t \\sim D(0, 1)
 
-with a constant, zero or AR(p) mean ``mu_t``; GARCH(p, q),
+with a constant, zero or AR(p) mean ``mu_t``, plus ``gamma' x_{t-1}`` when fitted with covariates
+(the ``exog`` row of the day before, known at its close; arch's ``LS``/``ARX`` means with the
+covariates lagged one day, the first day held back); GARCH(p, q),
 ``sigma^2_t = omega + sum alpha_i eps^2_{t-i} + sum beta_j sigma^2_{t-j}``, GJR-GARCH (adds
 ``gamma eps^2_{t-1} 1[eps_{t-1} < 0]``) or EGARCH for the volatility; a normal, Student-t or
 Hansen skew-t ``D``.
@@ -25,6 +27,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from arch import arch_model
+from arch.univariate import ARX, EGARCH, LS, Normal, SkewStudent, StudentsT
+from arch.univariate import GARCH as ArchGARCH
 from arch.univariate.base import ARCHModel
 
 from finar.errors import ConvergenceWarning, DataError
@@ -35,6 +39,7 @@ __all__ = ["GARCH"]
 _VOLS = {"garch": "GARCH", "gjr": "GARCH", "egarch": "EGARCH"}
 _DISTS = {"normal": "normal", "t": "t", "skewt": "skewt"}
 _MEANS = {"constant": "Constant", "zero": "Zero", "ar": "AR"}
+_DIST_CLASSES = {"normal": Normal, "t": StudentsT, "skewt": SkewStudent}
 
 
 @register("garch")
@@ -106,21 +111,43 @@ class GARCH(UnivariateForecaster):
         return int(self.o) if self.o is not None else (0 if self.vol == "garch" else 1)
 
     @property
-    def min_context(self) -> int:
+    def _p_mean(self) -> int:
         return int(self.lags) if self.mean == "ar" else 0
 
-    def _arch(self, y: np.ndarray) -> ARCHModel:
-        return arch_model(y, mean=_MEANS[self.mean], lags=int(self.lags) if self.mean == "ar" else 0,
-                          vol=_VOLS[self.vol], p=int(self.p), o=self._o, q=int(self.q),
-                          dist=_DISTS[self.dist], rescale=False)
+    @property
+    def min_context(self) -> int:
+        """AR lags of the mean; at least 1 with covariates (day ``t`` needs row ``t - 1``)."""
+        return max(self._p_mean, 1 if getattr(self, "exog_columns_", None) else 0)
+
+    def _arch(self, y: np.ndarray, x: np.ndarray | None = None) -> ARCHModel:
+        if x is None:
+            return arch_model(y, mean=_MEANS[self.mean], lags=self._p_mean, vol=_VOLS[self.vol],
+                              p=int(self.p), o=self._o, q=int(self.q), dist=_DISTS[self.dist], rescale=False)
+        # covariates lagged one day: row t holds x_{t-1}; row 0 (no x_{-1}) is held back
+        xl = np.vstack([np.zeros((1, x.shape[1])), x[:-1]])
+        vol = (EGARCH(int(self.p), self._o, int(self.q)) if self.vol == "egarch"
+               else ArchGARCH(int(self.p), self._o, int(self.q)))
+        kw = dict(volatility=vol, distribution=_DIST_CLASSES[self.dist](), rescale=False)
+        if self.mean == "ar":
+            return ARX(y, xl, lags=self._p_mean, hold_back=max(self._p_mean, 1), **kw)
+        return LS(y, xl, constant=self.mean == "constant", hold_back=1, **kw)
 
     # ---- the pieces of the likelihood ---------------------------------------------------
     def _split(self, am: ARCHModel, params: np.ndarray) -> tuple[np.ndarray, ...]:
         k_mean, k_vol = am.num_params, am.volatility.num_params
         return params[:k_mean], params[k_mean:k_mean + k_vol], params[k_mean + k_vol:]
 
-    def _residuals(self, mean_params: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _residuals(self, mean_params: np.ndarray, y: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
         """``eps_t = r_t - mu_t`` for ``t >= min_context`` (the first rows have no mean)."""
+        if x is not None:  # arch's order: constant, AR lags, covariates
+            p, c = self._p_mean, int(self.mean != "zero")
+            k = max(p, 1)
+            if len(y) <= k:
+                return np.zeros(0)
+            mu = (mean_params[0] if c else 0.0) + x[k - 1: len(y) - 1] @ mean_params[c + p:]
+            for i in range(p):
+                mu = mu + mean_params[c + i] * y[k - 1 - i: len(y) - 1 - i]
+            return y[k:] - mu
         if self.mean == "zero":
             return y.copy()
         if self.mean == "constant":
@@ -149,11 +176,15 @@ class GARCH(UnivariateForecaster):
         bounds[bounds[:, 1] > upper, 1] = upper
         return np.ascontiguousarray(bounds)
 
-    def _filter(self, state: dict[str, Any], y: np.ndarray) -> tuple[Any, ...]:
-        am = self._arch(y if len(y) > self.min_context else np.zeros(self.min_context + 2))
+    def _filter(self, state: dict[str, Any], y: np.ndarray, x: np.ndarray | None) -> tuple[Any, ...]:
+        k = self.min_context
+        if len(y) > k:
+            am = self._arch(y, x)
+        else:  # a placeholder series: only the model's pieces are used
+            am = self._arch(np.zeros(k + 2), None if x is None else np.zeros((k + 2, x.shape[1])))
         params = np.asarray(state["params"]["values"], dtype=float)
         mp, vp, dp = self._split(am, params)
-        resid = self._residuals(mp, y)
+        resid = self._residuals(mp, y, x)
         bounds = self._var_bounds(resid, state)
         sigma2 = np.empty(len(resid))
         if len(resid):
@@ -161,9 +192,9 @@ class GARCH(UnivariateForecaster):
         return am, resid, sigma2, bounds, mp, vp, dp
 
     # ---- UnivariateForecaster hooks -----------------------------------------------------
-    def _fit_1d(self, y: np.ndarray) -> dict[str, Any]:
+    def _fit_1d(self, y: np.ndarray, x: np.ndarray | None) -> dict[str, Any]:
         self._validate()
-        am = self._arch(y)
+        am = self._arch(y, x)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # arch's own warnings; convergence is checked below
             res = am.fit(disp="off")
@@ -171,7 +202,7 @@ class GARCH(UnivariateForecaster):
             warnings.warn(f"arch's optimiser did not converge (flag {res.convergence_flag}: "
                           f"{res.optimization_result.message})", ConvergenceWarning, stacklevel=4)
         params = np.asarray(res.params, dtype=float)
-        resid = self._residuals(self._split(am, params)[0], y)
+        resid = self._residuals(self._split(am, params)[0], y, x)
         self._results.append(res)
         return {"params": {"names": list(res.params.index), "values": params.tolist()},
                 # arch starts the recursion from the backcast of the residuals at its starting
@@ -180,24 +211,25 @@ class GARCH(UnivariateForecaster):
                 "train_var": float(np.var(resid)), "train_max_r2": float(np.max(resid ** 2)),
                 "loglikelihood": float(res.loglikelihood)}
 
-    def fit(self, r: pd.Series | pd.DataFrame) -> GARCH:
-        """Fit one model per column with arch; keeps arch's results in ``results_``."""
+    def fit(self, r: pd.Series | pd.DataFrame, *, exog: pd.DataFrame | pd.Series | None = None) -> GARCH:
+        """Fit one model per column with arch (covariates ``exog`` in the mean); keeps arch's
+        results in ``results_``."""
         self._results: list[Any] = []
-        super().fit(r)
+        super().fit(r, exog=exog)
         self.results_ = dict(zip(self.columns_, self._results, strict=True))
         del self._results
         return self
 
-    def _log_prob_1d(self, state: dict[str, Any], y: np.ndarray) -> np.ndarray:
-        am, resid, sigma2, _, _, _, dp = self._filter(state, y)
+    def _log_prob_1d(self, state: dict[str, Any], y: np.ndarray, x: np.ndarray | None) -> np.ndarray:
+        am, resid, sigma2, _, _, _, dp = self._filter(state, y, x)
         out = np.full(len(y), np.nan)
         if len(resid):
             out[len(y) - len(resid):] = am.distribution.loglikelihood(dp, resid, sigma2,
                                                                       individual=True)
         return out
 
-    def _predictive_1d(self, state: dict[str, Any], y: np.ndarray) -> tuple[Any, ...]:
-        _, resid, sigma2, _, _, _, dp = self._filter(state, y)
+    def _predictive_1d(self, state: dict[str, Any], y: np.ndarray, x: np.ndarray | None) -> tuple[Any, ...]:
+        _, resid, sigma2, _, _, _, dp = self._filter(state, y, x)
         k = len(y) - len(resid)
         loc = np.full(len(y), np.nan)
         scale = np.full(len(y), np.nan)
@@ -205,22 +237,25 @@ class GARCH(UnivariateForecaster):
         scale[k:] = np.sqrt(sigma2)
         return loc, scale, self.dist, tuple(dp)
 
-    def conditional_volatility(self, r: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
+    def conditional_volatility(self, r: pd.Series | pd.DataFrame, *,
+                               exog: pd.DataFrame | pd.Series | None = None) -> pd.Series | pd.DataFrame:
         """sigma_t for each observation (NaN where the mean has no context), like arch's."""
         self._check_fitted()
         frame = check_returns(r)
+        x = self._exog_array(exog, frame.index, "conditional_volatility")
         out = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=float)
         for col in frame.columns:
             y = frame[col].to_numpy(dtype=float)
-            _, resid, sigma2, *_ = self._filter(self._state_for(col, frame.shape[1]), y)
+            _, resid, sigma2, *_ = self._filter(self._state_for(col, frame.shape[1]), y, x)
             vals = np.full(len(y), np.nan)
             vals[len(y) - len(resid):] = np.sqrt(sigma2)
             out[col] = vals
         return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
 
-    def _sample_1d(self, state: dict[str, Any], context: np.ndarray, horizon: int, n_paths: int,
+    def _sample_1d(self, state: dict[str, Any], context: np.ndarray, x_context: np.ndarray | None,
+                   x_future: np.ndarray | None, horizon: int, n_paths: int,
                    rng: np.random.Generator) -> np.ndarray:
-        am, resid, _, bounds, mp, vp, dp = self._filter(state, context)
+        am, resid, _, bounds, mp, vp, dp = self._filter(state, context, x_context)
         dist = type(am.distribution)(seed=rng)
         if len(resid) == 0:  # no residual yet: start from the backcast level
             resid = np.zeros(1)
@@ -229,13 +264,16 @@ class GARCH(UnivariateForecaster):
                                     horizon=horizon, method="simulation",
                                     simulations=n_paths, rng=dist.simulate(dp))
         shocks = np.asarray(fc.shocks)[-1]  # (n_paths, horizon)
-        if self.mean == "zero":
+        if x_context is None and self.mean == "zero":
             return shocks
-        if self.mean == "constant":
+        if x_context is None and self.mean == "constant":
             return mp[0] + shocks
-        p = int(self.lags)
+        p, c = self._p_mean, int(self.mean != "zero")
+        drift = np.full(horizon, mp[0] if c else 0.0)
+        if x_context is not None:  # day h's mean uses the covariates of day h - 1
+            drift = drift + np.vstack([x_context[-1:], x_future[: horizon - 1]]) @ mp[c + p:]
         buf = np.empty((n_paths, p + horizon))
-        buf[:, :p] = context[len(context) - p:]
+        buf[:, :p] = context[len(context) - p:] if p else 0.0
         for h in range(horizon):
-            buf[:, p + h] = mp[0] + buf[:, h:h + p][:, ::-1] @ mp[1:] + shocks[:, h]
+            buf[:, p + h] = drift[h] + buf[:, h:h + p][:, ::-1] @ mp[c:c + p] + shocks[:, h]
         return buf[:, p:]

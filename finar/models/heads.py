@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from finar.errors import DataError
+from finar.models.predictive import crps_quadrature, normal_crps, t_crps
 
 __all__ = [
     "CategoricalHead",
@@ -62,6 +63,13 @@ def _check_int(name: str, value: Any, least: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
         raise DataError(f"{name} must be an integer >= {least}, got {value!r}")
     return int(value)
+
+
+def _check_level(alpha: Any) -> float:
+    a = _check_number("alpha", alpha, 0.0)
+    if a >= 1:
+        raise DataError(f"alpha must lie in (0, 1), got {alpha!r}")
+    return a
 
 
 def _generator(generator: torch.Generator | None, device: torch.device) -> torch.Generator:
@@ -174,6 +182,23 @@ class Head(nn.Module, ABC):
     def std(self, raw: Tensor) -> Tensor:
         """Standard deviation of the distribution, ``(...)``."""
 
+    @abstractmethod
+    def es(self, raw: Tensor, alpha: float) -> Tensor:
+        """Expected shortfall ``-E[Y | Y <= F^{-1}(alpha)] = -(1/alpha) int_0^alpha F^{-1}(u) du``
+        (a positive loss) -> ``(...)`` in float64, exact."""
+
+    @abstractmethod
+    def crps(self, raw: Tensor, y: Tensor) -> Tensor:
+        """``CRPS(F, y) = int (F(x) - 1{x >= y})^2 dx`` -> ``(...)`` in float64 (NaN where ``y`` is)."""
+
+    def sample_from_uniform(self, raw: Tensor, u: Tensor) -> Tensor:
+        """Exact draws from uniforms ``u`` ``(n, ...)`` (float64 in ``(0, 1)``) -> ``(n, ...)`` float64:
+        the quantile function ``F^{-1}(u)``, in chunks of ``n`` (mixtures override it with a cheaper
+        exact inversion). Seeded from a numpy Generator, unlike :meth:`sample`."""
+        per_row = max(1, int(np.prod(raw.shape[:-1])) * getattr(self, "n_bins", 1))
+        step = max(1, 4_000_000 // per_row)  # bounds the (rows, days, bins) arrays of binned heads
+        return torch.cat([self.ppf(raw, u[i:i + step]) for i in range(0, len(u), step)])
+
 
 class _LocScaleMixture(Head):
     """Shared by the continuous heads: ``p(y) = sum_k w_k f((y - mu_k) / s_k) / s_k``, ``f`` a
@@ -225,6 +250,50 @@ class _LocScaleMixture(Head):
         x = loc + scale * z
         return x.min(-1).values, x.max(-1).values
 
+    def ppf(self, raw: Tensor, q: Tensor | float) -> Tensor:
+        """Quantile ``F^{-1}(q)`` in float64, ``q`` broadcast against the batch: Newton's method on
+        the mixture CDF inside the bracket of its components' quantiles, falling back to bisection
+        whenever a step would leave the bracket; converged to float64 resolution in a few steps
+        (the generic bisection needs 80)."""
+        q = torch.as_tensor(q, dtype=torch.float64, device=raw.device)
+        if bool(((q <= 0) | (q >= 1) | torch.isnan(q)).any()):
+            raise DataError(f"quantile levels must lie in (0, 1), got {q.tolist()}")
+        w, mu, s, df = self._numpy(raw)
+        shape = np.broadcast_shapes(w.shape[:-1], tuple(q.shape))
+        k = w.shape[-1]
+        w, mu, s = (np.broadcast_to(a, (*shape, k)).reshape(-1, k) for a in (w, mu, s))
+        df = None if df is None else np.broadcast_to(df, (*shape, k)).reshape(-1, k)
+        qv = np.broadcast_to(q.cpu().numpy(), shape).reshape(-1)
+        zq = scipy.special.ndtri(qv)[:, None] if df is None else scipy.special.stdtrit(df, qv[:, None])
+        lo, hi = (mu + s * zq).min(-1), (mu + s * zq).max(-1)  # the mixture's quantile lies between
+        x = (lo + hi) / 2
+        active = np.flatnonzero(hi > lo)
+        for _ in range(200):
+            if not len(active):
+                break
+            z = (x[active, None] - mu[active]) / s[active]
+            d = None if df is None else df[active]
+            f_cdf = (w[active] * self._std_cdf(z, d)).sum(-1) - qv[active]
+            f_pdf = (w[active] * self._std_pdf(z, d) / s[active]).sum(-1)
+            lo[active] = np.where(f_cdf < 0, x[active], lo[active])
+            hi[active] = np.where(f_cdf < 0, hi[active], x[active])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                step = x[active] - f_cdf / f_pdf
+            inside = np.isfinite(step) & (step > lo[active]) & (step < hi[active])
+            new = np.where(inside, step, (lo[active] + hi[active]) / 2)
+            tol = 4e-16 * np.abs(new) + 1e-300  # float64 resolution at the quantile
+            done = (np.abs(new - x[active]) <= tol) | (f_cdf == 0) | ~(hi[active] - lo[active] > tol)
+            x[active] = np.where(f_cdf == 0, x[active], new)
+            active = active[~done]
+        return torch.as_tensor(x.reshape(shape), device=raw.device)
+
+    @staticmethod
+    def _std_pdf(z: np.ndarray, df: np.ndarray | None) -> np.ndarray:
+        if df is None:
+            return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+        return np.exp(scipy.special.gammaln((df + 1) / 2) - scipy.special.gammaln(df / 2)
+                      - 0.5 * np.log(df * math.pi) - (df + 1) / 2 * np.log1p(z * z / df))
+
     def sample(self, raw: Tensor, generator: torch.Generator | None = None, *, temperature: float = 1.0,
                top_k: int | None = None, top_p: float | None = None) -> Tensor:
         self._check_sampling(temperature, top_k, top_p)
@@ -250,6 +319,68 @@ class _LocScaleMixture(Head):
         var = scale**2 if excess is None else scale**2 * (2 + excess) / excess
         w, mean = log_w.exp(), (log_w.exp() * loc).sum(-1, keepdim=True)
         return torch.sqrt((w * (var + (loc - mean) ** 2)).sum(-1))
+
+    def _numpy(self, raw: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """``w, mu, s, v`` ``(..., K)`` in float64 (``v`` None for the normal), as :meth:`cdf` has them."""
+        log_w, loc, scale, excess = (None if t is None else t.detach().double().cpu().numpy()
+                                     for t in self._params(raw))
+        return np.exp(log_w), loc, scale, None if excess is None else 2 + excess
+
+    @staticmethod
+    def _std_cdf(z: np.ndarray, df: np.ndarray | None) -> np.ndarray:
+        return scipy.special.ndtr(z) if df is None else scipy.special.stdtr(df, z)
+
+    def es(self, raw: Tensor, alpha: float) -> Tensor:
+        """Closed form at the mixture quantile ``q``: ``-(1/alpha) sum_k w_k (mu_k F_k(c_k) - s_k g(c_k))``,
+        ``c_k = (q - mu_k) / s_k``, with ``-g(c) = E[Z 1{Z <= c}]``: ``g = phi`` for the normal and
+        ``g(c) = (v + c^2) / (v - 1) f_v(c)`` for the t (finite because ``v > 2``)."""
+        alpha = _check_level(alpha)
+        q = self.ppf(raw, alpha).cpu().numpy()[..., None]
+        w, mu, s, df = self._numpy(raw)
+        c = (q - mu) / s
+        g = self._std_pdf(c, df) if df is None else (df + c * c) / (df - 1) * self._std_pdf(c, df)
+        tail = (w * (mu * self._std_cdf(c, df) - s * g)).sum(-1)  # E[Y 1{Y <= q}]
+        return torch.as_tensor(-tail / alpha, device=raw.device)
+
+    def crps(self, raw: Tensor, y: Tensor) -> Tensor:
+        """Closed form for one component (:func:`~finar.models.predictive.normal_crps`,
+        :func:`~finar.models.predictive.t_crps`); a mixture by
+        :func:`~finar.models.predictive.crps_quadrature` of its CDF, cut at each component's scale."""
+        w, mu, s, df = self._numpy(raw)
+        shape = np.broadcast_shapes(w.shape[:-1], tuple(y.shape))
+        yv = np.broadcast_to(y.detach().double().cpu().numpy(), shape).reshape(-1)
+        w, mu, s = (np.broadcast_to(a, (*shape, a.shape[-1])).reshape(-1, a.shape[-1]) for a in (w, mu, s))
+        df = None if df is None else np.broadcast_to(df, (*shape, df.shape[-1])).reshape(-1, df.shape[-1])
+        ok, out = np.isfinite(yv), np.full(len(yv), np.nan)
+        if w.shape[-1] == 1:
+            z = (yv[ok] - mu[ok, 0]) / s[ok, 0]
+            out[ok] = s[ok, 0] * (normal_crps(z) if df is None else t_crps(z, df[ok, 0]))
+        else:
+            rows_ok = np.flatnonzero(ok)
+
+            def cdf(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+                r = rows_ok[rows]
+                z = (x[..., None] - mu[r, None, :]) / s[r, None, :]
+                return (w[r, None, :] * self._std_cdf(z, None if df is None else df[r, None, :])).sum(-1)
+
+            out[ok] = crps_quadrature(cdf, yv[ok], mu[ok], s[ok])
+        return torch.as_tensor(out.reshape(shape), device=raw.device)
+
+    def sample_from_uniform(self, raw: Tensor, u: Tensor) -> Tensor:
+        """Exact inversion of the mixture by composition with one uniform: ``u`` picks component
+        ``k`` where ``C_{k-1} <= u < C_k`` (``C`` the cumulative weights), and ``(u - C_{k-1}) / w_k``,
+        uniform again, goes through component ``k``'s quantile function."""
+        w, mu, s, df = self._numpy(raw)
+        u = u.detach().double().cpu().numpy()
+        cw = np.cumsum(w, axis=-1)
+        k = np.minimum((u[..., None] >= cw).sum(-1), w.shape[-1] - 1)[..., None]  # (n, ..., 1)
+
+        def pick(a: np.ndarray) -> np.ndarray:
+            return np.take_along_axis(np.broadcast_to(a, (*u.shape, a.shape[-1])), k, axis=-1)[..., 0]
+
+        v = np.clip((u - pick(cw - w)) / np.maximum(pick(w), 1e-300), 1e-15, 1 - 1e-15)
+        z = scipy.special.ndtri(v) if df is None else scipy.special.stdtrit(pick(df), v)
+        return torch.as_tensor(pick(mu) + pick(s) * z, device=raw.device)
 
 
 class GaussianHead(_LocScaleMixture):
@@ -350,6 +481,35 @@ class _BinnedHead(Head):
         mean = (probs * centers).sum(-1, keepdim=True)
         return torch.sqrt((probs * (widths**2 / 12 + (centers - mean) ** 2)).sum(-1))
 
+    def es(self, raw: Tensor, alpha: float) -> Tensor:
+        """Exact sum over bins: the mass ``m_k = clamp(alpha - C_k, 0, P_k)`` of bin ``k`` below the
+        ``alpha``-quantile (``C_k`` the mass below the bin) is uniform on ``[e_k, e_k + m_k w_k / P_k]``,
+        so ``int_0^alpha F^{-1} = sum_k m_k (e_k + m_k w_k / (2 P_k))``."""
+        alpha = _check_level(alpha)
+        probs = self.bin_probs(raw).detach().double()
+        edges = self.edges.to(probs)
+        below = probs.cumsum(-1) - probs
+        mass = torch.minimum((alpha - below).clamp(min=0), probs)
+        frac = mass / probs.clamp(min=torch.finfo(torch.float64).tiny)
+        return -(mass * (edges[:-1] + frac * edges.diff() / 2)).sum(-1) / alpha
+
+    def crps(self, raw: Tensor, y: Tensor) -> Tensor:
+        """Exact: ``F`` is linear on each bin, so ``int F^2`` and ``int (1 - F)^2`` over the parts of bin
+        ``k`` below and above ``y`` are ``length (a^2 + ab + b^2) / 3`` with ``a, b`` the values of ``F``
+        (or ``1 - F``) at the part's ends; outside ``[e_0, e_n]`` the integrand is 1 up to ``y``."""
+        probs = self.bin_probs(raw).detach().double()
+        shape = torch.broadcast_shapes(probs.shape[:-1], y.shape)
+        probs, y = probs.expand(*shape, probs.shape[-1]), y.detach().double().expand(shape)
+        edges = self.edges.to(probs)
+        f_edge = torch.cat([torch.zeros_like(probs[..., :1]), probs.cumsum(-1)], -1).clamp(max=1)
+        a, b = f_edge[..., :-1], f_edge[..., 1:]  # F at each bin's lower and upper edge
+        x = torch.minimum(torch.maximum(y[..., None], edges[:-1]), edges[1:])  # y clipped into each bin
+        f_y = a + (b - a) * (x - edges[:-1]) / edges.diff()
+        low = (x - edges[:-1]) * (a * a + a * f_y + f_y * f_y) / 3
+        high = (edges[1:] - x) * ((1 - f_y) ** 2 + (1 - f_y) * (1 - b) + (1 - b) ** 2) / 3
+        outside = (edges[0] - y).clamp(min=0) + (y - edges[-1]).clamp(min=0)
+        return torch.where(torch.isnan(y), math.nan, (low + high).sum(-1) + outside)
+
     def cdf(self, raw: Tensor, y: Tensor) -> Tensor:
         """Piecewise linear: ``sum_{j<k} P_j + P_k (y - edges[k]) / width_k`` for ``y`` in bin ``k``."""
         probs = self.bin_probs(raw).detach().double()
@@ -379,6 +539,18 @@ class _BinnedHead(Head):
         p_bin = probs.gather(-1, k[..., None])[..., 0].clamp(min=torch.finfo(torch.float64).tiny)
         edges = self.edges.to(probs)
         return edges[k] + ((q - below) / p_bin).clamp(0, 1) * edges.diff()[k]
+
+    def sample_from_uniform(self, raw: Tensor, u: Tensor) -> Tensor:
+        """:meth:`ppf` at uniforms ``u`` ``(n, ...)``, with the bin probabilities computed once (not
+        once per chunk of draws: with 2,048 bins and 1,000 days that is most of the work)."""
+        probs = self.bin_probs(raw).detach().double()  # (..., n_bins)
+        cum = probs.cumsum(-1)
+        uu = u.to(probs).movedim(0, -1).expand(*probs.shape[:-1], u.shape[0]).contiguous()  # (..., n)
+        k = torch.searchsorted(cum.contiguous(), uu).clamp(max=probs.shape[-1] - 1)
+        below = (cum - probs).gather(-1, k)
+        p_bin = probs.gather(-1, k).clamp(min=torch.finfo(torch.float64).tiny)
+        edges = self.edges.to(probs)
+        return (edges[k] + ((uu - below) / p_bin).clamp(0, 1) * edges.diff()[k]).movedim(-1, 0)
 
     def _bins(self, y: Tensor) -> tuple[Tensor, Tensor]:
         """Bin ids (``edges[k] <= y < edges[k+1]``, the last bin closed) and an inside-support mask."""

@@ -1,227 +1,408 @@
-"""What every neural forecaster shares around its network: series ids, scaling, covariates, files.
+"""The fit template every neural forecaster shares: scaling, covariates, windows, the loss, training.
 
-A neural forecaster (WaveNet, Transformer, ...) standardises each series with a
-:class:`~finar.data.scalers.StandardScaler` (whose log-Jacobian its ``log_prob`` adds), maps
-column names to series ids for a global model, standardises optional covariates, and saves its
-network weights, scalers, bins and training history as plain values and tensors, so that
-``torch.load(weights_only=True)`` reads them back. Subclasses provide ``_make_head()`` and
-``_build(n_series)`` (which create ``head_`` and ``network_`` from the stored settings).
+A neural forecaster (WaveNet, Transformer, PixelCNN) is a thin estimator around a plain
+``nn.Module`` and a distribution head (:mod:`finar.models.heads`). :meth:`NeuralForecaster.fit`
+does the same for every network:
+
+1. check the returns, the covariates and the settings (``train``: a
+   :class:`~finar.models.training.TrainConfig`);
+2. standardise each series, ``z = (r - m) / s`` (:class:`~finar.data.scalers.StandardScaler`;
+   ``log_prob`` adds the log-Jacobian ``-log s``, so log scores are in the units of ``r``), and
+   the covariates likewise;
+3. split the days in time: the first ``1 - val_fraction`` train, the rest validate (early
+   stopping); the validation windows start ``min_context`` days before the split, so every
+   validation target has its full context and none is a training target;
+4. cut windows of ``R + span`` rows (:func:`window_starts`, :func:`stack_windows`): ``R =
+   min_context`` rows of context, then ``span = train.window`` targets;
+5. minimise the mean negative log-likelihood of the targets with
+   :func:`finar.models.training.train` (one loop, one warm-up rule for every network).
+
+Two layouts. In *series* mode (WaveNet, Transformer) each column of a DataFrame is its own
+sequence and one global network sees them all, told apart by a series id. In *panel* mode
+(PixelCNN) a window is a block of days by all columns, modelled jointly.
+
+A network file supplies only what makes it that model:
+
+- ``min_context`` (the receptive field), ``_validate()`` (architecture settings),
+  ``_make_head(z)``, ``_network(n_series, n_covariates) -> nn.Module``;
+- ``_forward_train(module, x, *cond)``: head parameters of the targets ``x[:, R:]`` of a batch
+  of windows (teacher forcing; the output predicting row ``t`` sees rows ``< t`` only);
+- ``_conditionals(z, sid, cov)`` (series mode) or ``_head_params`` (panel mode): head parameters
+  of every day with a full context, and ``_draw`` / ``_paths``: the generator.
+
+**Covariates.** Row ``t`` of ``exog`` is known at the close of day ``t`` and conditions
+``r_{t+1}``; ``exog`` has exactly the rows of ``r``. ``sample`` takes the context's rows in
+``exog`` and the next ``horizon - 1`` days' in ``exog_future``.
+
+Model files hold only plain values and tensors (network weights, scalers, bins, training
+history), read back with ``torch.load(weights_only=True)`` by :func:`finar.models.load`.
 """
 
 from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from finar._estimator import check_device, check_seed
 from finar.data.scalers import StandardScaler, scaler_from_state_dict
 from finar.data.transforms import check_length
 from finar.errors import DataError
-from finar.models.base import Forecaster, cdf_values, check_returns
+from finar.models.base import Exog, Forecaster, check_exog, check_horizon, check_returns, future_exog
+from finar.models.heads import Head
+from finar.models.predictive import HeadPredictive
 from finar.models.scenarios import Scenarios, future_index
-from finar.models.training import TrainResult
+from finar.models.training import TRAIN_DEFAULTS, TrainConfig, TrainResult, as_config, seeded, train
 
-__all__ = ["NeuralForecaster"]
+__all__ = ["NeuralForecaster", "window_starts", "stack_windows"]
+
+
+def window_starts(lo: int, hi: int, context: int, span: int) -> list[int]:
+    """Starts of the windows of ``context + span`` rows inside ``[lo, hi)`` whose targets (their last
+    ``span`` rows) cover ``[lo + context, hi)``.
+
+    Windows step by ``span``; when the last one does not end at ``hi`` one more window ending
+    there is added (its first targets repeat the previous window's), so the newest rows are
+    always trained on.
+
+    Examples
+    --------
+    >>> window_starts(0, 10, context=3, span=3)
+    [0, 3, 4]
+    """
+    size = context + span
+    starts = list(range(lo, hi - size + 1, span))
+    last = hi - size
+    if last >= lo and (not starts or (last - lo) % span):
+        starts.append(last)
+    return starts
+
+
+def stack_windows(arrays: Sequence[np.ndarray], starts: Sequence[int], size: int) -> list[np.ndarray]:
+    """Rows ``s .. s + size - 1`` of each array for each start ``s``: one ``(W, size, ...)`` per array.
+
+    Examples
+    --------
+    >>> [w.tolist() for w in stack_windows([np.arange(6)], [0, 3], 3)]
+    [[[0, 1, 2], [3, 4, 5]]]
+    """
+    idx = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(size)  # (W, size)
+    return [np.asarray(a)[idx] for a in arrays]
 
 
 class NeuralForecaster(Forecaster):
-    """Base of finar's neural forecasters; see the module docstring."""
+    """Base of finar's neural forecasters: the fit template; see the module docstring."""
 
+    tags: ClassVar[frozenset[str]] = frozenset({"predictive", "exog"})
+    #: True: a window is a panel of days x columns (one joint model); False: one sequence per column
+    panel: ClassVar[bool] = False
+    #: the training settings a mapping given as ``train=`` starts from
+    default_train: ClassVar[TrainConfig] = TRAIN_DEFAULTS
+
+    train: TrainConfig
     device: str
+    progress: bool
 
-    def _exog(self, exog: pd.DataFrame | pd.Series | None, index: pd.Index, what: str) -> np.ndarray | None:
-        """Standardised covariates aligned with ``index`` (rows must match it exactly), or None."""
-        name = type(self).__name__
-        if not self.exog_columns_:
-            if exog is not None:
-                raise DataError(f"{what}: this {name} was fitted without exog; drop the argument")
+    # ---- settings ------------------------------------------------------------------------------
+    def _train_config(self) -> TrainConfig:
+        """``self.train`` as a TrainConfig (``set_params(train={...})`` may have stored a mapping)."""
+        return as_config(self.train, self.default_train, f"{type(self).__name__}.train")
+
+    @property
+    def memory(self) -> int:
+        """The receptive field: day ``t`` depends on the ``min_context`` days before it only."""
+        return self.min_context
+
+    @property
+    def min_fit_obs(self) -> int:  # type: ignore[override]
+        """Fewest days ``fit`` accepts: one training target after a full context, and a validation part."""
+        return math.ceil((self.min_context + 1) / (1.0 - self._train_config().val_fraction)) + 1
+
+    def _validate(self) -> None:
+        """Check the architecture settings (subclasses; :class:`~finar.errors.DataError` naming them)."""
+
+    def _span(self, config: TrainConfig) -> int:
+        """Targets per training window (before the data can shorten it)."""
+        return config.window
+
+    def _check_fit_data(self, frame: pd.DataFrame, z: np.ndarray) -> None:
+        """Refuse training data the model cannot score (subclasses; e.g. a bounded head)."""
+
+    @abstractmethod
+    def _make_head(self, z: np.ndarray | None = None) -> Head:
+        """The distribution head; with ``z`` (standardised training values) it fits its bins, without
+        it rebuilds them from the fitted state (``edges_``)."""
+
+    @abstractmethod
+    def _network(self, n_series: int, n_covariates: int) -> nn.Module:
+        """A fresh network for ``n_series`` columns and ``n_covariates`` exog columns (the template
+        seeds its initial weights with ``train.seed``)."""
+
+    def _forward_train(self, module: nn.Module, x: Tensor, *cond: Tensor) -> Tensor:
+        """Head parameters of the targets ``x[:, R:]`` of a batch of windows ``x`` ``(B, R + span)``;
+        ``cond`` are the other tensors of :meth:`_stack`. Must call ``module(...)`` (its forward),
+        as data-parallel training needs.
+
+        Series mode: ``module(x, series, cov)`` gives at ``t`` the parameters of ``x_{t+1}``, so
+        the inputs are ``x[:, :-1]`` and the outputs from ``R - 1`` on have full contexts.
+        """
+        sid, c = cond
+        raw = module(x[:, :-1], sid, c[:, :-1] if c.shape[-1] else None)  # output t predicts x_{t+1}
+        return raw[:, self.min_context - 1:]
+
+    # ---- covariates ----------------------------------------------------------------------------
+    def _fit_covariates(self, exog: Exog, index: pd.Index) -> np.ndarray | None:
+        """Set ``exog_columns_`` and the covariate scaler; the standardised covariates ``(T, K)``."""
+        ex = check_exog(exog, index, "fit exog")
+        self.exog_columns_: list[str] = [] if ex is None else list(ex.columns)
+        if ex is None:
             return None
-        if exog is None:
+        self.exog_scaler_ = StandardScaler().fit(ex.to_numpy(dtype=float))
+        return np.asarray(self.exog_scaler_.transform(ex.to_numpy(dtype=float)))
+
+    def _check_exog_given(self, exog: Exog, what: str) -> None:
+        name = type(self).__name__
+        if exog is None and self.exog_columns_:
             raise DataError(f"{what}: this {name} was fitted with exog columns {self.exog_columns_}; "
                             "pass them for the same days")
-        frame = check_returns(exog, what=f"{what} exog")  # numeric, finite, sorted
-        missing = [c for c in self.exog_columns_ if c not in map(str, frame.columns)]
-        if missing:
-            raise DataError(f"{what}: exog lacks columns {missing}")
-        frame = frame.set_axis([str(c) for c in frame.columns], axis=1)[self.exog_columns_]
-        if not frame.index.equals(index):
-            raise DataError(f"{what}: exog must have exactly the rows of the returns "
-                            f"({len(index)} rows from {index[0]} to {index[-1]}); got {len(frame)} rows")
-        return np.asarray(self.exog_scaler_.transform(frame.to_numpy(dtype=float)), dtype=float)
+        if exog is not None and not self.exog_columns_:
+            raise DataError(f"{what}: this {name} was fitted without exog; drop the argument")
 
-    def _series_id(self, col: object, n_cols: int) -> int:
-        """The series id of a column; a one-series model applies to any single column."""
-        key = str(col)
-        if key in self.columns_:
-            return self.columns_.index(key)
-        if len(self.columns_) == 1 and n_cols == 1:
-            return 0
-        raise DataError(f"{type(self).__name__} was fitted on {self.columns_}, not {key!r}")
+    def _covariates(self, exog: Exog, index: pd.Index, what: str) -> np.ndarray | None:
+        """Standardised covariates ``(T, K)`` of the days ``index`` (exactly its rows), or None."""
+        self._check_exog_given(exog, what)
+        ex = check_exog(exog, index, f"{what} exog", self.exog_columns_ or None)
+        return None if ex is None else np.asarray(self.exog_scaler_.transform(ex.to_numpy(dtype=float)))
 
-    def _z(self, values: np.ndarray, sid: int) -> np.ndarray:
-        return (values - self.scaler_.loc_[sid]) / self.scaler_.scale_[sid]
+    def _future_covariates(self, exog_future: Exog, horizon: int) -> np.ndarray:
+        """Standardised covariates ``(horizon - 1, K)`` of the simulated days."""
+        fut = future_exog(exog_future, self.exog_columns_, horizon)
+        return np.asarray(self.exog_scaler_.transform(fut)) if len(fut) else fut
+
+    # ---- fit: the template ---------------------------------------------------------------------
+    def fit(self, r: pd.Series | pd.DataFrame, *, exog: Exog = None) -> NeuralForecaster:
+        """Fit to returns: one series, or a DataFrame of several (see the module docstring).
+
+        Parameters
+        ----------
+        r : Series or DataFrame
+            Finite returns, sorted by time.
+        exog : DataFrame or Series, optional
+            Covariates on exactly the rows of ``r`` (shared by all columns), e.g. a realised
+            range. Row ``t`` conditions the forecast of ``r_{t+1}``, so it must be known at the
+            close of day ``t``; ``log_prob``, ``predictive`` and ``sample`` then need them too.
+        """
+        config = self._train_config()
+        check_device(self.device)
+        self._validate()
+        for stale in ("exog_scaler_", "edges_"):  # learned by an earlier fit, perhaps with other settings
+            self.__dict__.pop(stale, None)
+        frame = check_returns(r)
+        check_length(frame, self.min_fit_obs, what=f"fitting {type(self).__name__}")
+        self.columns_ = [str(c) for c in frame.columns]
+        cov = self._fit_covariates(exog, frame.index)
+        self.scaler_ = StandardScaler().fit(frame.to_numpy(dtype=float))
+        z = np.asarray(self.scaler_.transform(frame.to_numpy(dtype=float)))
+        self._check_fit_data(frame, z)
+
+        n, R = len(z), self.min_context
+        cut = round(n * (1 - config.val_fraction))  # training days [0, cut), validation days [cut, n)
+        span = min(self._span(config), cut - R)
+        if span < 1 or n - cut < 1:
+            raise DataError(f"{n} days leave no training target after {R} days of context or no "
+                            f"validation day (val_fraction={config.val_fraction}); pass a longer series")
+        val_span = n - cut if self.panel else min(span, n - cut)  # panel: the validation part is one window
+        self.head_ = self._make_head(z[:cut])
+        with seeded(config.seed):
+            self.network_ = self._network(len(self.columns_), len(self.exog_columns_))
+        self.network_.to(self.device)
+        train_data = self._stack(z, cov, window_starts(0, cut, R, span), R + span)
+        val_data = self._stack(z, cov, window_starts(cut - R, n, R, val_span), R + val_span)
+        head, forward = self.head_, self._forward_train
+
+        def loss(module: nn.Module, x: Tensor, *cond: Tensor) -> Tensor:
+            return -head.log_prob(forward(module, x, *cond), x[:, R:]).mean()
+
+        self.training_ = train(self.network_, loss, train_data, val_data, config, device=self.device,
+                               progress=bool(self.progress))
+        return self
+
+    def _stack(self, z: np.ndarray, cov: np.ndarray | None, starts: list[int],
+               size: int) -> tuple[Tensor, ...]:
+        """Training tensors of the windows at ``starts``: series mode ``(x (N W, size), series ids,
+        covariates (N W, size, K))``, window by window within each series; panel mode
+        ``(x (W, size, J), covariates (W, size, K))``."""
+        n_cov = 0 if cov is None else cov.shape[1]
+        covs = np.zeros((len(z), n_cov)) if cov is None else cov
+        x, c = stack_windows([z, covs], starts, size)  # (W, size, N), (W, size, K)
+        if self.panel:
+            return torch.tensor(x, dtype=torch.float32), torch.tensor(c, dtype=torch.float32)
+        n_series = z.shape[1]
+        x = x.transpose(2, 0, 1).reshape(n_series * len(starts), size)
+        sid = np.repeat(np.arange(n_series), len(starts))
+        return (torch.tensor(x, dtype=torch.float32), torch.tensor(sid, dtype=torch.long),
+                torch.tensor(np.concatenate([c] * n_series), dtype=torch.float32))
+
+    # ---- one-step conditionals -------------------------------------------------------------------
+    def _series_ids(self, frame: pd.DataFrame, what: str) -> list[int]:
+        """The series id of each column; a one-series model applies to any single column."""
+        ids = []
+        for col in frame.columns:
+            key = str(col)
+            if key in self.columns_:
+                ids.append(self.columns_.index(key))
+            elif len(self.columns_) == 1 and frame.shape[1] == 1:
+                ids.append(0)
+            else:
+                raise DataError(f"{what}: {type(self).__name__} was fitted on {self.columns_}, not {key!r}")
+        return ids
 
     def _tensor(self, values: np.ndarray | None) -> Tensor | None:
         return None if values is None else torch.tensor(values, dtype=torch.float32, device=self.device)
 
-    @property
-    def memory(self) -> int:
-        """The receptive field (context window): day ``t`` depends on ``min_context`` days before it."""
-        return self.min_context
+    def _inputs(self, r: pd.Series | pd.DataFrame, exog: Exog, what: str,
+                arg: str = "r") -> tuple[pd.DataFrame, np.ndarray, list[int], np.ndarray | None]:
+        """Checked returns ``arg``, their standardised values ``(T, N)``, series ids and covariates."""
+        self._check_fitted(what)
+        frame = check_returns(r, what=arg)
+        sids = self._series_ids(frame, what)
+        loc, scale = self.scaler_.loc_, self.scaler_.scale_
+        z = np.column_stack([(frame.iloc[:, j].to_numpy(dtype=float) - loc[s]) / scale[s]
+                             for j, s in enumerate(sids)])
+        return frame, z, sids, self._covariates(exog, frame.index, what)
 
-    # ---- fitting -------------------------------------------------------------------------------
-    def _validate(self) -> None:
-        """Check the stored settings (subclasses)."""
-
-    def _prepare_fit(self, r: pd.Series | pd.DataFrame,
-                     exog: pd.DataFrame | pd.Series | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Validate, set ``columns_``, the scalers and covariate names; standardised ``z`` ``(T, N)``
-        and standardised covariates ``(T, K)`` (or None) for training."""
-        self._validate()
-        frame = check_returns(r)
-        check_length(frame, self.min_fit_obs, what=f"fitting {type(self).__name__}")
-        self.columns_ = [str(c) for c in frame.columns]
-        self.exog_columns_: list[str] = []
-        if exog is not None:
-            ex = check_returns(exog, what="exog")
-            self.exog_columns_ = [str(c) for c in ex.columns]
-            self.exog_scaler_ = StandardScaler().fit(ex.to_numpy(dtype=float))
-        cov = self._exog(exog, frame.index, "fit")
-        self.scaler_ = StandardScaler().fit(frame.to_numpy(dtype=float))
-        return np.asarray(self.scaler_.transform(frame.to_numpy(dtype=float))), cov
-
-    # ---- one-step conditionals -------------------------------------------------------------------
     @abstractmethod
     def _conditionals(self, z: Tensor, sid: int, cov: Tensor | None) -> Tensor:
-        """Head parameters ``(n - min_context, n_params)`` of ``z[t]`` given ``z[<t]`` for
-        ``t >= min_context``, from standardised values ``z`` ``(n,)`` of series ``sid``."""
+        """Series mode: head parameters ``(n - R, n_params)`` of ``z[t]`` given ``z[<t]`` (and the
+        covariates of the days before ``t``) for ``t >= R``, from the standardised series ``z``."""
 
-    def _per_day(self, r: pd.Series | pd.DataFrame, exog: pd.DataFrame | pd.Series | None, what: str,
-                 fn: Callable[[Tensor, Tensor, int], Tensor], at: Any = None) -> pd.Series | pd.DataFrame:
-        """``fn(raw, z_target, sid)`` for every day with enough context, NaN before; shaped like ``r``.
-        The targets are ``r`` standardised, or ``at`` (shaped like ``r``) standardised."""
-        self._check_fitted()
-        frame = check_returns(r)
-        targets = cdf_values(frame, at)
-        cov = self._tensor(self._exog(exog, frame.index, what))
-        out = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=float)
-        R = self.min_context
-        for j, col in enumerate(frame.columns):
-            sid = self._series_id(col, frame.shape[1])
-            z = self._tensor(self._z(frame[col].to_numpy(dtype=float), sid))
-            values = np.full(len(z), np.nan)
-            if len(z) > R:
-                with torch.no_grad():
-                    target = z if at is None else self._tensor(self._z(targets[:, j], sid))
-                    values[R:] = fn(self._conditionals(z, sid, cov), target[R:], sid).double().cpu().numpy()
-            out[col] = values
+    @torch.no_grad()
+    def _head_params(self, z: np.ndarray, sids: list[int], cov: np.ndarray | None) -> list[Tensor]:
+        """Head parameters ``(T - R, n_params)`` of every day with a full context, one per column."""
+        c = self._tensor(cov)
+        return [self._conditionals(self._tensor(np.ascontiguousarray(z[:, j])), s, c)
+                for j, s in enumerate(sids)]
+
+    @staticmethod
+    def _like(r: pd.Series | pd.DataFrame, values: np.ndarray, index: pd.Index) -> pd.Series | pd.DataFrame:
+        out = pd.DataFrame(values, index=index, columns=r.columns if isinstance(r, pd.DataFrame) else [0])
         return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
 
-    def log_prob(self, r: pd.Series | pd.DataFrame,
-                 exog: pd.DataFrame | pd.Series | None = None) -> pd.Series | pd.DataFrame:
-        """``log p(r_t | r_<t)`` in nats in the units of ``r`` (the scaler's Jacobian included);
-        NaN for the first ``min_context`` rows. ``exog`` as in ``fit`` when fitted with it."""
-        return self._per_day(r, exog, "log_prob", lambda raw, z, sid: self.head_.log_prob(raw, z).double()
-                             - math.log(self.scaler_.scale_[sid]))
+    @torch.no_grad()
+    def log_prob(self, r: pd.Series | pd.DataFrame, *, exog: Exog = None) -> pd.Series | pd.DataFrame:
+        """``log p(r_t | r_<t)`` in nats in the units of ``r`` (the scaler's Jacobian included), one
+        pass of the network; NaN for the first ``min_context`` rows."""
+        frame, z, sids, cov = self._inputs(r, exog, "log_prob")
+        R = self.min_context
+        out = np.full(z.shape, np.nan)
+        if len(z) > R:
+            target = self._tensor(z[R:])
+            for j, raw in enumerate(self._head_params(z, sids, cov)):
+                lp = self.head_.log_prob(raw, target[:, j].contiguous()).double()
+                out[R:, j] = (lp - math.log(self.scaler_.scale_[sids[j]])).cpu().numpy()
+        return self._like(r, out, frame.index)
 
-    def cdf(self, r: pd.Series | pd.DataFrame, exog: pd.DataFrame | pd.Series | None = None, *,
-            at: Any = None) -> pd.Series | pd.DataFrame:
-        """``P(R_t <= r_t | r_<t)``, the PIT of each day (exact, from the head); NaN like ``log_prob``.
-        ``at`` (shaped like ``r``) evaluates day ``t``'s predictive at ``at_t`` instead."""
-        return self._per_day(r, exog, "cdf", lambda raw, z, sid: self.head_.cdf(raw, z), at=at)
-
-    def ppf(self, r: pd.Series | pd.DataFrame, q: float,
-            exog: pd.DataFrame | pd.Series | None = None) -> pd.Series | pd.DataFrame:
-        """The ``q``-quantile of each day's predictive distribution given ``r_<t``, in the units of
-        ``r`` (from the head's exact quantile function); NaN like ``log_prob``."""
-        return self._per_day(r, exog, "ppf", lambda raw, z, sid: self.head_.ppf(raw, float(q))
-                             * self.scaler_.scale_[sid] + self.scaler_.loc_[sid])
+    @torch.no_grad()
+    def predictive(self, r: pd.Series | pd.DataFrame, *,
+                   exog: Exog = None) -> HeadPredictive | dict[str, HeadPredictive]:
+        """Each day's one-step predictive distribution, exact from the head: a
+        :class:`~finar.models.predictive.HeadPredictive` (a dict of them by column for a DataFrame);
+        the first ``min_context`` days have none (NaN)."""
+        frame, z, sids, cov = self._inputs(r, exog, "predictive")
+        T, R, P = len(z), self.min_context, self.head_.n_params
+        raws = self._head_params(z, sids, cov) if T > R else [None] * len(sids)
+        valid = np.arange(T) >= R
+        out = {}
+        for j, col in enumerate(frame.columns):
+            raw = torch.zeros((T, P), device=self.device)  # rows before R: no prediction
+            if raws[j] is not None:
+                raw[R:] = raws[j]
+            out[str(col)] = HeadPredictive(frame.index, self.head_, raw, float(self.scaler_.loc_[sids[j]]),
+                                           float(self.scaler_.scale_[sids[j]]), valid)
+        return next(iter(out.values())) if isinstance(r, pd.Series) else out
 
     # ---- generation -----------------------------------------------------------------------
     def sample(self, context: pd.Series | pd.DataFrame, horizon: int = 1, n_paths: int = 1000,
-               seed: int | None = None, *, exog: pd.DataFrame | pd.Series | None = None,
-               exog_future: pd.DataFrame | None = None, method: str = "cached", temperature: float = 1.0,
-               top_k: int | None = None, top_p: float | None = None) -> Scenarios:
-        """Simulate paths after ``context`` (cached generation; ``method='naive'`` recomputes).
+               seed: int | None = None, *, exog: Exog = None, exog_future: Exog = None,
+               method: str = "cached", temperature: float = 1.0, top_k: int | None = None,
+               top_p: float | None = None) -> Scenarios:
+        """Simulate ``n_paths`` paths of ``horizon`` returns after ``context``.
 
-        With covariates, ``exog`` covers the context's rows and ``exog_future`` the next
-        ``horizon - 1`` days (their values condition the later steps; scenario analysis).
-        ``temperature``, ``top_k`` and ``top_p`` act on the head (:mod:`finar.models.heads`).
+        ``method='cached'`` generates incrementally (each network's cache); ``'naive'`` recomputes
+        the whole receptive field at every step (slow; kept to verify the cache). With covariates,
+        ``exog`` covers the context's rows and ``exog_future`` the next ``horizon - 1`` days
+        (their values condition the later steps: scenario analysis). ``temperature``, ``top_k``
+        and ``top_p`` act on the head (:mod:`finar.models.heads`). The same seed gives the same paths.
         """
-        self._check_fitted()
-        frame = check_returns(context, what="context")
-        check_length(frame, self.min_context, what=f"{type(self).__name__}.sample context")
-        if int(horizon) != horizon or horizon < 1 or int(n_paths) != n_paths or n_paths < 1:
-            raise DataError(f"horizon and n_paths must be positive integers, got {horizon}, {n_paths}")
         if method not in ("cached", "naive"):
             raise DataError(f"method must be 'cached' or 'naive', got {method!r}")
+        horizon, n_paths = check_horizon(horizon, n_paths)
+        seed = check_seed(seed)
+        frame, z, sids, cov = self._inputs(context, exog, "sample", arg="context")
         R = self.min_context
-        cov = self._exog(exog, frame.index, "sample")
-        if cov is not None:
-            if exog_future is None or len(exog_future) < horizon - 1:
-                raise DataError(f"sample: exog_future needs at least horizon - 1 = {horizon - 1} rows of "
-                                f"{self.exog_columns_}")
-            fut = check_returns(exog_future, what="exog_future").set_axis(
-                [str(c) for c in exog_future.columns], axis=1)[self.exog_columns_]
-            fut = np.asarray(self.exog_scaler_.transform(fut.to_numpy(dtype=float)))[: horizon - 1]
-            cov = np.concatenate([cov[-R:], fut])  # rows for the context, then the future days
-        paths = np.empty((int(n_paths), int(horizon), frame.shape[1]))
+        check_length(frame, max(1, R), what=f"{type(self).__name__}.sample context")
+        if cov is not None:  # rows for the last R context days, then the simulated days
+            cov = np.concatenate([cov[len(cov) - R:], self._future_covariates(exog_future, horizon)])
+        elif exog_future is not None:
+            raise DataError(f"sample: this {type(self).__name__} was fitted without exog; drop exog_future")
         seeds = np.random.SeedSequence(seed).generate_state(frame.shape[1])
         kw = dict(temperature=temperature, top_k=top_k, top_p=top_p)
-        for j, col in enumerate(frame.columns):
-            sid = self._series_id(col, frame.shape[1])
-            z = self._z(frame[col].to_numpy(dtype=float)[-R:], sid)
-            gen = torch.Generator(device=self.device).manual_seed(int(seeds[j]))
-            zs = self._draw(z, cov, sid, int(horizon), int(n_paths), gen, kw, method)
-            paths[:, :, j] = zs * self.scaler_.scale_[sid] + self.scaler_.loc_[sid]
-        return Scenarios(paths, future_index(frame.index, int(horizon)), [str(c) for c in frame.columns],
-                         seed=seed)
+        zs = self._paths(z[len(z) - R:], sids, cov, horizon, n_paths, seeds, kw, method)
+        loc, scale = self.scaler_.loc_[sids], self.scaler_.scale_[sids]
+        return Scenarios(zs * scale + loc, future_index(frame.index, horizon),
+                         [str(c) for c in frame.columns], seed=seed)
 
-    @abstractmethod
+    def _paths(self, z: np.ndarray, sids: list[int], cov: np.ndarray | None, horizon: int, n: int,
+               seeds: np.ndarray, kw: dict[str, Any], method: str) -> np.ndarray:
+        """Standardised paths ``(n, horizon, N)`` after the last ``R`` rows ``z`` ``(R, N)``; series
+        mode draws each column with its own generator."""
+        out = np.empty((n, horizon, z.shape[1]))
+        for j, sid in enumerate(sids):
+            gen = torch.Generator(device=self.device).manual_seed(int(seeds[j]))
+            out[:, :, j] = self._draw(z[:, j], cov, sid, horizon, n, gen, kw, method)
+        return out
+
     def _draw(self, z: np.ndarray, cov: np.ndarray | None, sid: int, horizon: int, n: int,
               gen: torch.Generator, kw: dict[str, Any], method: str) -> np.ndarray:
-        """``(n, horizon)`` standardised draws after the last ``min_context`` values ``z``."""
+        """Series mode: ``(n, horizon)`` standardised draws after the last ``R`` values ``z``."""
+        raise NotImplementedError(f"{type(self).__name__} draws whole panels (_paths)")
 
     # ---- persistence --------------------------------------------------------------------------
     def _get_state(self) -> dict[str, Any]:
-        state = {"network": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
-                 "scaler": self.scaler_.state_dict(), "columns": list(self.columns_),
-                 "exog_columns": list(self.exog_columns_),
-                 "history": [{k: float(v) for k, v in e.items()} for e in self.training_.history]}
+        tr = self.training_
+        state: dict[str, Any] = {
+            "network": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
+            "scaler": self.scaler_.state_dict(), "columns": list(self.columns_),
+            "exog_columns": list(self.exog_columns_),
+            "training": {"history": [{k: float(v) for k, v in e.items()} for e in tr.history],
+                         "best_epoch": int(tr.best_epoch), "best_val_loss": float(tr.best_val_loss),
+                         "seconds": float(tr.seconds), "n_steps": int(tr.n_steps)}}
         if hasattr(self, "edges_"):
-            state["edges"] = list(self.edges_)
-        if self.exog_columns_:
+            state["edges"] = [float(e) for e in self.edges_]
+        if hasattr(self, "exog_scaler_"):
             state["exog_scaler"] = self.exog_scaler_.state_dict()
         return state
 
     def _set_state(self, state: dict[str, Any]) -> None:
         self.columns_ = list(state["columns"])
         self.scaler_ = scaler_from_state_dict(state["scaler"])
-        self.exog_columns_ = list(state.get("exog_columns", []))
-        if self.exog_columns_:
+        self.exog_columns_ = list(state["exog_columns"])
+        if "exog_scaler" in state:
             self.exog_scaler_ = scaler_from_state_dict(state["exog_scaler"])
         if "edges" in state:
             self.edges_ = list(state["edges"])
         self.head_ = self._make_head()
-        self._build(len(self.columns_))
+        with seeded(self._train_config().seed):
+            self.network_ = self._network(len(self.columns_), len(self.exog_columns_))
         self.network_.load_state_dict(state["network"])
-        self.network_.eval()
-        history = state["history"]
-        best = min(range(len(history)), key=lambda i: history[i].get("val_loss", np.inf)) if history else 0
-        self.training_ = TrainResult(history=history, best_epoch=best,
-                                     best_val_loss=history[best]["val_loss"] if history else float("nan"),
-                                     seconds=sum(e.get("seconds", 0.0) for e in history), n_steps=0)
+        self.network_.to(self.device).eval()
+        self.training_ = TrainResult(**state["training"])
 
-    @abstractmethod
-    def _make_head(self, z: np.ndarray | None = None) -> Any:
-        """The distribution head (fitting its bins on standardised training data ``z`` if given)."""
-
-    @abstractmethod
-    def _build(self, n_series: int) -> None:
-        """Create ``network_`` for ``n_series`` series from the stored settings."""
+    def _to_device(self, device: str) -> None:
+        self.network_.to(device)

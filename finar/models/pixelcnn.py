@@ -3,12 +3,18 @@
 A panel ``x`` of ``T`` days and ``J`` assets (or ``J`` intraday bins) is an image with one
 channel. Masked convolutions (van den Oord et al. 2016a) factorise its density in raster order,
 
-.. math::  \\log p(x) = \\sum_t \\sum_j \\log p(x_{t,j} \\mid x_{<t,\\cdot},\\ x_{t,<j},\\ c_t)
+.. math::  \\log p(x) = \\sum_t \\sum_j \\log p(x_{t,j} \\mid x_{<t,\\cdot},\\ x_{t,<j},\\ c_{t-1})
 
 so each asset conditions on every asset of the previous days in the receptive field and on the
 assets *to its left on the same day*: put the market index first and each stock's same-day
 density is conditional on the market (the column order is the user's choice and part of the
-model). ``c_t`` is an optional market-regime label of day ``t`` (class-conditional PixelCNN).
+model). Since ``log_prob`` of cell ``(t, j)`` conditions on the cells before it, the sum over a
+day's cells is the exact joint density of the day (tag ``"joint"``, :meth:`joint_log_prob`).
+
+``c_{t-1}`` is the row of ``exog`` known at the close of the day before (the covariate rule of
+:mod:`finar.models.base`): the column named by ``regime_column`` is a market-regime label
+(class-conditional PixelCNN; e.g. :func:`volatility_regime`), embedded per layer; the other
+columns are numeric covariates, standardised and projected per layer.
 
 Two stacks are available:
 
@@ -33,12 +39,14 @@ models the standardised value; by default PixelCNN++'s discretised logistic mixt
 ``[-bound, bound]``, read as uniform within each bin. ``log_prob`` adds the bin width (inside the
 head) and the scaler's log-Jacobian, so it is a density in the units of the returns, comparable
 with GARCH's. Continuous heads (``'t_mixture'``, ``'student_t'``, ``'gaussian'``) are options.
+Fitting, scoring, the predictive per cell and files are the panel-mode template of
+:class:`~finar.models.neural.NeuralForecaster`; generation is cached row by row.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -47,18 +55,59 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from finar._estimator import check_int, check_number, register
 from finar._progress import progress_bar
-from finar.data.scalers import StandardScaler, scaler_from_state_dict
-from finar.data.transforms import check_length
+from finar.data.scalers import StandardScaler
 from finar.errors import DataError, format_rows
-from finar.models.base import Forecaster, cdf_values, check_returns, register
+from finar.models.base import Exog, check_exog, check_returns, future_exog
 from finar.models.heads import Head, make_head
-from finar.models.scenarios import Scenarios, future_index
-from finar.models.training import TrainConfig, TrainResult, seeded, train
+from finar.models.neural import NeuralForecaster
+from finar.models.training import TRAIN_DEFAULTS, TrainConfig, as_config
 
-__all__ = ["PixelCNN", "GatedPixelCNN", "OriginalPixelCNN", "MaskedConv2d", "volatility_regime"]
+__all__ = ["PixelCNN", "PixelCNNConfig", "GatedPixelCNN", "OriginalPixelCNN", "MaskedConv2d",
+           "volatility_regime"]
 
 _HEADS = ("logistic_mixture", "t_mixture", "student_t", "gaussian")
+
+
+@dataclass(frozen=True)
+class PixelCNNConfig:
+    """Architecture of :class:`GatedPixelCNN` / :class:`OriginalPixelCNN`; bad values raise DataError."""
+
+    arch: str = "gated"             # "gated" (no blind spot) or "original" (one masked stack)
+    channels: int = 16
+    n_layers: int = 5
+    kernel_height: int = 2          # rows per kernel: the current row and kernel_height - 1 above
+    kernel_width: int | None = None  # odd columns of the kernels over the rows above; None: 2 J - 1
+    row_width: int | None = None    # gated: cells of the same row a horizontal kernel spans; None: J
+    dilation_growth: int = 2        # layer l has dilation dilation_growth ** l along time
+
+    def __post_init__(self) -> None:
+        if self.arch not in ("gated", "original"):
+            raise DataError(f"arch must be 'gated' or 'original', got {self.arch!r}")
+        for name in ("channels", "n_layers", "kernel_height", "dilation_growth"):
+            object.__setattr__(self, name, check_int(name, getattr(self, name)))
+        if self.arch == "gated" and self.kernel_height < 2:
+            raise DataError("the gated PixelCNN needs kernel_height >= 2 to see the rows above")
+        for name, odd in (("kernel_width", True), ("row_width", False)):
+            w = getattr(self, name)
+            if w is None:
+                continue
+            if isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 1 or (odd and w % 2 == 0):
+                kind = "an odd positive" if odd else "a positive"
+                raise DataError(f"{name} must be None or {kind} integer, got {w!r}")
+            object.__setattr__(self, name, int(w))
+
+    @property
+    def dilations(self) -> list[int]:
+        return [self.dilation_growth ** i for i in range(self.n_layers)]
+
+    @property
+    def receptive_rows(self) -> int:
+        """Rows above a row that its cells see: ``(kernel_height - 1) sum(dilations)``, + 1 gated
+        (the vertical stack's shift)."""
+        rows = (self.kernel_height - 1) * sum(self.dilations)
+        return rows + 1 if self.arch == "gated" else rows
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -123,34 +172,42 @@ def _shift_down(x: Tensor) -> Tensor:
 
 
 class _Biases(nn.Module):
-    """Per-column and per-regime biases ``V c`` added to a layer's pre-activations."""
+    """Per-column, per-regime and covariate biases ``V c`` added to a layer's pre-activations."""
 
-    def __init__(self, channels: int, n_columns: int, n_regimes: int) -> None:
+    def __init__(self, channels: int, n_columns: int, n_regimes: int, n_covariates: int = 0) -> None:
         super().__init__()
         self.column = nn.Parameter(torch.zeros(channels, 1, n_columns))
         self.regime = nn.Embedding(n_regimes, channels) if n_regimes else None
         if self.regime is not None:
             nn.init.zeros_(self.regime.weight)
+        self.cov = nn.Linear(n_covariates, channels, bias=False) if n_covariates else None
+        if self.cov is not None:
+            nn.init.zeros_(self.cov.weight)
 
-    def forward(self, regime: Tensor | None, width: int | None = None) -> Tensor:
-        """``(B or 1, C, T or 1, width)`` for regime ids ``(B, T)``: the first ``width`` columns' biases."""
+    def forward(self, regime: Tensor | None, cov: Tensor | None = None, width: int | None = None) -> Tensor:
+        """``(B or 1, C, T or 1, width)`` for regime ids ``(B, T)`` and covariates ``(B, T, K)``:
+        the first ``width`` columns' biases."""
         bias = self.column[None, ..., :width]
         if self.regime is not None and regime is not None:
             bias = bias + self.regime(regime).permute(0, 2, 1)[..., None]
+        if self.cov is not None and cov is not None:
+            bias = bias + self.cov(cov).permute(0, 2, 1)[..., None]
         return bias
 
 
 class _Output(nn.Module):
-    """ReLU -> 1x1 (+ regime bias) -> ReLU -> 1x1: features of a cell to its head parameters."""
+    """ReLU -> 1x1 (+ conditioning bias) -> ReLU -> 1x1: features of a cell to its head parameters."""
 
-    def __init__(self, channels: int, n_params: int, n_columns: int, n_regimes: int) -> None:
+    def __init__(self, channels: int, n_params: int, n_columns: int, n_regimes: int,
+                 n_covariates: int) -> None:
         super().__init__()
         self.hidden = nn.Conv2d(channels, channels, 1)
-        self.bias = _Biases(channels, n_columns, n_regimes)
+        self.bias = _Biases(channels, n_columns, n_regimes, n_covariates)
         self.params = nn.Conv2d(channels, n_params, 1)
 
-    def forward(self, h: Tensor, regime: Tensor | None) -> Tensor:  # (B, C, T, J) -> (B, T, J, P)
-        h = F.relu(self.hidden(F.relu(h)) + self.bias(regime, h.shape[-1]))
+    def forward(self, h: Tensor, regime: Tensor | None, cov: Tensor | None) -> Tensor:
+        """Features ``(B, C, T, J)`` -> head parameters ``(B, T, J, P)``."""
+        h = F.relu(self.hidden(F.relu(h)) + self.bias(regime, cov, h.shape[-1]))
         return self.params(h).permute(0, 2, 3, 1)
 
 
@@ -162,7 +219,7 @@ class GatedLayer(nn.Module):
     """
 
     def __init__(self, in_channels: int, channels: int, kernel_height: int, kernel_width: int, row_width: int,
-                 dilation: int, first: bool, n_columns: int, n_regimes: int) -> None:
+                 dilation: int, first: bool, n_columns: int, n_regimes: int, n_covariates: int) -> None:
         super().__init__()
         self.v_conv = MaskedConv2d(in_channels, 2 * channels, (kernel_height, kernel_width), None,
                                    dilation=dilation)
@@ -172,7 +229,7 @@ class GatedLayer(nn.Module):
         self.v_to_h = nn.Conv2d(2 * channels, 2 * channels, 1)
         self.h_out = nn.Conv2d(channels, channels, 1)
         self.v_bias = _Biases(2 * channels, n_columns, 0)
-        self.h_bias = _Biases(2 * channels, n_columns, n_regimes)
+        self.h_bias = _Biases(2 * channels, n_columns, n_regimes, n_covariates)
         self.first = first
 
     def vertical(self, v: Tensor, last_row: bool = False) -> tuple[Tensor, Tensor]:
@@ -181,38 +238,41 @@ class GatedLayer(nn.Module):
         pre = (self.v_conv.last_row(v) if last_row else self.v_conv(v)) + self.v_bias(None)
         return pre, _gate(pre)
 
-    def horizontal(self, h: Tensor, v_above: Tensor, regime: Tensor | None) -> Tensor:
+    def horizontal(self, h: Tensor, v_above: Tensor, regime: Tensor | None, cov: Tensor | None) -> Tensor:
         """Next horizontal stream; ``v_above`` holds the vertical pre-activation of the row above."""
-        out = self.h_out(_gate(self.h_conv(h) + self.v_to_h(v_above) + self.h_bias(regime, h.shape[-1])))
+        bias = self.h_bias(regime, cov, h.shape[-1])
+        out = self.h_out(_gate(self.h_conv(h) + self.v_to_h(v_above) + bias))
         return out if self.first else h + out
 
 
 class GatedPixelCNN(nn.Module):
-    """Gated PixelCNN without blind spot: ``forward(x, regime)`` maps ``(B, T, J)`` to ``(B, T, J, P)``.
+    """Gated PixelCNN without blind spot: ``forward(x, regime, cov)`` maps ``(B, T, J)`` to ``(B, T, J, P)``.
 
     The output at cell ``(t, j)`` depends on rows ``t - R .. t - 1`` (``R = receptive_rows``) and
-    on cells ``(t, < j)``, never on ``(t, j)`` or later cells; ``regime`` ``(B, T)`` enters row
-    ``t`` through the horizontal stack and the output only. The horizontal kernels span
-    ``row_width`` cells (the centre and those to its left; default the whole row).
+    on cells ``(t, < j)``, never on ``(t, j)`` or later cells; ``regime`` ``(B, T)`` and ``cov``
+    ``(B, T, K)`` enter row ``t`` through the horizontal stack and the output only. The
+    horizontal kernels span ``row_width`` cells (the centre and those to its left; default the
+    whole row).
     """
 
-    def __init__(self, n_params: int, *, channels: int, kernel_height: int, kernel_width: int,
-                 dilations: Sequence[int], n_columns: int, n_regimes: int,
-                 row_width: int | None = None) -> None:
+    def __init__(self, config: PixelCNNConfig, n_params: int, *, n_columns: int, n_regimes: int = 0,
+                 n_covariates: int = 0) -> None:
         super().__init__()
-        row = n_columns if row_width is None else row_width
+        c = config
+        kw = 2 * n_columns - 1 if c.kernel_width is None else c.kernel_width
+        row = n_columns if c.row_width is None else min(c.row_width, n_columns)
         self.layers = nn.ModuleList(
-            GatedLayer(1 if i == 0 else channels, channels, kernel_height, kernel_width, row, d, i == 0,
-                       n_columns, n_regimes) for i, d in enumerate(dilations))
-        self.out = _Output(channels, n_params, n_columns, n_regimes)
-        self.receptive_rows = 1 + (kernel_height - 1) * sum(dilations)
+            GatedLayer(1 if i == 0 else c.channels, c.channels, c.kernel_height, kw, row, d, i == 0,
+                       n_columns, n_regimes, n_covariates) for i, d in enumerate(c.dilations))
+        self.out = _Output(c.channels, n_params, n_columns, n_regimes, n_covariates)
+        self.receptive_rows = 1 + (c.kernel_height - 1) * sum(c.dilations)
 
-    def forward(self, x: Tensor, regime: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, regime: Tensor | None = None, cov: Tensor | None = None) -> Tensor:
         v = h = x[:, None]  # (B, 1, T, J)
         for layer in self.layers:
             pre, v = layer.vertical(v)
-            h = layer.horizontal(h, _shift_down(pre), regime)
-        return self.out(h, regime)
+            h = layer.horizontal(h, _shift_down(pre), regime, cov)
+        return self.out(h, regime, cov)
 
     # ---- cached generation: the vertical stack advances a row at a time, the row cell by cell --------
     def start(self, above: Tensor) -> tuple[list[Tensor], list[Tensor]]:
@@ -236,13 +296,15 @@ class GatedPixelCNN(nn.Module):
             inputs.append(past)
         return pres, inputs
 
-    def row(self, x_row: Tensor, state: tuple[list[Tensor], list[Tensor]], regime: Tensor | None) -> Tensor:
+    def row(self, x_row: Tensor, state: tuple[list[Tensor], list[Tensor]], regime: Tensor | None = None,
+            cov: Tensor | None = None) -> Tensor:
         """Head parameters ``(B, W, P)`` of the cells of a row's first ``W`` columns ``(B, W)``
-        after the state's rows (the horizontal stack only looks left, so ``W < J`` is exact)."""
+        after the state's rows (the horizontal stack only looks left, so ``W < J`` is exact);
+        ``regime`` ``(B, 1)`` and ``cov`` ``(B, 1, K)`` condition the row."""
         h = x_row[:, None, None]  # (B, 1, 1, W)
         for layer, above in zip(self.layers, state[0], strict=True):
-            h = layer.horizontal(h, above[..., :h.shape[-1]], regime)
-        return self.out(h, regime)[:, 0]
+            h = layer.horizontal(h, above[..., :h.shape[-1]], regime, cov)
+        return self.out(h, regime, cov)[:, 0]
 
 
 class OriginalPixelCNN(nn.Module):
@@ -253,23 +315,24 @@ class OriginalPixelCNN(nn.Module):
     the right are never seen although they come earlier in raster order.
     """
 
-    def __init__(self, n_params: int, *, channels: int, kernel_height: int, kernel_width: int,
-                 dilations: Sequence[int], n_columns: int, n_regimes: int) -> None:
+    def __init__(self, config: PixelCNNConfig, n_params: int, *, n_columns: int, n_regimes: int = 0,
+                 n_covariates: int = 0) -> None:
         super().__init__()
-        k = (kernel_height, kernel_width)
-        self.convs = nn.ModuleList(MaskedConv2d(1 if i == 0 else channels, channels, k,
+        c = config
+        k = (c.kernel_height, 2 * n_columns - 1 if c.kernel_width is None else c.kernel_width)
+        self.convs = nn.ModuleList(MaskedConv2d(1 if i == 0 else c.channels, c.channels, k,
                                                 "A" if i == 0 else "B", dilation=d)
-                                   for i, d in enumerate(dilations))
-        self.biases = nn.ModuleList(_Biases(channels, n_columns, 0) for _ in dilations)
-        self.out = _Output(channels, n_params, n_columns, n_regimes)
-        self.receptive_rows = (kernel_height - 1) * sum(dilations)
+                                   for i, d in enumerate(c.dilations))
+        self.biases = nn.ModuleList(_Biases(c.channels, n_columns, 0) for _ in c.dilations)
+        self.out = _Output(c.channels, n_params, n_columns, n_regimes, n_covariates)
+        self.receptive_rows = (c.kernel_height - 1) * sum(c.dilations)
 
-    def forward(self, x: Tensor, regime: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, regime: Tensor | None = None, cov: Tensor | None = None) -> Tensor:
         h = x[:, None]
         for i, (conv, bias) in enumerate(zip(self.convs, self.biases, strict=True)):
             y = conv(h if i == 0 else F.relu(h)) + bias(None)
             h = y if i == 0 else h + y
-        return self.out(h, regime)
+        return self.out(h, regime, cov)
 
     # ---- generation: the stack mixes rows and columns, so each row reruns over its window ------------
     def start(self, above: Tensor) -> Tensor:
@@ -278,21 +341,26 @@ class OriginalPixelCNN(nn.Module):
     def advance(self, state: Tensor, x_row: Tensor) -> Tensor:
         return torch.cat([state[:, 1:], x_row[:, None]], dim=1)
 
-    def row(self, x_row: Tensor, state: Tensor, regime: Tensor | None) -> Tensor:
+    def row(self, x_row: Tensor, state: Tensor, regime: Tensor | None = None,
+            cov: Tensor | None = None) -> Tensor:
         x = torch.cat([state, F.pad(x_row, (0, state.shape[-1] - x_row.shape[-1]))[:, None]], dim=1)
-        reg = None if regime is None else F.pad(regime, (x.shape[1] - 1, 0))
-        return self.forward(x, reg)[:, -1, :x_row.shape[-1]]
+        above = x.shape[1] - 1  # the state's rows get no conditioning: only the last row is read
+        reg = None if regime is None else F.pad(regime, (above, 0))
+        cv = None if cov is None else F.pad(cov, (0, 0, above, 0))
+        return self.forward(x, reg, cv)[:, -1, :x_row.shape[-1]]
 
 
 def volatility_regime(r: pd.Series | pd.DataFrame, window: int = 20, n_regimes: int = 3,
                       edges: Sequence[float] | None = None) -> pd.Series:
-    """Market-regime labels ``0 .. n_regimes - 1`` from trailing realised volatility, known before each day.
+    """Market-regime labels ``0 .. n_regimes - 1`` from trailing realised volatility, known at each close.
 
-    ``vol_t = sqrt(mean of r^2 over the panel and the window days before t)`` (days ``t - window
-    .. t - 1``, fewer at the start; the first day uses its own row, the only look-ahead, and
-    lies within any model's ``min_context``). Labels are the ``vol_t`` quantile classes (terciles
-    for 3) cut at ``edges``; without ``edges`` they are the quantiles of ``vol`` over ``r`` itself,
-    so compute them on training data and pass ``labels.attrs["edges"]`` for later data.
+    ``vol_t = sqrt(mean of r^2 over the panel and the days t - window + 1 .. t)`` (fewer at the
+    start): row ``t`` uses days up to ``t`` only, so it follows the covariate rule (known at the
+    close of day ``t``, conditioning day ``t + 1``) and serves as an exog column directly, e.g.
+    ``PixelCNN(regime_column="regime").fit(r, exog=volatility_regime(r).to_frame())``. Labels
+    are the ``vol_t`` quantile classes (terciles for 3) cut at ``edges``; without ``edges`` they
+    are the quantiles of ``vol`` over ``r`` itself, so compute them on training data and pass
+    ``labels.attrs["edges"]`` for later data.
 
     Examples
     --------
@@ -303,13 +371,9 @@ def volatility_regime(r: pd.Series | pd.DataFrame, window: int = 20, n_regimes: 
     ([0, 1, 2], 2)
     """
     frame = check_returns(r)
-    if isinstance(window, bool) or int(window) != window or window < 1 or int(n_regimes) != n_regimes \
-            or n_regimes < 2:
-        raise DataError(f"window must be >= 1 and n_regimes >= 2 (integers), got {window!r}, {n_regimes!r}")
+    window, n_regimes = check_int("window", window), check_int("n_regimes", n_regimes, 2)
     sq = (frame.to_numpy(dtype=float) ** 2).mean(axis=1)
-    past = pd.Series(sq).rolling(int(window), min_periods=1).mean().shift(1)
-    past.iloc[0] = sq[0]
-    vol = np.sqrt(past.to_numpy())
+    vol = np.sqrt(pd.Series(sq).rolling(window, min_periods=1).mean().to_numpy())
     if edges is None:
         edges = np.quantile(vol, np.arange(1, n_regimes) / n_regimes).tolist()
     cut = np.asarray(edges, dtype=float)
@@ -321,7 +385,7 @@ def volatility_regime(r: pd.Series | pd.DataFrame, window: int = 20, n_regimes: 
 
 
 @register("pixelcnn")
-class PixelCNN(Forecaster):
+class PixelCNN(NeuralForecaster):
     """PixelCNN over a panel (days x assets) with an exact joint likelihood; see the module docstring.
 
     Parameters
@@ -351,36 +415,41 @@ class PixelCNN(Forecaster):
     bound : float, default 40
         Support of the binned head in standard deviations of each asset; a cell outside it has
         density 0 (``log_prob`` is ``-inf``); ``fit`` refuses training data outside it.
-    window : int, default 96
-        Target rows per training window (each with ``min_context`` rows of context).
-    lr, weight_decay, batch_size, max_epochs, patience : training settings
-        Passed to :class:`finar.models.training.TrainConfig`. The defaults (16 channels, 5
-        layers, 25 epochs) are the configuration of ``benchmarks/_p4_panel.py`` (21 assets,
-        15 years: about 4 minutes on one CPU thread).
-    val_fraction : float, default 0.2
-        The last fraction of the days is the early-stopping validation set.
-    seed : int, default 0
+    regime_column : str, optional
+        The exog column holding a market-regime label per day (any hashable labels, e.g.
+        :func:`volatility_regime`; row ``t`` conditions day ``t + 1``), embedded as a class; the
+        other exog columns are numeric covariates. ``sample`` takes the labels of the simulated
+        days in ``exog_future``.
+    train : TrainConfig or mapping, optional
+        Training settings (:class:`~finar.models.training.TrainConfig`); ``window`` is the
+        target rows per training window. The defaults (lr 3e-3, batch_size 4, max_epochs 25,
+        patience 5, window 96; 16 channels, 5 layers) are the configuration of
+        ``benchmarks/_p4_panel.py`` (21 assets, 15 years: about 4 minutes on one CPU thread).
     device : str, default 'cpu'
     progress : bool, default False
+        Progress bars over the training epochs and the generated days.
 
     Examples
     --------
     >>> import finar
     >>> px = finar.load("sp500-stocks")[["SP500", "JPM", "BAC"]].loc["2011":"2012"]
     >>> r = finar.returns(px)
-    >>> m = PixelCNN(channels=8, n_layers=3, max_epochs=2).fit(r)
-    >>> m.min_context, m.log_prob(r, per="day").shape
+    >>> m = PixelCNN(channels=8, n_layers=3, train={"max_epochs": 2}).fit(r)
+    >>> m.min_context, m.joint_log_prob(r).shape
     (8, (501,))
     >>> m.sample(r, horizon=5, n_paths=10, seed=0).paths.shape
     (10, 5, 3)
     """
 
+    tags = frozenset({"predictive", "exog", "joint"})
+    panel = True
+    default_train = replace(TRAIN_DEFAULTS, lr=3e-3, batch_size=4, max_epochs=25, patience=5, window=96)
+
     def __init__(self, arch: str = "gated", channels: int = 16, n_layers: int = 5, kernel_height: int = 2,
                  kernel_width: int | None = None, row_width: int | None = None, dilation_growth: int = 2,
-                 head: str = "logistic_mixture",
-                 n_components: int = 5, n_bins: int = 2048, bound: float = 40.0, window: int = 96,
-                 lr: float = 3e-3, weight_decay: float = 0.01, batch_size: int = 4, max_epochs: int = 25,
-                 patience: int = 5, val_fraction: float = 0.2, seed: int = 0, device: str = "cpu",
+                 head: str = "logistic_mixture", n_components: int = 5, n_bins: int = 2048,
+                 bound: float = 40.0, regime_column: str | None = None,
+                 train: TrainConfig | Mapping[str, Any] | None = default_train, device: str = "cpu",
                  progress: bool = False) -> None:
         self.arch = arch
         self.channels = channels
@@ -393,70 +462,40 @@ class PixelCNN(Forecaster):
         self.n_components = n_components
         self.n_bins = n_bins
         self.bound = bound
-        self.window = window
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.val_fraction = val_fraction
-        self.seed = seed
+        self.regime_column = regime_column
+        self.train = as_config(train, self.default_train, "PixelCNN.train")  # see WaveNet.__init__
         self.device = device
         self.progress = progress
 
     @classmethod
     def _tiny_params(cls) -> list[dict[str, Any]]:
-        tiny = dict(channels=8, n_layers=3, n_bins=256, window=32, max_epochs=2, batch_size=8)
+        tiny = dict(channels=8, n_layers=3, n_bins=256, train=dict(window=32, max_epochs=2, batch_size=8))
         return [tiny, {**tiny, "head": "t_mixture", "n_components": 2}, {**tiny, "arch": "original"}]
 
     # ---- configuration ----------------------------------------------------------------------
     @property
-    def dilations(self) -> list[int]:
-        return [int(self.dilation_growth) ** i for i in range(int(self.n_layers))]
+    def config(self) -> PixelCNNConfig:
+        """The architecture settings as the network's frozen config (checked there)."""
+        return PixelCNNConfig(self.arch, self.channels, self.n_layers, self.kernel_height, self.kernel_width,
+                              self.row_width, self.dilation_growth)
 
     @property
     def min_context(self) -> int:
-        """Days of context before a row's density is defined (the receptive field in rows)."""
-        rows = (int(self.kernel_height) - 1) * sum(self.dilations)
-        return rows + 1 if self.arch == "gated" else rows
-
-    @property
-    def memory(self) -> int:
-        """A row's cells depend on the ``min_context`` rows above it (and the row itself) only."""
-        return self.min_context
-
-    @property
-    def min_fit_obs(self) -> int:  # type: ignore[override]
-        # one training target row after min_context, and a validation part of at least one day
-        return math.ceil((self.min_context + 1) / (1.0 - float(self.val_fraction))) + 1
+        """Days of context before a row's density is defined (the receptive field in rows; at
+        least 1, the day whose exog conditions the first scored day)."""
+        return max(1, self.config.receptive_rows)
 
     def _validate(self) -> None:
-        if self.arch not in ("gated", "original"):
-            raise DataError(f"arch must be 'gated' or 'original', got {self.arch!r}")
+        _ = self.config
         if self.head not in _HEADS:
             raise DataError(f"head must be one of {list(_HEADS)}, got {self.head!r}")
-        for name in ("channels", "n_layers", "kernel_height", "dilation_growth", "n_components", "n_bins",
-                     "window", "batch_size", "max_epochs", "patience"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
-                raise DataError(f"{name} must be a positive integer, got {v!r}")
-        if self.arch == "gated" and self.kernel_height < 2:
-            raise DataError("the gated PixelCNN needs kernel_height >= 2 to see the rows above")
-        for name, odd in (("kernel_width", True), ("row_width", False)):
-            w = getattr(self, name)
-            if w is not None and (isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 1
-                                  or (odd and w % 2 == 0)):
-                kind = "an odd positive" if odd else "a positive"
-                raise DataError(f"{name} must be None or {kind} integer, got {w!r}")
-        if not 0 < float(self.val_fraction) < 0.9:
-            raise DataError(f"val_fraction must lie in (0, 0.9), got {self.val_fraction!r}")
-        if not (math.isfinite(float(self.bound)) and float(self.bound) > 0):
-            raise DataError(f"bound must be a positive number, got {self.bound!r}")
+        check_int("n_components", self.n_components)
+        check_int("n_bins", self.n_bins)
+        check_number("bound", self.bound, 0.0, low_open=True)
+        if self.regime_column is not None and not isinstance(self.regime_column, str):
+            raise DataError(f"regime_column must be None or an exog column name, got {self.regime_column!r}")
 
-    def _tensor(self, values: np.ndarray) -> Tensor:
-        return torch.tensor(values, dtype=torch.float32, device=self.device)
-
-    def _make_head(self) -> Head:
+    def _make_head(self, z: np.ndarray | None = None) -> Head:
         if self.head == "logistic_mixture":
             b = float(self.bound)
             return make_head(self.head, n_components=int(self.n_components), n_bins=int(self.n_bins),
@@ -465,241 +504,166 @@ class PixelCNN(Forecaster):
             return make_head(self.head, n_components=int(self.n_components))
         return make_head(self.head)
 
-    def _build(self, n_series: int) -> None:
-        kw = 2 * n_series - 1 if self.kernel_width is None else int(self.kernel_width)
-        settings = dict(channels=int(self.channels), kernel_height=int(self.kernel_height), kernel_width=kw,
-                        dilations=self.dilations, n_columns=n_series, n_regimes=len(self.regimes_))
-        with seeded(int(self.seed)):
-            if self.arch == "gated":
-                row = None if self.row_width is None else min(int(self.row_width), n_series)
-                self.network_ = GatedPixelCNN(self.head_.n_params, row_width=row, **settings)
-            else:
-                self.network_ = OriginalPixelCNN(self.head_.n_params, **settings)
-        self.network_.to(self.device)
-
-    # ---- inputs -------------------------------------------------------------------------------
-    def _panel(self, r: pd.Series | pd.DataFrame, what: str) -> tuple[pd.DataFrame, np.ndarray]:
-        """The checked panel in the fitted column order and its standardised values ``(T, J)``."""
-        frame = check_returns(r, what=what)
-        cols = [str(c) for c in frame.columns]
-        if cols != self.columns_ and not (len(cols) == 1 == len(self.columns_)):
-            raise DataError(f"{what}: this PixelCNN was fitted on columns {self.columns_} in this order "
-                            f"(the order is part of the model), got {cols}; select them with "
-                            f"r[{self.columns_}]")
-        return frame, np.asarray(self.scaler_.transform(frame.to_numpy(dtype=float)))
-
-    def _regime_ids(self, regime: Any, index: pd.Index, what: str) -> Tensor | None:
-        """Regime ids ``(1, T)`` for the rows ``index``, or None for a model without regimes."""
-        if not self.regimes_:
-            if regime is not None:
-                raise DataError(f"{what}: this PixelCNN was fitted without regime labels; drop regime=")
-            return None
-        if regime is None:
-            raise DataError(f"{what}: this PixelCNN was fitted with regime labels {self.regimes_}; pass "
-                            "regime= for the same days")
-        if not isinstance(regime, pd.Series) or not regime.index.equals(index):
-            raise DataError(f"{what}: regime must be a pandas Series with exactly the rows of the panel "
-                            f"({len(index)} rows)")
-        return self._ids(regime.tolist(), what)[None]
-
-    def _ids(self, labels: Sequence[Hashable], what: str) -> Tensor:
-        lookup = {label: i for i, label in enumerate(self.regimes_)}
-        unknown = sorted({str(x) for x in labels if _plain_label(x) not in lookup})
-        if unknown:
-            raise DataError(f"{what}: unknown regime labels {unknown}; the model knows {self.regimes_}")
-        return torch.tensor([lookup[_plain_label(x)] for x in labels], dtype=torch.long, device=self.device)
-
-    # ---- fit ----------------------------------------------------------------------------------
-    def fit(self, r: pd.Series | pd.DataFrame, regime: pd.Series | None = None) -> PixelCNN:
-        """Fit to a panel of returns (rows days, columns assets in the order the model conditions on).
-
-        Parameters
-        ----------
-        r : DataFrame or Series
-            Finite returns; NaNs are refused (restrict the panel to assets with full history, or
-            align it first). Column ``j`` is modelled given columns ``< j`` of the same day.
-        regime : Series of labels, optional
-            A market-regime label per day (e.g. :func:`volatility_regime`), the class the day's
-            cells are conditioned on. It must be known before day ``t`` opens; ``log_prob``,
-            ``cdf`` and ``sample`` then need labels too.
-        """
-        self._validate()
-        frame = check_returns(r)
-        check_length(frame, self.min_fit_obs, what=f"fitting {type(self).__name__}")
-        self.columns_ = [str(c) for c in frame.columns]
-        self.regimes_: list[Hashable] = []
-        if regime is not None:
-            if not isinstance(regime, pd.Series) or not regime.index.equals(frame.index):
-                raise DataError("regime must be a pandas Series with exactly the rows of r")
-            if regime.isna().any():
-                raise DataError(f"regime has missing labels at {format_rows(regime.index[regime.isna()])}")
-            found = {_plain_label(x) for x in regime.tolist()}
-            self.regimes_ = sorted(found, key=lambda x: (isinstance(x, str), x if isinstance(x, int) else 0,
-                                                         str(x)))
-        reg = self._regime_ids(regime, frame.index, "fit")
-        self.scaler_ = StandardScaler().fit(frame.to_numpy(dtype=float))
-        z = np.asarray(self.scaler_.transform(frame.to_numpy(dtype=float)))
-        self.head_ = self._make_head()
+    def _check_fit_data(self, frame: pd.DataFrame, z: np.ndarray) -> None:
         if self.head == "logistic_mixture":
             outside = np.abs(z).max(axis=1) > float(self.bound)
             if outside.any():
                 raise DataError(f"returns beyond bound={self.bound} standard deviations at "
                                 f"{format_rows(frame.index[outside])}; raise bound or use a continuous head")
-        self._build(len(self.columns_))
-        R, n = self.min_context, len(z)
-        cut = round(n * (1 - float(self.val_fraction)))
-        size = R + min(int(self.window), cut - R)
-        starts = list(range(0, cut - size + 1, size - R))
-        if (cut - size) % (size - R):
-            starts.append(cut - size)  # the newest training targets too
-        ids = torch.zeros((1, n), dtype=torch.long) if reg is None else reg.cpu()
-        x = torch.tensor(z, dtype=torch.float32)
-        train_data = (torch.stack([x[s:s + size] for s in starts]),
-                      torch.stack([ids[0, s:s + size] for s in starts]))
-        val_data = (x[None, cut - R:], ids[:, cut - R:])  # one image: the validation days and their context
-        head, use_regime = self.head_, bool(self.regimes_)
 
-        def loss(module: nn.Module, xb: Tensor, rb: Tensor) -> Tensor:
-            raw = module(xb, rb if use_regime else None)  # (B, T, J, P)
-            return -head.log_prob(raw[:, R:], xb[:, R:]).mean()
+    def _network(self, n_series: int, n_covariates: int) -> nn.Module:
+        cls = GatedPixelCNN if self.arch == "gated" else OriginalPixelCNN
+        return cls(self.config, self.head_.n_params, n_columns=n_series, n_regimes=len(self.regimes_),
+                   n_covariates=n_covariates - bool(self.regimes_))
 
-        config = TrainConfig(lr=float(self.lr), weight_decay=float(self.weight_decay),
-                             batch_size=int(self.batch_size), max_epochs=int(self.max_epochs),
-                             patience=int(self.patience), seed=int(self.seed),
-                             warmup_steps=min(100, 2 * max(1, len(starts) // int(self.batch_size))))
-        self.training_ = train(self.network_, loss, train_data, val_data, config, device=self.device,
-                               progress=bool(self.progress))
-        return self
+    def _series_ids(self, frame: pd.DataFrame, what: str) -> list[int]:
+        cols = [str(c) for c in frame.columns]
+        if cols != self.columns_ and not (len(cols) == 1 == len(self.columns_)):
+            raise DataError(f"{what}: this PixelCNN was fitted on columns {self.columns_} in this order "
+                            f"(the order is part of the model), got {cols}; select them with "
+                            f"r[{self.columns_}]")
+        return list(range(len(cols)))
 
-    # ---- the contract -------------------------------------------------------------------------
-    def log_prob(self, r: pd.Series | pd.DataFrame, regime: pd.Series | None = None,
-                 per: str = "cell") -> pd.Series | pd.DataFrame:
-        """Log density of each cell given the cells before it, in nats in the units of ``r``.
+    # ---- covariates: numeric columns, then the regime id -----------------------------------------
+    def _split_exog(self, exog: Exog, index: pd.Index, what: str,
+                    columns: list[str] | None) -> tuple[pd.DataFrame | None, pd.Series | None]:
+        """``exog`` as (checked numeric covariates, regime labels) for the days ``index``."""
+        key = self.regime_column
+        if key is None:
+            return check_exog(exog, index, what, columns), None
+        if not isinstance(exog, pd.DataFrame) or key not in exog.columns:
+            raise DataError(f"{what}: regime_column={key!r} needs exog, a DataFrame with a {key!r} column")
+        if not exog.index.equals(index):
+            raise DataError(f"{what} must have exactly the rows of the returns ({len(index)} rows); got "
+                            f"{len(exog)} rows. Row t is known at the close of day t and conditions day t+1")
+        labels = exog[key]
+        if labels.isna().any():
+            missing = format_rows(labels.index[labels.isna()])
+            raise DataError(f"{what} has missing {key!r} labels at {missing}")
+        rest = exog.drop(columns=[key])
+        if columns == [] or (columns is None and rest.shape[1] == 0):  # no numeric covariates
+            return None, labels
+        return check_exog(rest, index, what, columns), labels
 
-        ``per='cell'`` gives ``log p(r_{t,j} | r_{<t}, r_{t,<j})`` aligned with ``r`` (a Series for
-        a Series); ``per='day'`` the joint log density of each day, the sum over its cells, as a
-        Series. The first ``min_context`` days are NaN. Cells outside a binned head's support
-        (``bound``) have density 0: ``-inf``.
-        """
-        if per not in ("cell", "day"):
-            raise DataError(f"per must be 'cell' or 'day', got {per!r}")
-        self._check_fitted()
-        log_scale = self._tensor(np.log(self.scaler_.scale_)).double()  # the scaler's Jacobian, per column
-        frame, lp = self._per_cell(r, regime, "log_prob",
-                                   lambda raw, z: self.head_.log_prob(raw, z).double() - log_scale)
-        if per == "day":
-            return pd.Series(lp.sum(axis=1), index=frame.index, name="log_prob")
-        return _like(r, pd.DataFrame(lp, index=frame.index, columns=frame.columns))
+    def _condition_array(self, numeric: pd.DataFrame | None, labels: pd.Series | None,
+                         what: str) -> np.ndarray:
+        """Standardised numeric covariates, then the regime id (as a float column): ``(T, K)``."""
+        parts = [] if numeric is None else [np.asarray(self.exog_scaler_.transform(numeric.to_numpy(float)))]
+        if labels is not None:
+            lookup = {label: i for i, label in enumerate(self.regimes_)}
+            plain = [_plain_label(x) for x in labels.tolist()]
+            unknown = sorted({str(x) for x in plain if x not in lookup})
+            if unknown:
+                raise DataError(f"{what}: unknown regime labels {unknown}; the model knows {self.regimes_}")
+            parts.append(np.array([lookup[x] for x in plain], dtype=float)[:, None])
+        return np.concatenate(parts, axis=1)
 
-    def cdf(self, r: pd.Series | pd.DataFrame, regime: pd.Series | None = None, *,
-            at: Any = None) -> pd.Series | pd.DataFrame:
-        """Conditional CDF ``P(R_{t,j} <= r_{t,j} | r_{<t}, r_{t,<j})`` of each observed cell.
+    def _fit_covariates(self, exog: Exog, index: pd.Index) -> np.ndarray | None:
+        if exog is None and self.regime_column is None:
+            self.exog_columns_, self.regimes_ = [], []
+            return None
+        numeric, labels = self._split_exog(exog, index, "fit exog", None)
+        self.regimes_: list[Hashable] = [] if labels is None else sorted(
+            {_plain_label(x) for x in labels.tolist()},
+            key=lambda x: (isinstance(x, str), x if isinstance(x, int) else 0, str(x)))
+        names = [] if numeric is None else list(numeric.columns)
+        if numeric is not None:
+            self.exog_scaler_ = StandardScaler().fit(numeric.to_numpy(dtype=float))
+        self.exog_columns_ = names + ([self.regime_column] if labels is not None else [])
+        return self._condition_array(numeric, labels, "fit exog")
 
-        The exact CDF of the density ``log_prob`` evaluates (the head's ``cdf``), NaN for the
-        first ``min_context`` days; two-sided tail p-values are ``2 min(F, 1 - F)``. ``at``
-        (shaped like ``r``) evaluates each cell's conditional CDF at ``at_{t,j}`` instead (the
-        conditioning is always ``r``).
-        """
-        frame, out = self._per_cell(r, regime, "cdf", self.head_.cdf, at=at)
-        return _like(r, pd.DataFrame(out, index=frame.index, columns=frame.columns))
+    def _numeric_columns(self) -> list[str]:
+        return self.exog_columns_[:-1] if self.regimes_ else self.exog_columns_
 
-    def ppf(self, r: pd.Series | pd.DataFrame, q: float,
-            regime: pd.Series | None = None) -> pd.Series | pd.DataFrame:
-        """The ``q``-quantile of each cell's conditional distribution given ``r_{<t}`` and
-        ``r_{t,<j}``, in the units of ``r`` (the head's exact quantile function, the inverse of
-        :meth:`cdf`); NaN for the first ``min_context`` days. Cell ``(t, j)``'s value does not
-        depend on ``r_{t,j}``."""
-        self._check_fitted()
-        loc, scale = (self._tensor(np.asarray(a, dtype=float)).double() for a in (self.scaler_.loc_,
-                                                                                  self.scaler_.scale_))
-        frame, out = self._per_cell(r, regime, "ppf",
-                                    lambda raw, z: self.head_.ppf(raw, float(q)).double() * scale + loc)
-        return _like(r, pd.DataFrame(out, index=frame.index, columns=frame.columns))
+    def _covariates(self, exog: Exog, index: pd.Index, what: str) -> np.ndarray | None:
+        self._check_exog_given(exog, what)
+        if exog is None:
+            return None
+        numeric, labels = self._split_exog(exog, index, f"{what} exog", self._numeric_columns())
+        return self._condition_array(numeric, labels, what)
+
+    def _future_covariates(self, exog_future: Exog, horizon: int) -> np.ndarray:
+        numeric_cols = self._numeric_columns()
+        if horizon == 1:  # the first simulated day is conditioned by the context's last row
+            return np.zeros((0, len(self.exog_columns_)))
+        if not self.regimes_:
+            return np.asarray(self.exog_scaler_.transform(future_exog(exog_future, numeric_cols, horizon)))
+        key = self.regime_column
+        if not isinstance(exog_future, pd.DataFrame) or key not in exog_future.columns \
+                or len(exog_future) < horizon - 1:
+            raise DataError(f"sample: the model was fitted with regime labels {self.regimes_}; pass "
+                            f"exog_future, a DataFrame with a {key!r} column (and {numeric_cols}) of at "
+                            f"least horizon - 1 = {horizon - 1} rows")
+        fut = exog_future.iloc[:horizon - 1]
+        numeric = None
+        if numeric_cols:
+            numeric = pd.DataFrame(future_exog(fut.drop(columns=[key]), numeric_cols, horizon),
+                                   columns=numeric_cols)
+        return self._condition_array(numeric, fut[key], "exog_future")
+
+    def _conditions(self, c: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """Regime ids ``(B, T)`` and covariates ``(B, T, K)`` of each row: row ``t`` gets exog row
+        ``t - 1`` (known at the close of the day before; row 0, always context, gets zeros)."""
+        if c.shape[-1] == 0:
+            return None, None
+        c = F.pad(c, (0, 0, 1, 0))[:, :-1]
+        n_num = c.shape[-1] - bool(self.regimes_)
+        return (c[..., -1].long() if self.regimes_ else None), (c[..., :n_num] if n_num else None)
+
+    # ---- the model's conditionals -------------------------------------------------------------
+    def _forward_train(self, module: nn.Module, x: Tensor, *cond: Tensor) -> Tensor:
+        """Panels ``x`` (B, R + span, J): the masked network's outputs at the target rows."""
+        return module(x, *self._conditions(cond[0]))[:, self.min_context:]
+
+    def _conditionals(self, z: Tensor, sid: int, cov: Tensor | None) -> Tensor:
+        raise NotImplementedError("PixelCNN conditions each cell on the whole panel: see _head_params")
 
     @torch.no_grad()
-    def _per_cell(self, r: pd.Series | pd.DataFrame, regime: pd.Series | None, what: str,
-                  fn: Callable[[Tensor, Tensor], Tensor], at: Any = None) -> tuple[pd.DataFrame, np.ndarray]:
-        """``fn(raw, z)`` of every cell after the first ``min_context`` days (NaN before), ``(T, J)``;
-        ``z`` is ``r`` standardised, or ``at`` (shaped like ``r``) standardised."""
-        self._check_fitted()
-        frame, z = self._panel(r, what)
-        reg = self._regime_ids(regime, frame.index, what)
-        out = np.full(z.shape, np.nan)
-        if len(z) > self.min_context:
-            # NaN in ``at`` (e.g. before min_context) gives NaN, so no finite-value check here
-            zt = z if at is None else (cdf_values(frame, at) - self.scaler_.loc_) / self.scaler_.scale_
-            raw, target = self.network_.eval()(self._tensor(z)[None], reg)[0], self._tensor(zt)
-            # a binned head's cdf holds every bin of every cell at once: chunks of ~2e7 numbers
-            step = max(1, 20_000_000 // (z.shape[1] * getattr(self.head_, "n_bins", 1) * raw.shape[-1]))
-            for s in range(self.min_context, len(z), step):
-                rows = slice(s, s + step)
-                out[rows] = fn(raw[rows], target[rows]).double().cpu().numpy()
-        return frame, out
+    def _head_params(self, z: np.ndarray, sids: list[int], cov: np.ndarray | None) -> list[Tensor]:
+        """One pass over the panel: head parameters of every cell given the cells before it."""
+        c = self._tensor(np.zeros((len(z), 0)) if cov is None else cov)[None]
+        raw = self.network_.eval()(self._tensor(z)[None], *self._conditions(c))[0, self.min_context:]
+        return [raw[:, j].contiguous() for j in range(z.shape[1])]
 
-    def sample(self, context: pd.Series | pd.DataFrame, horizon: int = 1, n_paths: int = 1000,
-               seed: int | None = None, *, regime: Hashable | Sequence[Hashable] | None = None,
-               temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> Scenarios:
-        """Joint scenarios of the whole panel after ``context``: ``paths`` ``(n_paths, horizon, J)``.
-
-        Generation goes day by day and, within a day, asset by asset in the column order,
-        batched over paths (the rows above are encoded once per day). ``regime`` is the label of
-        every future day, or a sequence of ``horizon`` labels (conditional scenarios, e.g. a
-        high-volatility tercile); it is required when the model was fitted with labels.
-        ``temperature``, ``top_k`` and ``top_p`` act on the head (:mod:`finar.models.heads`).
-        """
-        self._check_fitted()
-        frame, z = self._panel(context, "sample context")
-        check_length(frame, self.min_context, what=f"{type(self).__name__}.sample context")
-        if int(horizon) != horizon or horizon < 1 or int(n_paths) != n_paths or n_paths < 1:
-            raise DataError(f"horizon and n_paths must be positive integers, got {horizon}, {n_paths}")
-        horizon, n = int(horizon), int(n_paths)
-        reg = None
-        if self.regimes_ or regime is not None:
-            if not self.regimes_ or regime is None:
-                self._regime_ids(regime, frame.index, "sample")  # raises the matching error
-            labels = [regime] * horizon if _is_label(regime) else list(regime)  # type: ignore[arg-type]
-            if len(labels) != horizon:
-                raise DataError(f"sample: regime needs one label or {horizon} labels, got {len(labels)}")
-            reg = self._ids(labels, "sample")[None].expand(n, -1)
+    # ---- generation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def _paths(self, z: np.ndarray, sids: list[int], cov: np.ndarray | None, horizon: int, n: int,
+               seeds: np.ndarray, kw: dict[str, Any], method: str) -> np.ndarray:
+        """Joint paths: day by day and, within a day, asset by asset in the column order, batched
+        over paths (the rows above are encoded once per day: ``start``/``advance``/``row``).
+        ``method='naive'`` reruns the network over each new cell's receptive field instead."""
         R, J, net = self.min_context, z.shape[1], self.network_.eval()
         buf = torch.zeros((n, R + horizon, J), device=self.device)
-        buf[:, :R] = self._tensor(z[-R:])
-        seed_int = int(np.random.SeedSequence(seed).generate_state(1)[0])
-        gen = torch.Generator(device=self.device).manual_seed(seed_int)
-        kw = dict(temperature=temperature, top_k=top_k, top_p=top_p)
-        with torch.no_grad():
-            state = _expand(net.start(buf[:1, :R]), n)  # the context is the same for every path
-            for t in progress_bar(range(horizon), total=horizon, enabled=bool(self.progress),
-                                  description="PixelCNN sample"):
-                reg_t = None if reg is None else reg[:, t:t + 1]
-                for j in range(J):
-                    raw = net.row(buf[:, R + t, :j + 1], state, reg_t)[:, j]
-                    buf[:, R + t, j] = self.head_.sample(raw, gen, **kw)
-                if t + 1 < horizon:
-                    state = net.advance(state, buf[:, R + t])
-        paths = buf[:, R:].double().cpu().numpy() * self.scaler_.scale_ + self.scaler_.loc_
-        return Scenarios(paths, future_index(frame.index, horizon), [str(c) for c in frame.columns],
-                         seed=seed)
+        buf[:, :R] = self._tensor(z)
+        # one conditioning row per row of buf (the last exog row conditions no simulated day)
+        c = np.zeros((R + horizon, 0)) if cov is None else np.concatenate([cov, cov[-1:]])
+        reg, cv = self._conditions(self._tensor(c)[None])
+        reg = None if reg is None else reg.expand(n, -1)
+        cv = None if cv is None else cv.expand(n, -1, -1)
+        gen = torch.Generator(device=self.device).manual_seed(int(seeds[0]))
+        state = _expand(net.start(buf[:1, :R]), n) if method == "cached" else None  # the same context
+        for t in progress_bar(range(horizon), total=horizon, enabled=bool(self.progress),
+                              description="PixelCNN sample"):
+            rows = slice(R + t, R + t + 1) if method == "cached" else slice(t, R + t + 1)
+            reg_t = None if reg is None else reg[:, rows]
+            cv_t = None if cv is None else cv[:, rows]
+            for j in range(J):
+                if method == "cached":
+                    raw = net.row(buf[:, R + t, :j + 1], state, reg_t, cv_t)[:, j]
+                else:
+                    raw = net(buf[:, rows], reg_t, cv_t)[:, -1, j]
+                buf[:, R + t, j] = self.head_.sample(raw, gen, **kw)
+            if method == "cached" and t + 1 < horizon:
+                state = net.advance(state, buf[:, R + t])
+        return buf[:, R:].double().cpu().numpy()
 
     # ---- persistence --------------------------------------------------------------------------
     def _get_state(self) -> dict[str, Any]:
-        tr = self.training_
-        return {"network": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
-                "scaler": self.scaler_.state_dict(), "columns": list(self.columns_),
-                "regimes": list(self.regimes_),
-                "training": {"history": [{k: float(v) for k, v in e.items()} for e in tr.history],
-                             "best_epoch": int(tr.best_epoch), "best_val_loss": float(tr.best_val_loss),
-                             "seconds": float(tr.seconds), "n_steps": int(tr.n_steps)}}
+        return {**super()._get_state(), "regimes": list(self.regimes_)}
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        self.columns_ = list(state["columns"])
-        self.regimes_ = list(state["regimes"])
-        self.scaler_ = scaler_from_state_dict(state["scaler"])
-        self.head_ = self._make_head()
-        self._build(len(self.columns_))
-        self.network_.load_state_dict(state["network"])
-        self.network_.eval()
-        self.training_ = TrainResult(**state["training"])
+        self.regimes_ = list(state["regimes"])  # before the network is rebuilt: it embeds them
+        super()._set_state(state)
 
 
 def _expand(state: Any, n: int) -> Any:
@@ -709,11 +673,6 @@ def _expand(state: Any, n: int) -> Any:
     return type(state)(_expand(s, n) for s in state)
 
 
-def _like(r: pd.Series | pd.DataFrame, out: pd.DataFrame) -> pd.Series | pd.DataFrame:
-    """A Series named like ``r`` for a Series input, else the DataFrame."""
-    return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
-
-
 def _plain_label(x: Any) -> Hashable:
     """A regime label as a plain int or str (what a weights_only model file can hold)."""
     if isinstance(x, bool | np.bool_):
@@ -721,7 +680,3 @@ def _plain_label(x: Any) -> Hashable:
     if isinstance(x, int | np.integer):
         return int(x)
     return str(x)
-
-
-def _is_label(x: Any) -> bool:
-    return isinstance(x, str | int | np.integer) or not isinstance(x, Sequence | np.ndarray | pd.Series)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from finar.errors import DataError
 
-__all__ = ["Scenarios", "future_index"]
+__all__ = ["Scenarios", "future_index", "portfolio_returns"]
 
 
 def future_index(index: pd.Index, horizon: int) -> pd.Index:
@@ -50,6 +50,14 @@ class Scenarios:
         Return kind, used by :meth:`to_prices` and cumulative statistics.
     seed : int, optional
         The seed the paths were drawn with, kept for reports.
+    joint : bool, default False
+        Whether the columns were drawn jointly (from a model tagged ``"joint"``, such as
+        :class:`finar.models.DCC`), so that a path's columns share their shocks. Scenarios of a
+        panel from per-column models are independent across columns: their portfolio has no
+        correlation and too small a VaR. ``repr`` says which.
+    source : str, optional
+        What the paths describe when they were derived from other scenarios (e.g. a
+        portfolio), for ``repr`` and reports.
 
     Notes
     -----
@@ -68,7 +76,7 @@ class Scenarios:
 
     def __init__(self, paths: np.ndarray, index: pd.Index | Sequence[object],
                  columns: Sequence[object], *, scale: float = 100.0, kind: str = "log",
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, joint: bool = False, source: str | None = None) -> None:
         paths = np.asarray(paths, dtype=float)
         if paths.ndim != 3:
             raise DataError(f"paths must be (n_paths, horizon, n_series), got shape {paths.shape}")
@@ -88,11 +96,22 @@ class Scenarios:
         self.scale = float(scale)
         self.kind = kind
         self.seed = seed
+        self.joint = bool(joint)
+        self.source = source
+
+    @property
+    def dependence(self) -> str:
+        """``'joint'``, ``'independent'`` (columns drawn separately) or ``'single'`` (one column)."""
+        if self.paths.shape[2] == 1 and self.source is None:
+            return "single"
+        return "joint" if self.joint else "independent"
 
     def __repr__(self) -> str:
         n, h, _s = self.paths.shape
+        dep = {"joint": "joint columns", "independent": "independent columns"}.get(self.dependence)
+        extra = "".join(f", {v}" for v in (dep, self.source) if v)
         return (f"Scenarios(n_paths={n}, horizon={h}, columns={self.columns}, "
-                f"start={self.index[0]}, seed={self.seed})")
+                f"start={self.index[0]}, seed={self.seed}{extra})")
 
     @property
     def n_paths(self) -> int:
@@ -144,6 +163,56 @@ class Scenarios:
         tail = np.where(values <= q, values, np.nan)
         return -self._frame(np.nanmean(tail, axis=0))
 
+    def portfolio(self, weights: Sequence[float] | np.ndarray | Mapping[str, float] | pd.Series,
+                  name: str = "portfolio") -> Scenarios:
+        """The return paths of a portfolio of the columns, rebalanced to ``weights`` every step.
+
+        Each step's portfolio simple return is ``R_p = sum_i w_i R_i`` (the rest, ``1 - sum w``,
+        in cash at zero return), in the units and kind of the paths: for log returns in percent,
+        ``r_p = 100 log(1 + sum_i w_i (exp(r_i / 100) - 1))``. ``var``, ``es`` and ``quantile``
+        of the result are the portfolio's. Only joint scenarios (``joint=True``) give a portfolio
+        its diversification right; the result keeps the flag.
+
+        Parameters
+        ----------
+        weights : sequence, array, mapping or Series
+            One weight per column (in column order), or weights by column name (missing names
+            weigh 0). Negative weights (short positions) are allowed.
+        name : str, default 'portfolio'
+
+        Returns
+        -------
+        Scenarios
+            Paths ``(n_paths, horizon, 1)``.
+
+        Raises
+        ------
+        DataError
+            If the weights do not match the columns or are not finite, or a path loses more
+            than everything in one step (``1 + R_p <= 0`` with log returns).
+        """
+        w = self._weights(weights)
+        values = portfolio_returns(self.paths, w, kind=self.kind, scale=self.scale)
+        label = f"portfolio of {len(self.columns)} series" + ("" if self.joint else ", drawn independently")
+        return Scenarios(values[..., None], self.index, [name], scale=self.scale, kind=self.kind,
+                         seed=self.seed, joint=self.joint, source=label)
+
+    def _weights(self, weights: Sequence[float] | np.ndarray | Mapping[str, float] | pd.Series) -> np.ndarray:
+        if isinstance(weights, Mapping | pd.Series):
+            unknown = [k for k in weights.keys() if k not in self.columns]
+            if unknown:
+                raise DataError(f"weights name columns {unknown} that the scenarios do not have "
+                                f"({self.columns})")
+            w = np.array([float(weights.get(c, 0.0)) for c in self.columns])
+        else:
+            w = np.asarray(weights, dtype=float)
+            if w.shape != (len(self.columns),):
+                raise DataError(f"weights must have one entry per column ({len(self.columns)}: "
+                                f"{self.columns}), got shape {w.shape}")
+        if not np.isfinite(w).all():
+            raise DataError(f"weights must be finite, got {w.tolist()}")
+        return w
+
     def to_prices(self, last_price: float | Sequence[float] | pd.Series) -> np.ndarray:
         """Price paths ``(n_paths, horizon, n_series)`` starting from ``last_price``."""
         last = np.asarray(
@@ -164,3 +233,22 @@ class Scenarios:
         index = pd.MultiIndex.from_product([np.arange(n), self.index],
                                            names=["path", self.index.name or "time"])
         return pd.DataFrame(self.paths.reshape(n * h, s), index=index, columns=self.columns)
+
+
+def portfolio_returns(values: np.ndarray, weights: np.ndarray, *, kind: str = "log",
+                      scale: float = 100.0) -> np.ndarray:
+    """Portfolio returns of ``values`` (..., n_series) with ``weights`` rebalanced every step.
+
+    ``R_p = sum_i w_i R_i`` in simple returns; log returns (``kind='log'``, in units of
+    ``1 / scale``) are converted to simple returns and back. The same formula serves scenarios
+    (:meth:`Scenarios.portfolio`) and realised returns, so VaR forecasts and outcomes match.
+    """
+    values = np.asarray(values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    if kind == "simple":
+        return values @ w
+    growth = np.expm1(values / scale) @ w
+    if (growth <= -1.0).any():
+        raise DataError("a portfolio return is at or below -100% on some step (1 + R_p <= 0), so its log "
+                        "return is undefined; check the weights (leverage) or use simple returns")
+    return scale * np.log1p(growth)

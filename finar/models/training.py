@@ -27,65 +27,116 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from finar._estimator import check_int, check_number
 from finar.errors import DataError, FinarError
 
-__all__ = ["TrainConfig", "TrainResult", "train", "seeded", "time_split", "split_tensors",
-           "parameter_groups", "lr_schedule", "evaluate", "init_distributed", "on_epoch"]
+__all__ = ["TrainConfig", "TRAIN_DEFAULTS", "TrainResult", "as_config", "train", "seeded", "time_split",
+           "split_tensors", "parameter_groups", "lr_schedule", "evaluate", "init_distributed", "on_epoch"]
 
 logger = logging.getLogger("finar.training")
 Tensors = Sequence[torch.Tensor]
+C = TypeVar("C")
 _epoch_hook: ContextVar[Callable[[dict], None] | None] = ContextVar("finar_epoch_hook", default=None)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings for :func:`train`; bad values raise :class:`~finar.errors.DataError`.
+    """Training settings of a finar network; bad values raise :class:`~finar.errors.DataError`.
+
+    :func:`train` reads the optimisation settings; the estimators' ``fit`` also reads ``window``
+    and ``val_fraction`` to cut the training and validation windows, and seeds the network's
+    initial weights with ``seed``. Every network estimator takes one as ``train=`` (a mapping
+    changes only the settings it names, starting from the model's defaults), and
+    ``get_params(deep=True)`` / ``set_params`` reach each field as ``train__lr`` etc.
+
+    The warm-up rule (``warmup_steps=None``) is the same for every network:
+    ``min(100, 2 * steps_per_epoch)`` with ``steps_per_epoch = max(1, n_windows // batch_size)``.
 
     Examples
     --------
     >>> TrainConfig(lr=3e-4, max_epochs=20).batch_size
-    64
+    32
+    >>> TrainConfig(batch_size=16).warmup(n_rows=100)
+    12
     """
 
     lr: float = 1e-3            # peak learning rate, reached at the end of warm-up
     weight_decay: float = 0.01  # AdamW decoupled decay, on weight matrices only (parameter_groups)
-    batch_size: int = 64        # windows per optimiser step; the last batch of an epoch may be smaller
+    batch_size: int = 32        # windows per optimiser step; the last batch of an epoch may be smaller
     max_epochs: int = 100       # the schedule always spans max_epochs, even if training stops early
-    warmup_steps: int = 100     # optimiser steps of linear warm-up from lr / warmup_steps to lr
+    warmup_steps: int | None = None  # linear warm-up steps from lr / warmup_steps; None: the rule above
     min_lr_ratio: float = 0.1   # cosine decay ends at lr * min_lr_ratio on the last step
     grad_clip: float = 1.0      # max global L2 norm of the gradients; math.inf disables clipping
     patience: int = 10          # epochs without a better val loss before stopping
-    seed: int = 0               # shuffling and dropout
+    seed: int = 0               # initial weights (estimators), shuffling and dropout
+    window: int = 32            # estimators: targets per training window, each after a full context
+    val_fraction: float = 0.2   # estimators: the last fraction of the data (in time) validates
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("int", int):
-                if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-                    raise DataError(f"TrainConfig.{f.name} must be an integer; got {value!r}.")
-            elif not isinstance(value, numbers.Real) or isinstance(value, bool) or math.isnan(value):
-                raise DataError(f"TrainConfig.{f.name} must be a number; got {value!r}.")
-        rules = [("lr", self.lr > 0 and math.isfinite(self.lr), "a finite number > 0, e.g. 1e-3"),
-                 ("weight_decay", 0 <= self.weight_decay < math.inf, "a finite number >= 0"),
-                 ("batch_size", self.batch_size >= 1, ">= 1"),
-                 ("max_epochs", self.max_epochs >= 1, ">= 1"),
-                 ("warmup_steps", self.warmup_steps >= 0, ">= 0 (0 disables warm-up)"),
-                 ("min_lr_ratio", 0 <= self.min_lr_ratio <= 1, "between 0 and 1"),
-                 ("grad_clip", self.grad_clip > 0, "> 0 (math.inf disables clipping)"),
-                 ("patience", self.patience >= 1, ">= 1"),
-                 ("seed", self.seed >= 0, ">= 0")]
-        for name, ok, expected in rules:
-            if not ok:
-                raise DataError(f"TrainConfig.{name} must be {expected}; got {getattr(self, name)!r}.")
+        def check(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        for name in ("batch_size", "max_epochs", "patience", "window"):
+            check(name, check_int(f"TrainConfig.{name}", getattr(self, name), 1))
+        check("seed", check_int("TrainConfig.seed", self.seed, 0))
+        if self.warmup_steps is not None:
+            check("warmup_steps", check_int("TrainConfig.warmup_steps", self.warmup_steps, 0))
+        check("lr", check_number("TrainConfig.lr", self.lr, 0.0, low_open=True))
+        check("weight_decay", check_number("TrainConfig.weight_decay", self.weight_decay, 0.0))
+        check("min_lr_ratio", check_number("TrainConfig.min_lr_ratio", self.min_lr_ratio, 0.0, 1.0))
+        check("val_fraction", check_number("TrainConfig.val_fraction", self.val_fraction, 0.0, 0.9,
+                                           low_open=True, high_open=True))
+        clip = self.grad_clip
+        if clip != math.inf:  # inf disables clipping
+            clip = check_number("TrainConfig.grad_clip", clip, 0.0, low_open=True)
+        check("grad_clip", float(clip))
+
+    def warmup(self, n_rows: int) -> int:
+        """Warm-up steps for ``n_rows`` training windows: ``warmup_steps``, or the rule
+        ``min(100, 2 * max(1, n_rows // batch_size))`` when it is None."""
+        if self.warmup_steps is not None:
+            return self.warmup_steps
+        return min(100, 2 * max(1, int(n_rows) // self.batch_size))
+
+
+TRAIN_DEFAULTS = TrainConfig()  # what a network file changes with dataclasses.replace for its defaults
+
+
+def as_config(value: C | Mapping[str, Any] | None, defaults: C, owner: str = "train") -> C:
+    """An estimator's config argument (``train=``, a network's ``config=``) as a frozen dataclass.
+
+    An instance of ``defaults``' class is taken as it is; a mapping (e.g. ``{"max_epochs": 5}``, or
+    the plain dict a model file holds) changes the settings it names in ``defaults``; None gives
+    ``defaults``. ``owner`` names the argument in errors.
+
+    Examples
+    --------
+    >>> as_config({"max_epochs": 5}, TrainConfig(lr=0.01)).lr
+    0.01
+    """
+    cls = type(defaults)
+    if value is None:
+        return defaults
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        valid = [f.name for f in fields(cls)]
+        unknown = sorted(str(k) for k in value if k not in valid)
+        if unknown:
+            raise DataError(f"{owner} has no setting {unknown[0]!r}; {cls.__name__}'s settings are {valid}")
+        return replace(defaults, **value)
+    raise DataError(f"{owner} must be a {cls.__name__}, a mapping of its settings or None, got "
+                    f"{type(value).__name__}")
 
 
 @dataclass
@@ -188,12 +239,13 @@ def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
-def lr_schedule(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
+def lr_schedule(config: TrainConfig, total_steps: int, n_rows: int | None = None) -> Callable[[int], float]:
     """The learning-rate multiplier of step ``s`` (from 0), for ``torch.optim.lr_scheduler.LambdaLR``.
 
-    Linear warm-up ``(s + 1) / warmup_steps`` reaches 1 at step ``warmup_steps - 1``; then
+    Linear warm-up ``(s + 1) / w`` reaches 1 at step ``w - 1``, with ``w = config.warmup(n_rows)``
+    (``n_rows`` training windows size the warm-up when ``warmup_steps`` is None); then
     ``r + (1 - r) (1 + cos(pi p)) / 2`` with ``r = min_lr_ratio`` and ``p`` going from 0 to 1 at
-    the last step ``total_steps - 1``. If ``warmup_steps >= total_steps`` only warm-up happens.
+    the last step ``total_steps - 1``. If ``w >= total_steps`` only warm-up happens.
 
     Examples
     --------
@@ -201,7 +253,10 @@ def lr_schedule(config: TrainConfig, total_steps: int) -> Callable[[int], float]
     >>> [round(f(s), 3) for s in range(5)]
     [0.5, 1.0, 1.0, 0.55, 0.1]
     """
-    warmup, r = config.warmup_steps, config.min_lr_ratio
+    if config.warmup_steps is None and n_rows is None:
+        raise DataError("lr_schedule: warmup_steps=None sizes the warm-up from the number of training "
+                        "windows; pass n_rows")
+    warmup, r = config.warmup(0 if n_rows is None else n_rows), config.min_lr_ratio
 
     def factor(step: int) -> float:
         if step < warmup:
@@ -279,7 +334,7 @@ def train(module: nn.Module, loss_fn: Callable[..., torch.Tensor], train_data: T
     n, bs = len(train_data[0]), config.batch_size
     total_steps = config.max_epochs * math.ceil(n / bs)
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(config, total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(config, total_steps, n))
     shuffler = torch.Generator().manual_seed(config.seed)
     history: list[dict] = []
     best_state, best_epoch, best_val, bad_epochs, step = None, 0, math.inf, 0, 0

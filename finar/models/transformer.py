@@ -30,20 +30,20 @@ overwrites the slot of the one leaving the window and attends to all slots (no m
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from finar._estimator import check_int, check_number, register
 from finar.errors import DataError
-from finar.models.base import register
 from finar.models.heads import Head, make_head
-from finar.models.neural import NeuralForecaster
-from finar.models.training import TrainConfig, seeded, train
+from finar.models.neural import NeuralForecaster, window_starts
+from finar.models.training import TRAIN_DEFAULTS, TrainConfig, as_config
 
 __all__ = ["Transformer", "TransformerConfig", "TransformerNetwork", "CausalSelfAttention",
            "RotaryEmbedding"]
@@ -51,9 +51,8 @@ __all__ = ["Transformer", "TransformerConfig", "TransformerNetwork", "CausalSelf
 
 @dataclass(frozen=True)
 class TransformerConfig:
-    """Architecture of :class:`TransformerNetwork`."""
+    """Architecture of :class:`TransformerNetwork`; bad values raise :class:`~finar.errors.DataError`."""
 
-    n_params: int                 # head parameters per step (the output width)
     context: int = 64             # C: every output sees exactly the last C inputs (all layers)
     d_model: int = 32             # width of the residual stream
     n_layers: int = 2
@@ -63,10 +62,28 @@ class TransformerConfig:
     positions: str = "rope"       # "rope", "learned" or "sinusoidal"
     norm: str = "rmsnorm"         # "rmsnorm" or "layernorm" (pre-norm)
     mlp: str = "swiglu"           # "swiglu" or "gelu"
-    n_series: int = 1             # > 1 adds a series-id embedding
-    n_covariates: int = 0         # exog columns, linearly projected into the input
-    dropout: float = 0.0
+    dropout: float = 0.1
     rope_base: float = 10000.0
+
+    def __post_init__(self) -> None:
+        for name in ("context", "d_model", "n_layers", "n_heads", "n_kv_heads"):
+            object.__setattr__(self, name, check_int(name, getattr(self, name)))
+        object.__setattr__(self, "dropout", check_number("dropout", self.dropout, 0.0, 1.0, high_open=True))
+        object.__setattr__(self, "rope_base", check_number("rope_base", self.rope_base, 1.0, low_open=True))
+        choices = {"tokens": ("continuous", "discrete"), "positions": ("rope", "learned", "sinusoidal"),
+                   "norm": ("rmsnorm", "layernorm"), "mlp": ("swiglu", "gelu")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise DataError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.n_heads % self.n_kv_heads or self.d_model % self.n_heads:
+            raise DataError(f"n_kv_heads ({self.n_kv_heads}) must divide n_heads ({self.n_heads}) and "
+                            f"n_heads must divide d_model ({self.d_model})")
+        if self.positions == "rope" and (self.d_model // self.n_heads) % 2:
+            raise DataError(f"RoPE needs an even head size, got d_model // n_heads = "
+                            f"{self.d_model // self.n_heads}")
+        if self.context <= self.n_layers:
+            raise DataError(f"context ({self.context}) must exceed n_layers ({self.n_layers}): each layer's "
+                            "attention window spans (context - 1) / n_layers earlier steps")
 
     @property
     def windows(self) -> list[int]:
@@ -188,13 +205,15 @@ class TransformerNetwork(nn.Module):
     """Embeddings -> blocks -> final norm -> linear map to head parameters.
 
     ``forward(x, series, cov)`` maps inputs ``x`` (B, T) to head parameters (B, T, n_params); the
-    output at ``t`` depends on ``x_{t-C+1..t}`` only and parameterises ``x_{t+1}``. ``caches`` (one
-    dict per layer, see :class:`CausalSelfAttention`) and ``start`` serve cached decoding. With
-    ``tokens="discrete"`` the input value is replaced by its bin between ``edges`` (values beyond
-    the outer edges fall into the outer bins).
+    output at ``t`` depends on ``x_{t-C+1..t}`` (and ``cov`` at those steps) only and parameterises
+    ``x_{t+1}``. ``n_series > 1`` adds a series-id embedding; ``n_covariates`` exog columns are
+    projected into the input. ``caches`` (one dict per layer, see :class:`CausalSelfAttention`)
+    and ``start`` serve cached decoding. With ``tokens="discrete"`` the input value is replaced by
+    its bin between ``edges`` (values beyond the outer edges fall into the outer bins).
     """
 
-    def __init__(self, cfg: TransformerConfig, edges: Tensor | None = None) -> None:
+    def __init__(self, cfg: TransformerConfig, n_params: int, *, n_series: int = 1, n_covariates: int = 0,
+                 edges: Tensor | None = None) -> None:
         super().__init__()
         self.cfg, d = cfg, cfg.d_model
         if cfg.tokens == "discrete":
@@ -204,15 +223,15 @@ class TransformerNetwork(nn.Module):
             self.tok: nn.Module = nn.Embedding(len(edges) - 1, d)
         else:
             self.tok = nn.Linear(1, d)
-        self.series = nn.Embedding(cfg.n_series, d) if cfg.n_series > 1 else None
-        self.cov = nn.Linear(cfg.n_covariates, d, bias=False) if cfg.n_covariates else None
+        self.series = nn.Embedding(n_series, d) if n_series > 1 else None
+        self.cov = nn.Linear(n_covariates, d, bias=False) if n_covariates else None
         self.pos = nn.Embedding(cfg.context, d) if cfg.positions == "learned" else None
         if cfg.positions == "sinusoidal":
             self.register_buffer("sinusoids", _sinusoids(cfg.context, d), persistent=False)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, w) for w in cfg.windows)
         self.norm = _norm(cfg)
-        self.out = nn.Linear(d, cfg.n_params)
+        self.out = nn.Linear(d, n_params)
         self.apply(self._init_weights)
         for name, p in self.named_parameters():  # GPT-2: residual projections shrink with depth
             if name.endswith(("attn.proj.weight", "mlp.down.weight")):
@@ -261,12 +280,14 @@ class Transformer(NeuralForecaster):
 
     Parameters
     ----------
-    context : int, default 64
-        ``C``: each conditional uses exactly the previous ``C`` values (``min_context``).
-    d_model, n_layers, n_heads, n_kv_heads : int, default 32, 2, 4, 2
-        Width, depth, query heads and key/value heads (``n_kv_heads`` divides ``n_heads``).
-    tokens : {'continuous', 'discrete'}
-        Input embedding: a linear projection of the standardised value, or an embedding of its bin.
+    config : TransformerConfig or mapping, optional
+        The architecture (:class:`TransformerConfig`): ``context`` (``C``: each conditional uses
+        exactly the previous ``C`` values, ``min_context``; default 64), ``d_model``, ``n_layers``,
+        ``n_heads``, ``n_kv_heads`` (32, 2, 4, 2), ``tokens`` (``'continuous'``: a linear
+        projection of the standardised value; ``'discrete'``: an embedding of its bin),
+        ``positions`` (``'rope'``, ``'learned'``, ``'sinusoidal'``), ``norm``, ``mlp``,
+        ``dropout`` (0.1). A mapping changes only the settings it names; ``get_params(deep=True)``
+        lists them as ``config__context`` etc. Ten switches: one frozen config, as nanoGPT's.
     head : str, optional
         Distribution of the next return (:mod:`finar.models.heads`); default ``'t_mixture'`` for
         continuous tokens. Discrete tokens always use ``'categorical'`` over their own bins.
@@ -274,95 +295,73 @@ class Transformer(NeuralForecaster):
         Bins on the standardised returns for discrete tokens and the categorical head: uniform
         with wide tail bins, mu-law, or Chronos' mean-scaled bins (uniform on +-15 mean |z|;
         values beyond get log density -inf, as the model gives them no mass).
-    n_bins, n_components : int
-    positions : {'rope', 'learned', 'sinusoidal'}
-    norm : {'rmsnorm', 'layernorm'}
-    mlp : {'swiglu', 'gelu'}
-    dropout : float, default 0.1
-    window : int, default 32
-        Predicted steps per training window (RoPE only; absolute positions train one per window).
-    lr, weight_decay, batch_size, max_epochs, patience, val_fraction, seed, device, progress
-        As for :class:`finar.models.WaveNet`.
+    n_bins, n_components : int, default 256, 3
+    train : TrainConfig or mapping, optional
+        Training settings, as for :class:`finar.models.WaveNet`; ``window`` predicted steps per
+        training window with RoPE (absolute positions train one step per window).
+    device : str, default 'cpu'
+    progress : bool, default False
 
     Examples
     --------
     >>> import finar
     >>> from finar.models.transformer import Transformer
     >>> r = finar.returns(finar.load("sp500")["adj_close"]).loc["2013":"2014"]
-    >>> m = Transformer(context=16, d_model=16, n_heads=2, n_kv_heads=1, max_epochs=1).fit(r)
-    >>> m.min_context
-    16
+    >>> m = Transformer({"context": 16, "d_model": 16, "n_heads": 2, "n_kv_heads": 1},
+    ...                 train={"max_epochs": 1}).fit(r)
+    >>> m.min_context, m.get_params()["config__n_heads"]
+    (16, 2)
     """
 
-    def __init__(self, context: int = 64, d_model: int = 32, n_layers: int = 2, n_heads: int = 4,
-                 n_kv_heads: int = 2, tokens: str = "continuous", head: str | None = None,
-                 quantizer: str = "uniform", n_bins: int = 256, n_components: int = 3,
-                 positions: str = "rope", norm: str = "rmsnorm", mlp: str = "swiglu", dropout: float = 0.1,
-                 window: int = 32, lr: float = 1e-3, weight_decay: float = 0.01, batch_size: int = 32,
-                 max_epochs: int = 100, patience: int = 10, val_fraction: float = 0.2, seed: int = 0,
+    default_config = TransformerConfig()
+    default_train = TRAIN_DEFAULTS
+
+    def __init__(self, config: TransformerConfig | Mapping[str, Any] | None = default_config,
+                 head: str | None = None, quantizer: str = "uniform", n_bins: int = 256,
+                 n_components: int = 3, train: TrainConfig | Mapping[str, Any] | None = default_train,
                  device: str = "cpu", progress: bool = False) -> None:
-        # stored as given (scikit-learn rules); checked in fit
-        self.context, self.d_model, self.n_layers = context, d_model, n_layers
-        self.n_heads, self.n_kv_heads, self.positions = n_heads, n_kv_heads, positions
-        self.norm, self.mlp, self.dropout = norm, mlp, dropout
-        self.tokens, self.head, self.quantizer = tokens, head, quantizer
-        self.n_bins, self.n_components, self.window = n_bins, n_components, window
-        self.lr, self.weight_decay, self.batch_size = lr, weight_decay, batch_size
-        self.max_epochs, self.patience, self.val_fraction = max_epochs, patience, val_fraction
-        self.seed, self.device, self.progress = seed, device, progress
+        # config and train are held as frozen configs (a mapping changes the defaults it names), so
+        # that get_params(deep=True) lists config__context, train__lr ... and a loaded model equals
+        # its original
+        self.config = as_config(config, self.default_config, "Transformer.config")
+        self.head, self.quantizer = head, quantizer
+        self.n_bins, self.n_components = n_bins, n_components
+        self.train = as_config(train, self.default_train, "Transformer.train")
+        self.device, self.progress = device, progress
 
     @classmethod
     def _tiny_params(cls) -> list[dict[str, Any]]:
-        tiny = dict(context=16, d_model=16, n_layers=2, n_heads=2, n_kv_heads=1, window=16, max_epochs=3,
-                    batch_size=16)
-        return [tiny, {**tiny, "tokens": "discrete", "n_bins": 64}]
+        tiny = dict(config=dict(context=16, d_model=16, n_layers=2, n_heads=2, n_kv_heads=1),
+                    train=dict(window=16, max_epochs=3, batch_size=16))
+        return [tiny, {**tiny, "config": {**tiny["config"], "tokens": "discrete"}, "n_bins": 64}]
 
     # ---- configuration ----------------------------------------------------------------------
     @property
+    def architecture(self) -> TransformerConfig:
+        """``config`` as a TransformerConfig (``set_params(config={...})`` may have stored a mapping)."""
+        return as_config(self.config, self.default_config, "Transformer.config")
+
+    @property
     def min_context(self) -> int:
-        return int(self.context)
+        return self.architecture.context
 
-    @property
-    def span(self) -> int:
+    def _span(self, config: TrainConfig) -> int:
         """Targets per training window: ``window`` with RoPE, 1 with absolute positions."""
-        return int(self.window) if self.positions == "rope" else 1
-
-    @property
-    def min_fit_obs(self) -> int:  # type: ignore[override]
-        return math.ceil((self.min_context + self.span) / (1.0 - float(self.val_fraction))) + 1
+        return config.window if self.architecture.positions == "rope" else 1
 
     @property
     def head_name(self) -> str:
-        return "categorical" if self.tokens == "discrete" else (self.head or "t_mixture")
+        return "categorical" if self.architecture.tokens == "discrete" else (self.head or "t_mixture")
 
     def _validate(self) -> None:
-        for name in ("context", "d_model", "n_layers", "n_heads", "n_kv_heads", "n_bins", "n_components",
-                     "window", "batch_size", "max_epochs"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < 1:
-                raise DataError(f"{name} must be a positive integer, got {v!r}")
-        choices = {"tokens": ("continuous", "discrete"), "quantizer": ("uniform", "mulaw", "meanscaled"),
-                   "positions": ("rope", "learned", "sinusoidal"), "norm": ("rmsnorm", "layernorm"),
-                   "mlp": ("swiglu", "gelu")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise DataError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.tokens == "discrete" and self.head not in (None, "categorical"):
+        cfg = self.architecture
+        check_int("n_bins", self.n_bins, 2)
+        check_int("n_components", self.n_components)
+        if self.quantizer not in ("uniform", "mulaw", "meanscaled"):
+            raise DataError(f"quantizer must be 'uniform', 'mulaw' or 'meanscaled', got {self.quantizer!r}")
+        if cfg.tokens == "discrete" and self.head not in (None, "categorical"):
             raise DataError(f"tokens='discrete' predicts its own bins with head='categorical'; got "
                             f"head={self.head!r}: drop head or use tokens='continuous'")
-        if self.n_heads % self.n_kv_heads or self.d_model % self.n_heads:
-            raise DataError(f"n_kv_heads ({self.n_kv_heads}) must divide n_heads ({self.n_heads}) and "
-                            f"n_heads must divide d_model ({self.d_model})")
-        if self.positions == "rope" and (self.d_model // self.n_heads) % 2:
-            raise DataError(f"RoPE needs an even head size, got d_model // n_heads = "
-                            f"{self.d_model // self.n_heads}")
-        if self.context <= self.n_layers:
-            raise DataError(f"context ({self.context}) must exceed n_layers ({self.n_layers}): each layer's "
-                            "attention window spans (context - 1) / n_layers earlier steps")
-        if not 0 < float(self.val_fraction) < 0.9:
-            raise DataError(f"val_fraction must lie in (0, 0.9), got {self.val_fraction!r}")
-        if not 0 <= float(self.dropout) < 1:
-            raise DataError(f"dropout must lie in [0, 1), got {self.dropout!r}")
 
     def _make_head(self, z: np.ndarray | None = None) -> Head:
         name = self.head_name
@@ -378,72 +377,19 @@ class Transformer(NeuralForecaster):
             return make_head(name, n_components=int(self.n_components))
         return make_head(name)
 
-    def _build(self, n_series: int) -> None:
-        cfg = TransformerConfig(
-            n_params=self.head_.n_params, context=int(self.context), d_model=int(self.d_model),
-            n_layers=int(self.n_layers), n_heads=int(self.n_heads), n_kv_heads=int(self.n_kv_heads),
-            tokens=self.tokens, positions=self.positions, norm=self.norm, mlp=self.mlp, n_series=n_series,
-            n_covariates=len(self.exog_columns_), dropout=float(self.dropout))
-        edges = torch.tensor(self.edges_, dtype=torch.float32) if self.tokens == "discrete" else None
-        with seeded(int(self.seed)):
-            self.network_ = TransformerNetwork(cfg, edges)
-        self.network_.to(self.device)
+    def _network(self, n_series: int, n_covariates: int) -> TransformerNetwork:
+        cfg = self.architecture
+        edges = torch.tensor(self.edges_, dtype=torch.float32) if cfg.tokens == "discrete" else None
+        return TransformerNetwork(cfg, self.head_.n_params, n_series=n_series, n_covariates=n_covariates,
+                                  edges=edges)
 
-    # ---- covariates ---------------------------------------------------------------------------
-    # ---- fit ----------------------------------------------------------------------------------
-    def _windows(self, lo: int, hi: int, span: int) -> list[int]:
-        """Starts of windows of ``C + span`` rows whose targets cover ``[lo + C, hi)``."""
-        size = self.min_context + span
-        starts = list(range(lo, hi - size + 1, span))
-        last = hi - size
-        if last >= lo and (not starts or (last - lo) % span):  # cover the newest targets too
-            starts.append(last)
-        return starts
-
-    def fit(self, r: pd.Series | pd.DataFrame, exog: pd.DataFrame | pd.Series | None = None) -> Transformer:
-        """Fit to returns: one series, or a DataFrame of several (one model, series-id embedding).
-
-        ``exog`` (optional) as in :meth:`finar.models.WaveNet.fit`: row ``t`` conditions the
-        forecast of ``r_{t+1}``; ``log_prob`` and ``sample`` then need it too.
-        """
-        z, cov = self._prepare_fit(r, exog)
-        n, C, span = len(z), self.min_context, self.span
-        cut = round(n * (1 - float(self.val_fraction)))
-        self.head_ = self._make_head(z[:cut])
-        val_span = min(span, n - cut)  # a short validation part gets shorter windows
-        train_s, val_s = self._windows(0, cut, span), self._windows(max(0, cut - C), n, val_span)
-        self._build(len(self.columns_))
-        n_cov = len(self.exog_columns_)
-
-        def stack(starts: list[int], size: int) -> tuple[Tensor, ...]:
-            x = np.stack([z[s:s + size, j] for j in range(z.shape[1]) for s in starts])
-            sid = np.repeat(np.arange(z.shape[1]), len(starts))
-            c = (np.stack([cov[s:s + size] for _ in range(z.shape[1]) for s in starts]) if n_cov
-                 else np.zeros((len(x), size, 0)))
-            return (torch.tensor(x, dtype=torch.float32), torch.tensor(sid, dtype=torch.long),
-                    torch.tensor(c, dtype=torch.float32))
-
-        head = self.head_
-
-        def loss(module: TransformerNetwork, x: Tensor, sid: Tensor, c: Tensor) -> Tensor:
-            raw = module(x[:, :-1], sid, c[:, :-1] if n_cov else None)  # output t predicts x_{t+1}
-            return -head.log_prob(raw[:, C - 1:], x[:, C:]).mean()  # outputs with a full window only
-
-        config = TrainConfig(lr=float(self.lr), weight_decay=float(self.weight_decay),
-                             batch_size=int(self.batch_size), max_epochs=int(self.max_epochs),
-                             patience=int(self.patience), seed=int(self.seed),
-                             warmup_steps=min(100, 2 * max(1, len(train_s) // int(self.batch_size))))
-        self.training_ = train(self.network_, loss, stack(train_s, C + span), stack(val_s, C + val_span),
-                               config, device=self.device, progress=bool(self.progress))
-        return self
-
-    # ---- the contract -------------------------------------------------------------------------
+    # ---- the model's conditionals -------------------------------------------------------------
     @torch.no_grad()
     def _conditionals(self, z: Tensor, sid: int, cov: Tensor | None, batch: int = 64) -> Tensor:
         """Head parameters for targets ``z[C:]`` (n - C, n_params), from chunks of ``C + span`` rows."""
         C, net = self.min_context, self.network_.eval()
-        span = min(256 if self.positions == "rope" else 1, len(z) - C)
-        starts = self._windows(0, len(z), span)
+        span = min(256 if self.architecture.positions == "rope" else 1, len(z) - C)
+        starts = window_starts(0, len(z), C, span)
         out = torch.empty(len(z) - C, self.head_.n_params, device=self.device)
         for b in range(0, len(starts), batch):
             chunk = starts[b:b + batch]
@@ -454,10 +400,11 @@ class Transformer(NeuralForecaster):
                 out[s:s + span] = r_s  # targets s + C ..; overlaps of the last chunk are identical
         return out
 
+    # ---- generation ---------------------------------------------------------------------------
     def _draw(self, z: np.ndarray, cov: np.ndarray | None, sid: int, horizon: int, n: int,
               gen: torch.Generator, kw: dict[str, Any], method: str) -> np.ndarray:
         # absolute positions shift with the window at every step: cached keys would be stale
-        cached = method == "cached" and self.positions == "rope"
+        cached = method == "cached" and self.architecture.positions == "rope"
         return self._generate(z, cov, sid, horizon, n, gen, kw, cached)
 
     @torch.no_grad()
@@ -480,3 +427,4 @@ class Transformer(NeuralForecaster):
                 c_t = None if c is None else c[C + h][None, None, :].expand(n, -1, -1)
                 raw = net(x[:, -1:], series, c_t, caches, start=C + h)[:, 0]
         return x[:, -horizon:].double().cpu().numpy()
+

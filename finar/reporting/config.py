@@ -1,10 +1,11 @@
 """What a report runs: models, periods, sizes and seeds, with defaults and a TOML reader.
 
-The defaults follow PROTOCOLS.md: the model comparison is P1 (test days 2015-01-01 to
-2018-12-31 where the data covers them, refit every 20 days, neural models fitted once before
-the test period, seed 0) and the stylized facts are P3's (window from 2009-05-01, generators
-fitted on it and simulated after a 500-day burn-in), with fewer and shorter paths than the
-benchmark so that the whole report runs in minutes. A ``report.toml`` overrides any of it::
+The defaults follow the protocols (docs/protocols.md), with the settings of :mod:`finar.protocols`: the model
+comparison is P1 (test days 2015-01-01 to 2018-12-31 where the data covers them, refit every 20
+days, neural models fitted once before the test period, seed 0) and the stylized facts are P3's
+(window from 2009-05-01, generators fitted on it and simulated after a 500-day burn-in, lags
+1-250), with fewer and shorter paths than the benchmark so that the whole report runs in
+minutes. A ``report.toml`` overrides any of it::
 
     seed = 0
     [data]
@@ -26,6 +27,15 @@ benchmark so that the whole report runs in minutes. A ``report.toml`` overrides 
     name = "GARCH(1,1) Student-t"
     model = "garch"
     params = { dist = "t" }
+    [[models]]
+    name = "WaveNet + range"
+    model = "wavenet"
+    params = { train__seed = 0 }
+    refit = false
+    exog = true        # the day's range (Parkinson) as a covariate, when the data has high/low
+
+Models with ``exog = true`` are given the data's covariates (the day's range, see
+:func:`finar.reporting.pipeline.range_covariate`); the report says which.
 """
 
 from __future__ import annotations
@@ -36,41 +46,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from finar.errors import FinarError
+from finar.models import Forecaster, registry
+from finar.protocols import P1, P3
+from finar.reporting.pipeline import ConfigError, ModelSpec
 
-__all__ = ["ConfigError", "ModelSpec", "ReportConfig", "DEFAULT_MODELS", "FAST_MODELS", "P1", "P3"]
-
-#: PROTOCOLS.md P1 and P3 settings, as ``benchmarks/p1_sp500_daily.py`` and ``p3_sp500_facts.py`` run them
-P1 = {"start": "2015-01-01", "end": "2018-12-31", "refit_every": 20, "baseline": "GARCH(1,1) Student-t"}
-P3 = {"start": "2009-05-01", "end": "2018-12-31", "n_paths": 500, "length": 4000, "burn_in": 500}
-
+__all__ = ["ConfigError", "ModelSpec", "ReportConfig", "DEFAULT_MODELS", "FAST_MODELS", "TICK_PARAMS"]
 
 #: TickModel settings of the report: a small network that trains in about a minute on 2 CPU cores
-TICK_PARAMS = {"channels": 16, "layers": 6, "hidden": 32, "window": 256, "max_epochs": 5}
-
-
-class ConfigError(FinarError, ValueError):
-    """A report configuration (argument or ``report.toml``) that finar cannot use."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model of the report: a display name and a registered model with its parameters.
-
-    ``refit=False`` fits once on the data before the test period (P1's rule for the neural
-    models); otherwise the model is refitted every ``ReportConfig.refit_every`` test days.
-    """
-
-    name: str
-    model: str
-    params: dict[str, Any] = field(default_factory=dict)
-    refit: bool = True
-
-    def create(self) -> Any:
-        """A new, unfitted forecaster."""
-        from finar.models import create
-
-        return create(self.model, **self.params)
+#: (training settings as ``train__<setting>``, see :func:`finar.reporting.pipeline.build`)
+TICK_PARAMS = {"channels": 16, "layers": 6, "hidden": 32, "train__window": 256, "train__max_epochs": 5}
 
 
 # Names as in benchmarks/p1_sp500_daily.py, so the report's rows line up with the recorded ones.
@@ -78,8 +62,10 @@ DEFAULT_MODELS = (
     ModelSpec("AR(aic)", "ar", {"order": "aic"}),
     ModelSpec("GARCH(1,1) Student-t", "garch", {"dist": "t"}),
     ModelSpec("GJR-GARCH(1,1,1) skew-t", "garch", {"vol": "gjr", "dist": "skewt"}),
-    ModelSpec("WaveNet t-mixture, seed 0", "wavenet", {"seed": 0}, refit=False),
-    ModelSpec("Transformer t-mixture, seed 0", "transformer", {"seed": 0}, refit=False),
+    # the classical model that reads the day's range (used when the data has high/low prices)
+    ModelSpec("GJR-X(range) Student-t", "garchx", {"vol": "gjr", "dist": "t"}, exog=True),
+    ModelSpec("WaveNet t-mixture, seed 0", "wavenet", {"train__seed": 0}, refit=False),
+    ModelSpec("Transformer t-mixture, seed 0", "transformer", {"train__seed": 0}, refit=False),
 )
 FAST_MODELS = DEFAULT_MODELS[:2]
 
@@ -100,7 +86,7 @@ class ReportConfig:
     end: str | None = None
     backtest_start: str | None = None
     backtest_end: str | None = None
-    refit_every: int = P1["refit_every"]
+    refit_every: int = P1.refit_every
     backtest_paths: int = 1000
     baseline: str | None = None
     fan_horizon: int = 250
@@ -108,8 +94,8 @@ class ReportConfig:
     facts_start: str | None = None
     facts_paths: int = 300
     facts_length: int = 1500
-    facts_burn_in: int = P3["burn_in"]
-    facts_lags: int = 250
+    facts_burn_in: int = P3.burn_in
+    facts_lags: int = P3.lags
     anomaly_model: str | None = None
     anomaly_level: float = 0.01
     tick_events: int = 20_000
@@ -120,7 +106,8 @@ class ReportConfig:
         """Two classical models and small sizes: a report in a minute or two."""
         return cls(models=FAST_MODELS, fan_horizon=60, fan_paths=200, facts_paths=50, facts_length=1000,
                    backtest_paths=200, tick_events=5_000,
-                   tick_params={"channels": 8, "layers": 4, "hidden": 16, "window": 128, "max_epochs": 2})
+                   tick_params={"channels": 8, "layers": 4, "hidden": 16, "train__window": 128,
+                                "train__max_epochs": 2})
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -149,7 +136,7 @@ class ReportConfig:
         names = [m.name for m in self.models]
         if self.baseline is not None:
             return self.baseline
-        return P1["baseline"] if P1["baseline"] in names else names[0]
+        return P1.baseline if P1.baseline in names else names[0]
 
     @property
     def anomaly_name(self) -> str:
@@ -200,22 +187,21 @@ class ReportConfig:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("models", "tick_params")}
         out["tick_params"] = dict(self.tick_params)
         out["models"] = [{"name": m.name, "model": m.model, "params": dict(m.params),
-                          "refit": m.refit} for m in self.models]
+                          "refit": m.refit, "exog": m.exog} for m in self.models]
         return out
 
 
 def _model_spec(entry: Any, i: int, source: str) -> ModelSpec:
     if not isinstance(entry, dict) or "model" not in entry:
         raise ConfigError(f"{source}: [[models]] entry {i + 1} needs at least model = \"<registered name>\"")
-    unknown = set(entry) - {"name", "model", "params", "refit"}
+    unknown = set(entry) - {"name", "model", "params", "refit", "exog"}
     if unknown:
         raise ConfigError(f"{source}: [[models]] entry {i + 1} has unknown keys {sorted(unknown)}")
-    from finar.models import registry
-
     model = str(entry["model"]).lower()
-    if model not in registry():
+    forecasters = registry(Forecaster)
+    if model not in forecasters:
         raise ConfigError(f"{source}: [[models]] entry {i + 1}: unknown model {entry['model']!r}; "
-                          f"registered models: {sorted(registry())}")
+                          f"registered forecasters: {sorted(forecasters)}")
     params = entry.get("params", {})
     if not isinstance(params, dict):
         raise ConfigError(f"{source}: [[models]] entry {i + 1}: params must be a table, "
@@ -223,4 +209,7 @@ def _model_spec(entry: Any, i: int, source: str) -> ModelSpec:
     refit = entry.get("refit", True)
     if not isinstance(refit, bool):
         raise ConfigError(f"{source}: [[models]] entry {i + 1}: refit must be true or false, got {refit!r}")
-    return ModelSpec(str(entry.get("name", model)), model, dict(params), refit)
+    exog = entry.get("exog", False)
+    if not isinstance(exog, bool):
+        raise ConfigError(f"{source}: [[models]] entry {i + 1}: exog must be true or false, got {exog!r}")
+    return ModelSpec(str(entry.get("name", model)), model, dict(params), refit, exog)

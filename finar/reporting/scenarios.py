@@ -20,17 +20,18 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from finar._io import atomic_write_text
+from finar._version import __version__
 from finar.data.transforms import as_frame
 from finar.data.validate import check_positive_finite
 from finar.errors import DataError
 from finar.models.scenarios import Scenarios
+from finar.reporting.page import document
+from finar.reporting.tables import RISK_LEVELS, tail_risk
 
 __all__ = ["QUANTILES", "RISK_LEVELS", "fan_chart", "scenario_page"]
 
 #: quantiles drawn as the fan: the outer band 5-95%, the inner band 25-75%, the median
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-#: levels of the VaR/ES table
-RISK_LEVELS = (0.01, 0.05)
 
 _BAND_OUTER = "rgba(31, 119, 180, 0.18)"
 _BAND_INNER = "rgba(31, 119, 180, 0.38)"
@@ -154,14 +155,12 @@ def _risk_table(scenarios: Mapping[str, Scenarios], keys: list[str]) -> str:
         head += [f"VaR {a:.0%}", f"ES {a:.0%}"]
     rows = []
     for name, sc in scenarios.items():
-        risk = {}
-        for a in RISK_LEVELS:
-            risk[a] = (sc.var(a, cumulative=True).iloc[-1], sc.es(a, cumulative=True).iloc[-1])
+        risk = tail_risk(sc, RISK_LEVELS)
         for key in keys:
-            col = _column_of(sc, key)
+            row = risk.loc[str(_column_of(sc, key))]
             cells = [name, key, _fmt_date(sc.index[0]), _fmt_date(sc.index[-1]), sc.horizon,
                      sc.n_paths, "none" if sc.seed is None else sc.seed]
-            cells += [f"{float(risk[a][i][col]):.2f}" for a in RISK_LEVELS for i in (0, 1)]
+            cells += [f"{float(v):.2f}" for v in row]
             tds = "".join(f"<td{' class=num' if i >= 4 else ''}>{e(str(c))}</td>"
                           for i, c in enumerate(cells))
             rows.append(f"<tr>{tds}</tr>")
@@ -239,9 +238,6 @@ def scenario_page(scenarios: Mapping[str, Scenarios], history: pd.Series | pd.Da
     >>> sc = finar.models.GARCH().fit(r).sample(r, horizon=20, n_paths=500, seed=0)
     >>> scenario_page({"GARCH": sc}, px, "S&P 500", "reports/sp500.html")  # doctest: +SKIP
     """
-    from finar import __version__
-    from finar.reporting.page import document
-
     if not scenarios or not all(isinstance(s, Scenarios) for s in scenarios.values()):
         raise DataError("scenarios must be a non-empty dict of model name -> finar.Scenarios")
     if kind not in ("price", "returns"):

@@ -2,26 +2,37 @@
 
 Every number shown comes from finar's own functions (:func:`finar.backtest`,
 :func:`finar.compare`, :func:`finar.stylized_facts`, :class:`finar.Scenarios`,
-``finar.AnomalyDetector``, ``finar.ticks.realism``) or, in the benchmark record, from the
-results files the benchmark scripts wrote. Each section states its data span, settings and
+``finar.AnomalyDetector``, ``finar.ticks.realism``), run by the steps of
+:mod:`finar.reporting.pipeline` and tabulated by :mod:`finar.reporting.tables` (the ``finar``
+command calls the same ones), or, in the benchmark record, from the results files the benchmark
+scripts wrote (:mod:`finar.reporting.record`). Each section states its data span, settings and
 seeds. A section raises :class:`SectionUnavailable` (or any :class:`finar.FinarError`) when it
 cannot run on the data; the report then shows the reason in its place.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from finar import evaluation, ticks
+from finar.protocols import P1, P3
 from finar.reporting import figures
-from finar.reporting.builder import Context, SectionUnavailable, span
-from finar.reporting.config import P1, P3
+from finar.reporting.context import Context
 from finar.reporting.page import Cell, Section, fmt, frame_html, p_value_cell, zone_cell
+from finar.reporting.pipeline import (
+    ModelSpec,
+    SectionUnavailable,
+    anomaly_split,
+    run_detector,
+    run_tick_model,
+    span,
+)
 from finar.reporting.record import P1_COLUMNS, P3_COLUMNS, P3_SEED, load_record, registry_rows
+from finar.reporting.scenarios import fan_chart
+from finar.reporting.tables import comparison_table, realism_table, tail_risk, top_anomalies
 
 __all__ = ["SECTIONS", "anomalies", "benchmark_record", "data_overview", "fan_charts", "model_comparison",
            "pit_and_var", "stylized_facts", "tick_realism"]
@@ -57,23 +68,37 @@ def data_overview(ctx: Context, sec: Section) -> None:
 
 # --- model comparison (P1) ----------------------------------------------------------------------
 
+def _scenario_models(ctx: Context) -> list[ModelSpec]:
+    """The models that generate scenarios: those without covariates (simulating a model with
+    covariates needs future covariate paths, which finar does not model yet)."""
+    return [m for m in ctx.config.models if not m.exog]
+
+
+def _note_no_covariate_scenarios(ctx: Context, sec: Section) -> None:
+    left_out = [m.name for m in ctx.config.models if m.exog]
+    if left_out:
+        sec.note(f"Left out here: {', '.join(left_out)}. Scenarios of a model with covariates need the "
+                 "covariates' future path (sample(..., exog_future=...)), which this report does not model.")
+
+
 def _settings_note(ctx: Context) -> str:
     start, end = ctx.test_period()
     c = ctx.config
     refit = [m.name for m in c.models if not m.refit]
     once = f"; fitted once on the data before {fmt(start)}: {', '.join(refit)}" if refit else ""
+    with_x = [m.name for m in c.models if m.exog]
+    cov = (f" Models given the covariate ({', '.join(with_x)}): {ctx.data.exog_note}." if with_x
+           else f" {ctx.data.exog_note[0].upper()}{ctx.data.exog_note[1:]}.")
     return (f"Test days {fmt(start)} to {fmt(end)}, one-step density forecasts, expanding window refitted "
             f"every {c.refit_every} test days{once}. {c.backtest_paths:,} paths per day where a model has no "
-            f"closed form; seed {c.seed}. Protocol: PROTOCOLS.md P1.")
+            f"closed form; seed {c.seed}.{cov} Protocol: P1 (docs/protocols.md#p1).")
 
 
 def model_comparison(ctx: Context, sec: Section) -> None:
     """The P1 table: scores, Diebold-Mariano against the baseline, VaR tests and traffic lights."""
-    from finar.evaluation import compare
-
     bts = ctx.backtests()
     base = ctx.config.baseline_name
-    table = compare(list(bts.values()), baseline=base, seed=ctx.config.seed)
+    table = comparison_table(bts, baseline=base, seed=ctx.config.seed)
     sec.note(_settings_note(ctx))
     sec.note(f"DM: Diebold-Mariano statistic of the daily log-score difference against {base} (positive = "
              "better), HAC variance. Chr.: Christoffersen conditional coverage; ES Z2: Acerbi-Szekely; "
@@ -83,7 +108,7 @@ def model_comparison(ctx: Context, sec: Section) -> None:
     best = table["log_score"].max()
     rows = []
     for name, row in table.iterrows():
-        hits1, hits5 = int(bts[name].daily["hit_1"].sum()), int(bts[name].daily["hit_5"].sum())
+        hits1, hits5 = int(row["hits_1"]), int(row["hits_5"])
         rows.append([
             Cell(str(name)), Cell(fmt(row["log_score"]), "num best" if row["log_score"] == best else "num"),
             row["crps"], Cell(fmt(row["dm_log_score"], 2), "num"), p_value_cell(row["dm_log_score_p"]),
@@ -105,8 +130,8 @@ def benchmark_record(ctx: Context, sec: Section) -> None:
     """Every registered model with its recorded P1 and P3 figures, this run's beside them."""
     record = load_record(ctx.results_dir)
     if record.p1 is None and record.p3 is None:
-        raise SectionUnavailable("no benchmark results found (benchmarks/results/p1_sp500_daily.json and "
-                                 "p3_sp500_facts.json of the finar source tree); run the benchmark scripts")
+        raise SectionUnavailable(f"no benchmark results (p1_sp500_daily.json, p3_sp500_facts.json) in "
+                                 f"{record.source}")
     rows = registry_rows(record)
     for doc, what in ((record.p1, "P1"), (record.p3, "P3")):
         if doc is not None:
@@ -114,14 +139,15 @@ def benchmark_record(ctx: Context, sec: Section) -> None:
                      f"{doc.get('finar_version')}, {doc.get('created')}.")
     p1_days = " to ".join((record.p1 or {}).get("test_period", []))
     p3 = record.p3 or {}
-    sec.note(f"Figures as recorded in benchmarks/results (shown to 4 decimals): P1 test days {p1_days} "
-             f"(PROTOCOLS.md); P3 seed {P3_SEED} of {p3.get('seeds')}, {p3.get('n_paths')} paths of "
+    sec.note(f"Figures as recorded by the benchmark scripts in benchmarks/results, read from "
+             f"{record.source} (shown to 4 decimals): P1 test days {p1_days} "
+             f"(docs/protocols.md); P3 seed {P3_SEED} of {p3.get('seeds')}, {p3.get('n_paths')} paths of "
              f"{p3.get('length')} days after a {p3.get('burn_in')}-day burn-in. This run's own figures are "
              "in the sections above; its P1 log score is set beside the record where the settings match.")
     own: dict[str, float] = {}
     if ctx.is_p1_data and "backtests" in ctx.cache:
         start, end = ctx.test_period()
-        if (fmt(start), fmt(end)) == (P1["start"], P1["end"]) and ctx.config.refit_every == P1["refit_every"]:
+        if (fmt(start), fmt(end)) == P1.test_period and ctx.config.refit_every == P1.refit_every:
             own = {k: float(b.summary()["log_score"]) for k, b in ctx.backtests().items()}
     p1 = rows[rows["protocol"].ne("P3")]
     sec.heading("P1: one-step density forecasts (recorded)")
@@ -161,8 +187,6 @@ def _recorded_cell(key: str, value: object) -> Cell:
 
 def fan_charts(ctx: Context, sec: Section) -> None:
     """Scenario fans per model: from the last date, and ``horizon`` days earlier with the realised path."""
-    from finar.reporting.scenarios import fan_chart
-
     c, r, px = ctx.config, ctx.returns, ctx.prices
     h = c.fan_horizon
     window = min(250, max(60, 2 * h))  # days of history drawn before each fan
@@ -177,7 +201,8 @@ def fan_charts(ctx: Context, sec: Section) -> None:
                  "fitted parameters.")
     else:
         sec.note(f"The data is too short to hold out {h} days, so only fans from the last date are drawn.")
-    for spec in c.models:
+    _note_no_covariate_scenarios(ctx, sec)
+    for spec in _scenario_models(ctx):
         m = spec.create().fit(r.loc[:origin])
         panels = []
         if has_realised:
@@ -186,12 +211,11 @@ def fan_charts(ctx: Context, sec: Section) -> None:
             real = px.loc[origin:].iloc[: h + 1]
             fig.add_scatter(x=real.index, y=real.to_numpy(), mode="lines", name="realised",
                             line={"color": figures.HIT_COLOR, "width": 1.4})
-            q = sc.var(0.01, cumulative=True).iloc[-1, 0]
+            q = tail_risk(sc, (0.01,))["VaR 1%"].iloc[0]
             panels.append((fig, f"{spec.name}: from {fmt(origin)}; {h}-day 1% VaR of the log return "
                                 f"{q:.2f}%."))
         fwd = m.sample(context=r, horizon=h, n_paths=c.fan_paths, seed=c.seed)
-        q = fwd.var(0.01, cumulative=True).iloc[-1, 0]
-        es = fwd.es(0.01, cumulative=True).iloc[-1, 0]
+        q, es = tail_risk(fwd, (0.01,)).iloc[0][["VaR 1%", "ES 1%"]]
         panels.append((fan_chart(fwd, px, fwd.columns[0], kind="price", window=window),
                        f"{spec.name}: from {fmt(r.index[-1])}; {h}-day 1% VaR {q:.2f}%, ES {es:.2f}%."))
         sec.heading(spec.name)
@@ -230,23 +254,22 @@ FACT_KEYS = ["skew", "kurt_1", "kurt_20", "hill_left", "hill_right", "acf_abs_la
 
 def stylized_facts(ctx: Context, sec: Section) -> None:
     """P3 scorecard of each generator against the real series, with ACF, leverage, tail and QQ plots."""
-    import finar
-
     c = ctx.config
     real = ctx.facts_window()
     gens = {}
-    for spec in c.models:
+    _note_no_covariate_scenarios(ctx, sec)
+    for spec in _scenario_models(ctx):
         m = spec.create().fit(real)
         sc = m.sample(context=real, horizon=c.facts_burn_in + c.facts_length, n_paths=c.facts_paths,
                       seed=c.seed)
         gens[spec.name] = sc.paths[:, c.facts_burn_in:, 0]
-    facts = finar.stylized_facts(real, gens, references=True, seed=c.seed, lags=c.facts_lags)
+    facts = evaluation.stylized_facts(real, gens, references=True, seed=c.seed, lags=c.facts_lags)
     table = facts.table()
     sec.note(f"Real series: {span(real.index)}. Each generator is fitted on it and simulates "
              f"{c.facts_paths:,} paths of {c.facts_length:,} days after a {c.facts_burn_in}-day burn-in "
              f"(dropped), conditioned on the real series; seed {c.seed}; ACF and leverage lags "
-             f"1-{c.facts_lags}. P3's benchmark uses {P3['n_paths']} paths of "
-             f"{P3['length']:,} days (see the benchmark record).")
+             f"1-{c.facts_lags}. P3's benchmark uses {P3.n_paths} paths of "
+             f"{P3.length:,} days (see the benchmark record).")
     sec.note("References: GARCH(1,1)-normal simulated unconditionally and a stationary block bootstrap of "
              "the real series (mean block 20) - the sampling-noise floor of the distributional scores.")
     scored = table[table["kind"] != "real"]
@@ -281,39 +304,36 @@ def stylized_facts(ctx: Context, sec: Section) -> None:
 
 # --- anomalies ---------------------------------------------------------------------------------
 
+def _anomaly_spec(ctx: Context) -> ModelSpec:
+    return next(m for m in ctx.config.models if m.name == ctx.config.anomaly_name)
+
+
 def anomalies(ctx: Context, sec: Section) -> None:
     """Flagged days of ``finar.AnomalyDetector`` on the test period: timeline and the largest events."""
-    import finar
-
-    detector = finar.AnomalyDetector
-    c = ctx.config
-    spec = next(m for m in c.models if m.name == c.anomaly_name)
-    start, end = ctx.test_period()
-    r = ctx.returns
-    train = r.loc[r.index < start]
-    det = detector(spec.create(), level=c.anomaly_level).fit(train)
-    flags = det.score(r.loc[start:end], context=train)
-    sec.note(f"Detector: {spec.name}, fitted on {span(train.index)}; days {fmt(start)} to {fmt(end)} "
-             f"scored from their one-step predictive distribution (tail and flat tests); flagged when the "
-             f"calibrated p-value is at most {c.anomaly_level:g}; "
-             f"seed {c.seed}.")
+    c, r = ctx.config, ctx.returns
+    train, test = anomaly_split(r, test_start=c.backtest_start, test_end=c.backtest_end)
+    spec = _anomaly_spec(ctx)
+    run = run_detector(spec, train, test, level=c.anomaly_level, exog=ctx.data.exog)
+    flags = run.flags
+    if spec.exog:
+        sec.note(f"The detector's model is given the {ctx.data.exog_note}.")
+    sec.note(f"Detector: {run.name}, fitted on {span(train.index)}; days {fmt(test.index[0])} to "
+             f"{fmt(test.index[-1])} scored from their one-step predictive distribution (tail and flat "
+             f"tests); flagged when the calibrated p-value is at most {c.anomaly_level:g}; seed {c.seed}.")
     n_flag = int(flags["flag"].sum())
     sec.text(f"{n_flag} of {len(flags):,} days flagged (expected about {c.anomaly_level * len(flags):.1f} "
              "under a calibrated model).")
     sec.figure(figures.anomaly_timeline(r, flags),
                "Returns with flagged days (top) and the anomaly score (bottom).")
-    events = getattr(det, "events", None)
-    if callable(events):
-        ev = events(flags)
-        if isinstance(ev, pd.DataFrame) and len(ev):
-            sec.heading("Events (consecutive flagged days grouped)")
-            sec.parts.append(frame_html(ev.head(15), index=False))
-    rank = "stat" if "stat" in flags else "score"  # the detector's ranking statistic
-    top = flags[flags["flag"]].sort_values(rank, ascending=False).head(10)
+    events = run.detector.events(flags)
+    if len(events):
+        sec.heading("Events (consecutive flagged days grouped)")
+        sec.parts.append(frame_html(events.head(15), index=False))
+    top = top_anomalies(flags, r, 10)
     if len(top):
         sec.heading("Most anomalous days")
         sec.table(["day", "return (%)", "score (-log p)", "p-value"],
-                  [[fmt(d), float(r.loc[d]), row["score"], Cell(f"{row['p_value']:.2e}", "num")]
+                  [[fmt(d), row["return"], row["score"], Cell(f"{row['p_value']:.2e}", "num")]
                    for d, row in top.iterrows()])
 
 
@@ -321,41 +341,20 @@ def anomalies(ctx: Context, sec: Section) -> None:
 
 def tick_realism(ctx: Context, sec: Section) -> None:
     """``finar.ticks.realism`` of a TickModel fitted to the given trades against the trades."""
-    ticks = tick_module()
     t, c = ctx.trades, ctx.config
     if t is None:
         raise SectionUnavailable("no trades were given (pass trades= or --trades)")
-    tm = ticks.TickModel(**c.tick_params).fit(t)
-    synth = tm.sample(n_events=c.tick_events, seed=c.seed)
+    run = run_tick_model(t, c.tick_params, n_events=c.tick_events, seed=c.seed)
     sec.note(f"Trades: {ctx.trades_label}, {len(t):,} events, {fmt(t.index[0])} to {fmt(t.index[-1])}. "
              f"TickModel({', '.join(f'{k}={v!r}' for k, v in c.tick_params.items())}); {c.tick_events:,} "
              f"synthetic events, seed {c.seed}. "
-             "Metrics: PROTOCOLS.md P5.")
-    res = ticks.realism(t, synth)
-    sec.results.update(synthetic=synth, realism=res)
-    frame = _as_frame(res)
-    sec.parts.append(frame_html(frame))
-    closes = {"real": ticks.to_bars(t, "1min")["close"], "synthetic": ticks.to_bars(synth, "1min")["close"]}
+             "Metrics: protocol P5 (docs/protocols.md#p5).")
+    sec.results.update(synthetic=run.synthetic, realism=run.realism)
+    sec.parts.append(frame_html(realism_table(run.realism)))
+    closes = {"real": ticks.to_bars(t, "1min")["close"],
+              "synthetic": ticks.to_bars(run.synthetic, "1min")["close"]}
     sec.figure(figures.bar_closes(closes), "One-minute closes of the real and the synthetic trades "
                                            "(finar.ticks.to_bars), by minute from each stream's start.")
-
-
-def tick_module() -> Any:
-    """``finar.ticks`` (simulate, TickModel, realism, to_bars)."""
-    return importlib.import_module("finar.ticks")
-
-
-def _as_frame(res: object) -> pd.DataFrame:
-    if isinstance(res, pd.DataFrame):
-        return res
-    if isinstance(res, pd.Series):
-        return res.to_frame("value")
-    if hasattr(res, "table"):
-        return _as_frame(res.table())
-    if isinstance(res, dict):
-        return pd.Series(res, name="value").to_frame()
-    raise SectionUnavailable(f"finar.ticks.realism returned {type(res).__name__}, which the report "
-                             "cannot show")
 
 
 #: the report's sections in page order: (key, heading, build)

@@ -13,18 +13,26 @@ otherwise, ``f`` the point process's conditional density of the next arrival (pe
 The exponential Hawkes fit is finar's own maximum-likelihood code (the ``tick`` package's fitters
 fail on Python 3.11): the log-likelihood is computed in ``O(n)`` with ``np.logaddexp.accumulate``
 and maximised over ``log mu, log alpha, log beta`` by L-BFGS-B.
+
+All three follow the event-model contract (:class:`finar.ticks.contract.EventModel`): parameters,
+``clone`` and ``repr`` from the estimator kernel, ``save(path)`` and ``finar.models.load(path)``
+through the one model-file format (plain values only, read with ``torch.load(weights_only=True)``).
 """
 
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+import warnings
+from abc import abstractmethod
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, signal, special
 
-from finar.errors import ConvergenceWarning, NotFittedError
+from finar._estimator import check_int, check_seed, plain, register
+from finar.errors import ConvergenceWarning, DataError
+from finar.ticks.contract import EventModel
 from finar.ticks.events import Events, EventSpace
 
 __all__ = ["EmpiricalMarks", "Hawkes", "ACD", "SeasonalPoisson"]
@@ -56,6 +64,20 @@ class EmpiricalMarks:
         sb = rng.choice(space.n_size, size=n, p=np.exp(self.log_size_))
         return side, dpc, sb
 
+    def get_state(self) -> dict[str, Any]:
+        """The fitted probabilities as plain values (for model files)."""
+        return {"p_zero": self.p_zero_, "p_buy": self.p_buy_, "log_dp": plain(self.log_dp_),
+                "log_size": plain(self.log_size_)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> EmpiricalMarks:
+        """The marks :meth:`get_state` describes."""
+        marks = cls()
+        marks.p_zero_, marks.p_buy_ = float(state["p_zero"]), float(state["p_buy"])
+        marks.log_dp_ = np.asarray(state["log_dp"], dtype=float)
+        marks.log_size_ = np.asarray(state["log_size"], dtype=float)
+        return marks
+
 
 def _arrivals(ev: Events) -> list[np.ndarray]:
     """Distinct trade times of each session, in seconds from its first trade."""
@@ -66,18 +88,36 @@ def _arrivals(ev: Events) -> list[np.ndarray]:
     return [secs[new & (ev.session == k)] for k in np.unique(ev.session)]
 
 
-class _ArrivalModel(ABC):
-    """Arrivals by a point process, marks by :class:`EmpiricalMarks` (see the module docstring)."""
+class _ArrivalModel(EventModel):
+    """Arrivals by a point process, marks by :class:`EmpiricalMarks` (see the module docstring).
+
+    A subclass fits and scores the arrivals (``_fit_arrivals``, ``_log_density`` or
+    ``_log_densities``, ``_simulate``) and lists its fitted arrival parameters for model files
+    (``_arrival_state``, ``_set_arrival_state``); fitting, scoring, sampling and files of the
+    whole event stream live here.
+    """
 
     def __init__(self, max_ticks: int = 10, session_gap: str = "30min") -> None:
         self.max_ticks = max_ticks
         self.session_gap = session_gap
 
+    def _validate(self) -> None:
+        check_int("max_ticks", self.max_ticks, least=1)
+        bad = DataError(f"session_gap must be a positive duration such as '30min', got {self.session_gap!r}")
+        try:
+            gap = pd.Timedelta(self.session_gap)
+        except (TypeError, ValueError) as exc:
+            raise bad from exc
+        if not gap > pd.Timedelta(0):  # NaT compares False
+            raise bad
+
     def fit(self, trades: pd.DataFrame) -> _ArrivalModel:
         """Fit arrivals and marks to a trades frame (``time`` index, ``price``, ``size``, ``side``)."""
-        self.space_ = EventSpace(self.max_ticks, self.session_gap).fit(trades)
-        ev = self.space_.encode(trades)
-        self.marks_ = EmpiricalMarks().fit(ev, self.space_)
+        self._validate()
+        space = EventSpace(int(self.max_ticks), self.session_gap).fit(trades)
+        ev = space.encode(trades)
+        self.space_ = space
+        self.marks_ = EmpiricalMarks().fit(ev, space)
         self.last_ = (ev.index[-1], float(trades["price"].iloc[-1]))
         self._fit_arrivals(_arrivals(ev))
         return self
@@ -102,8 +142,7 @@ class _ArrivalModel(ABC):
     def log_prob(self, trades: pd.DataFrame) -> pd.DataFrame:
         """Per-trade log-likelihood in nats (columns ``time side dp size total``); NaN for the first
         trade of each session, which is conditioned on. Units: see :mod:`finar.ticks.events`."""
-        if not hasattr(self, "space_"):
-            raise NotFittedError(f"{type(self).__name__}.log_prob needs fit first")
+        self._check_fitted("log_prob")
         ev = self.space_.encode(trades)
         side, dp, size = self.marks_.log_prob(ev, self.space_)
         lt = np.full(len(ev), math.log(self.marks_.p_zero_) if self.marks_.p_zero_ > 0 else -np.inf)
@@ -116,10 +155,12 @@ class _ArrivalModel(ABC):
         return out
 
     def sample(self, n_events: int = 100_000, seed: int | None = None) -> pd.DataFrame:
-        """``n_events`` synthetic trades: whole sessions after the fitted data, the last one cut."""
-        if not hasattr(self, "space_"):
-            raise NotFittedError(f"{type(self).__name__}.sample needs fit first")
-        rng = np.random.default_rng(seed)
+        """``n_events`` synthetic trades: whole sessions after the fitted data, the last one cut.
+
+        The same ``seed`` gives the same trades."""
+        self._check_fitted("sample")
+        n_events = check_int("n_events", n_events, least=1)
+        rng = np.random.default_rng(check_seed(seed))
         p0, secs, session, total = self.marks_.p_zero_, [], [], 0
         while total < n_events:
             a = self._simulate(rng)
@@ -132,11 +173,32 @@ class _ArrivalModel(ABC):
         dp, size = self.space_.draw_marks(dpc, sb, rng)
         return self.space_.decode(secs_, side, dp, size, sess, *self.last_)
 
-    def loglik_per_event(self, trades: pd.DataFrame) -> float:
-        """Mean of :meth:`log_prob`'s ``total`` over scored trades (nats per event)."""
-        return float(self.log_prob(trades)["total"].mean())
+    # ---- model files ---------------------------------------------------------------------------
+    @abstractmethod
+    def _arrival_state(self) -> dict[str, Any]:
+        """The fitted arrival parameters as plain values."""
+
+    @abstractmethod
+    def _set_arrival_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`_arrival_state` wrote (``space_`` is already restored)."""
+
+    def _get_state(self) -> dict[str, Any]:
+        last_time, last_price = self.last_
+        return plain({"space": self.space_.get_state(), "marks": self.marks_.get_state(),
+                      "last_time_ns": int(last_time.value),  # UTC nanoseconds for aware stamps
+                      "last_price": last_price, "arrivals": self._arrival_state()})
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.space_ = EventSpace.from_state(state["space"])
+        self.marks_ = EmpiricalMarks.from_state(state["marks"])
+        last = pd.Timestamp(int(state["last_time_ns"]), unit="ns")
+        if self.space_.tz_ is not None:
+            last = last.tz_localize("UTC").tz_convert(self.space_.tz_)
+        self.last_ = (last, float(state["last_price"]))
+        self._set_arrival_state(state["arrivals"])
 
 
+@register("hawkes")
 class Hawkes(_ArrivalModel):
     """Exponential Hawkes arrivals, ``lambda(t) = mu + alpha sum_{t_j < t} exp(-beta (t - t_j))``,
     by maximum likelihood; marks as in :class:`EmpiricalMarks`.
@@ -144,6 +206,18 @@ class Hawkes(_ArrivalModel):
     The arrival log-likelihood of a session, conditioned on its first arrival, is
     ``sum_m [log lambda(t_m) - mu (t_m - t_{m-1}) - alpha/beta (R_{m-1} + 1 - R_m)]`` with
     ``R_m = sum_{j<m} exp(-beta (t_m - t_j))``.
+
+    Parameters
+    ----------
+    max_ticks : int, default 10
+        Price changes beyond ``+-max_ticks`` ticks fall in the edge classes of the event space.
+    session_gap : str, default '30min'
+        A pause longer than this, or a new calendar day, starts a session.
+
+    Attributes
+    ----------
+    mu_, alpha_, beta_ : float
+        Baseline rate (per second), jump and decay of the intensity; ``branching_ = alpha_ / beta_``.
 
     Examples
     --------
@@ -178,8 +252,6 @@ class Hawkes(_ArrivalModel):
         res = optimize.minimize(lambda th: -self._ll(th, sessions) / n, x0, method="L-BFGS-B",
                                 bounds=[(-20, 10), (-20, 10), (-7, 7)])
         if not res.success:
-            import warnings
-
             warnings.warn(f"Hawkes MLE did not converge: {res.message}", ConvergenceWarning, stacklevel=3)
         self.mu_, self.alpha_, self.beta_ = (float(v) for v in np.exp(res.x))
         self.branching_ = self.alpha_ / self.beta_
@@ -200,7 +272,16 @@ class Hawkes(_ArrivalModel):
             gen = gen[gen < L]
         return np.sort(times)
 
+    def _arrival_state(self) -> dict[str, Any]:
+        return {"mu": self.mu_, "alpha": self.alpha_, "beta": self.beta_}
 
+    def _set_arrival_state(self, state: dict[str, Any]) -> None:
+        self.mu_, self.alpha_, self.beta_ = (float(state[k]) for k in ("mu", "alpha", "beta"))
+        self.branching_ = self.alpha_ / self.beta_
+        self.session_length_ = self.space_.session_length_
+
+
+@register("acd")
 class ACD(_ArrivalModel):
     """Weibull ACD(1,1) durations (Engle and Russell 1998) between arrivals; marks as in
     :class:`EmpiricalMarks`.
@@ -209,6 +290,26 @@ class ACD(_ArrivalModel):
     ``k`` and mean 1, so ``f(x) = k/theta (x/theta)^(k-1) exp(-(x/theta)^k)``,
     ``theta = psi / Gamma(1 + 1/k)``. Sessions are chained (the first duration of a session
     follows the last of the previous one).
+
+    Parameters
+    ----------
+    max_ticks : int, default 10
+        Price changes beyond ``+-max_ticks`` ticks fall in the edge classes of the event space.
+    session_gap : str, default '30min'
+        A pause longer than this, or a new calendar day, starts a session.
+
+    Attributes
+    ----------
+    omega_, a_, b_, k_ : float
+        ``omega``, ``a``, ``b`` of the duration recursion (``a + b < 1``) and the Weibull shape.
+
+    Examples
+    --------
+    >>> import finar
+    >>> t = finar.ticks.simulate(n_events=20_000, seed=0)
+    >>> m = ACD().fit(t)
+    >>> bool(m.a_ + m.b_ < 1)
+    True
     """
 
     def _psi(self, x: np.ndarray, omega: float, a: float, b: float) -> np.ndarray:
@@ -260,10 +361,33 @@ class ACD(_ArrivalModel):
                 return np.asarray(out)
             out.append(t)
 
+    def _arrival_state(self) -> dict[str, Any]:
+        return {"omega": self.omega_, "a": self.a_, "b": self.b_, "k": self.k_, "last_x": self.last_x_}
 
+    def _set_arrival_state(self, state: dict[str, Any]) -> None:
+        self.omega_, self.a_, self.b_, self.k_ = (float(state[k]) for k in ("omega", "a", "b", "k"))
+        self.last_x_ = float(state["last_x"])
+        self.session_length_ = self.space_.session_length_
+
+
+@register("seasonalpoisson")
 class SeasonalPoisson(_ArrivalModel):
     """Inhomogeneous Poisson arrivals with a piecewise-constant intraday rate (``n_bins`` bins over
     the session, estimated as arrivals / exposure); marks as in :class:`EmpiricalMarks`.
+
+    Parameters
+    ----------
+    n_bins : int, default 26
+        Intraday bins of the rate (26 bins of 15 minutes over a 6.5-hour session).
+    max_ticks : int, default 10
+        Price changes beyond ``+-max_ticks`` ticks fall in the edge classes of the event space.
+    session_gap : str, default '30min'
+        A pause longer than this, or a new calendar day, starts a session.
+
+    Attributes
+    ----------
+    grid_ : ndarray
+        Bin edges in seconds from the session open; ``rates_`` the arrival rate per second in each.
 
     Examples
     --------
@@ -277,6 +401,10 @@ class SeasonalPoisson(_ArrivalModel):
     def __init__(self, n_bins: int = 26, max_ticks: int = 10, session_gap: str = "30min") -> None:
         super().__init__(max_ticks, session_gap)
         self.n_bins = n_bins
+
+    def _validate(self) -> None:
+        super()._validate()
+        check_int("n_bins", self.n_bins, least=1)
 
     def _fit_arrivals(self, sessions: list[np.ndarray]) -> None:
         L = self.space_.session_length_
@@ -302,3 +430,10 @@ class SeasonalPoisson(_ArrivalModel):
     def _simulate(self, rng: np.random.Generator) -> np.ndarray:
         n = rng.poisson(self.cum_[-1])
         return np.sort(np.interp(rng.uniform(0, self.cum_[-1], n), self.cum_, self.grid_))
+
+    def _arrival_state(self) -> dict[str, Any]:
+        return {"grid": plain(self.grid_), "rates": plain(self.rates_), "cum": plain(self.cum_)}
+
+    def _set_arrival_state(self, state: dict[str, Any]) -> None:
+        self.grid_, self.rates_, self.cum_ = (np.asarray(state[k], dtype=float)
+                                              for k in ("grid", "rates", "cum"))

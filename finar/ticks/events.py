@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,21 @@ from finar.data.validate import clean_trades
 from finar.errors import DataError, SeriesTooShortError
 from finar.ticks.io import infer_tick_size, session_ids, tick_rule
 
-__all__ = ["Events", "EventSpace"]
+__all__ = ["Events", "EventSpace", "clock_of_day", "local_seconds"]
+
+_DAY_NS = 86_400 * 10**9
+
+
+def local_seconds(index: pd.DatetimeIndex) -> np.ndarray:
+    """Wall-clock times in the index's own time zone, as seconds since 1970-01-01 00:00 (local)."""
+    local = index.tz_localize(None) if index.tz is not None else index
+    return local.as_unit("ns").asi8 / 1e9
+
+
+def clock_of_day(index: pd.DatetimeIndex) -> np.ndarray:
+    """Wall-clock time of day in the index's own time zone, as a fraction of 24 hours."""
+    local = index.tz_localize(None) if index.tz is not None else index
+    return (local.as_unit("ns").asi8 % _DAY_NS) / _DAY_NS
 
 
 @dataclass
@@ -45,6 +60,7 @@ class Events:
     size: np.ndarray      # as traded
     session: np.ndarray   # session number, from 0
     tod: np.ndarray       # time of day: seconds since the session's first trade / session length
+    clock: np.ndarray     # wall-clock time of day in the data's time zone, as a fraction of 24 hours
     scored: np.ndarray    # bool: not the first trade of its session
     index: pd.DatetimeIndex
 
@@ -138,7 +154,7 @@ class EventSpace:
         starts = np.maximum.accumulate(np.where(first, ns, 0))
         tod = (ns - starts) / 1e9 / self.session_length_
         return Events(dt=dt, side=side.astype(np.int8), dp=dp, size=t["size"].to_numpy(dtype=float),
-                      session=sid, tod=tod, scored=~first, index=t.index)
+                      session=sid, tod=tod, clock=clock_of_day(t.index), scored=~first, index=t.index)
 
     def dp_class(self, dp: np.ndarray) -> np.ndarray:
         """Class ``0..2K`` of each price change (``dp + K`` clipped)."""
@@ -199,7 +215,13 @@ class EventSpace:
                               periods=int(session.max()) + 1)
         opens = (days + self.session_open_).as_unit("ns").asi8
         ns = opens[session] + np.round(secs * 1e6).astype(np.int64) * 1000  # microsecond stamps
-        ns = np.maximum.accumulate(ns)
+        return self.trades_at(ns, side, dp, size, price0)
+
+    def trades_at(self, ns: np.ndarray, side: np.ndarray, dp: np.ndarray, size: np.ndarray,
+                  price0: float) -> pd.DataFrame:
+        """Trades from events at wall-clock times ``ns`` (nanoseconds since 1970-01-01 in the data's
+        time zone, see :func:`local_seconds`); prices start from ``price0`` and stay positive."""
+        ns = np.maximum.accumulate(np.asarray(ns, dtype=np.int64))
         ticks = round(price0 / self.tick_) + np.cumsum(dp)
         ticks = ticks - min(0, int(ticks.min()) - 1)  # prices stay positive
         index = pd.DatetimeIndex(ns, name="time")
@@ -207,6 +229,34 @@ class EventSpace:
             index = index.tz_localize(self.tz_, nonexistent="shift_forward", ambiguous=False)
         return pd.DataFrame({"price": np.round(ticks * self.tick_, 10), "size": size,
                              "side": side.astype(np.int8)}, index=index)
+
+    # ---- model files ---------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """The fitted coding as plain values (what ``torch.load(weights_only=True)`` reads back).
+
+        Time zones are kept by name and the session open in nanoseconds, so a model file restores
+        exactly the coding, and hence the log-likelihoods, of the fitted model.
+        """
+        return {"max_ticks": int(self.max_ticks), "session_gap": str(self.session_gap),
+                "tick_size": None if self.tick_size is None else float(self.tick_size),
+                "tick": float(self.tick_), "session_length": float(self.session_length_),
+                "session_open_ns": int(self.session_open_.value),
+                "tz": None if self.tz_ is None else str(self.tz_),
+                "tail_ratio": float(self.tail_ratio_), "integer_sizes": bool(self.integer_sizes_),
+                "size_edges": [float(e) for e in self.size_edges_], "tail_alpha": float(self.tail_alpha_)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> EventSpace:
+        """The space :meth:`get_state` describes (raises ``KeyError``/``ValueError`` on a damaged one)."""
+        space = cls(int(state["max_ticks"]), str(state["session_gap"]),
+                    None if state["tick_size"] is None else float(state["tick_size"]))
+        space.tick_, space.session_length_ = float(state["tick"]), float(state["session_length"])
+        space.session_open_ = pd.Timedelta(int(state["session_open_ns"]), unit="ns")
+        space.tz_ = None if state["tz"] is None else pd.Timestamp(0, tz=state["tz"]).tz
+        space.tail_ratio_, space.tail_alpha_ = float(state["tail_ratio"]), float(state["tail_alpha"])
+        space.integer_sizes_ = bool(state["integer_sizes"])
+        space.size_edges_ = np.asarray(state["size_edges"], dtype=float)
+        return space
 
     def check_same(self, other: EventSpace) -> None:
         """Refuse to compare likelihoods of models coded in different spaces."""

@@ -7,88 +7,97 @@ and the stream is factorised event by event and, within an event, field by field
            p(dp_i \\mid h_i, dt_i, side_i)\\, p(size_i \\mid h_i, dt_i, side_i, dp_i)
 
 with ``h_i`` the output of a causal :class:`~finar.models.wavenet.WaveNetNetwork` over the earlier
-events of the session and the time of day. The heads:
+events of the session. Each event enters it with its fields and with what a trader knows at
+that moment, so that the model conditions on the clock and on recent activity:
 
-- ``dt``: an explicit zero-gap class (``sigmoid``) plus a Student-t mixture
-  (:class:`~finar.models.heads.StudentTMixtureHead`) over the standardised, deseasonalised log
-  gap ``z = (log(dt a(tod_{i-1})) - m) / s``, with ``a`` the intraday activity profile of the
-  training trades relative to its mean (known before the trade: the diurnal adjustment of
-  duration models), so ``log p(dt) = log P(dt > 0) + log p(z) - log s - log dt`` (per second:
-  change of variables; ``a`` cancels);
+- **the clock**: the intraday activity profile ``a(c)`` at the trade's wall-clock time ``c``
+  (arrivals per unit of exposure in 15-minute bins of the 24-hour day, shrunk towards the mean
+  rate where little was seen, over that mean). A bin traded in fewer than three sessions takes
+  the value of the nearest bin traded in three or more, and the profile is flat when there is
+  none: with one or two days of data, the clock cannot be told apart from the day (on P5's
+  E-mini stream a holiday morning and a busy one share the same clock times);
+- **recent activity**: trades counted with exponential decay over 1, 10, 100, 1,000 and
+  10,000 seconds, ``A_tau(t_i) = sum_{j <= i} exp(-(t_i - t_j) / tau)`` (as ``log(1 + A)``),
+  which remember the state of the session (a quiet overnight, a busy day session) far beyond
+  the receptive field, and keep generated trades in that state;
+- **long memory** of trade signs and of price moves: exponentially weighted means of ``side``
+  and of ``dp != 0`` with half-lives of 16, 256 and 4,096 trades.
+
+The heads:
+
+- ``dt``: an explicit zero-gap class (sweeps: trades sharing a timestamp) plus a mixture of
+  normals over the standardised, deseasonalised log gap ``z = (log(dt a(c_{i-1})) - m) / s``
+  (light tails: a Student t's would give gaps hours long a real chance), so
+  ``log p(dt) = log P(dt > 0) + log p(z) - log s - log dt`` (per second; ``a`` cancels);
 - ``side``: Bernoulli; ``dp``: categorical over the classes ``-K..K``; ``size``: categorical over
-  the log-spaced size bins; the within-class tails and within-bin shares are those of the shared
-  event space, so log-likelihoods compare exactly with the baselines'.
+  the size bins; the within-class tails and within-bin shares are those of the shared event
+  space, so log-likelihoods compare exactly with the baselines';
+- **tick-rule sides**: when every training side is the one the tick rule gives (files without a
+  side column, such as P5's E-mini trades), a side is a function of the price change and the
+  previous side. The price-change head then gives zero probability to the classes that
+  contradict it (a new side needs a price change in its direction; the same side, no change or
+  one in its direction) and renormalises: generated sides and prices stay consistent and the
+  likelihood stays exact.
 
-Generation runs many streams at once with WaveNet's cached step (Paine et al. 2016): every session
-is cut into segments of about ``segment_events`` trades (shorter ones when few sessions are asked
-for, so that ``min_streams`` streams run at once), each a stream that starts from an empty
-context at its time of day (its first trade drawn from the empirical marks) and stops at the end of
-its segment; segments and sessions are laid end to end.
+**Generation continues the fitted data.** The session of the last fitted trade goes on from that
+trade, with its context (the last ``R`` events and the activity memory), until the close of the
+trading hours seen in training (the latest session close on the clock); further sessions open at
+the earliest training open on the following business days, from an empty context as in training
+(the first trade drawn from the empirical marks), all of them at once, one stream per session,
+with WaveNet's cached step (Paine et al. 2016).
 
-A fitted model is written with :meth:`TickModel.save` and read back with :meth:`TickModel.load`:
-the file holds only plain values and tensors (the constructor parameters, the network weights and
-the fitted event space, marks, seasonality and gap scaler), read with ``torch.load(weights_only=True)``
-so that loading a file from someone else cannot run code.
+TickModel follows the event-model contract (:class:`finar.ticks.contract.EventModel`) and the
+training template of the daily networks: windows of ``R + window`` events cut by
+:func:`finar.models.neural.window_starts`, one :class:`~finar.models.training.TrainConfig`
+(``train=``) with the one warm-up rule, :func:`finar.models.training.train`. A fitted model is
+written with ``save`` and read back with :func:`finar.models.load`: the file holds only plain
+values and tensors, read with ``torch.load(weights_only=True)`` so that loading a file from
+someone else cannot run code.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
+import itertools
 import math
 import os
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from scipy import signal
 from torch import Tensor, nn
 
-from finar.errors import DataError, ModelFileError, NotFittedError
-from finar.models.base import _plain, read_model_file, write_model_file
-from finar.models.heads import StudentTMixtureHead
-from finar.models.training import TrainConfig, TrainResult, seeded, train
-from finar.models.wavenet import CausalConv1d, WaveNetNetwork
+from finar._estimator import check_device, check_int, check_number, check_seed, plain, register
+from finar.errors import DataError, ModelFileError
+from finar.models.heads import _LocScaleMixture
+from finar.models.neural import stack_windows, window_starts
+from finar.models.training import (
+    TRAIN_DEFAULTS,
+    TrainConfig,
+    TrainResult,
+    as_config,
+    seeded,
+    split_tensors,
+    train,
+)
+from finar.models.wavenet import WaveNetConfig, WaveNetNetwork
 from finar.ticks.baselines import EmpiricalMarks
-from finar.ticks.events import Events, EventSpace
+from finar.ticks.contract import EventModel
+from finar.ticks.events import Events, EventSpace, local_seconds
 
 __all__ = ["TickModel", "TickNetwork"]
 
-_HARMONICS = 2  # sin/cos of the time of day at 1 and 2 cycles per session
-_SEASON_BINS = 26  # intraday activity profile: 15-minute bins of a 6.5-hour session
-TICK_FILE_FORMAT = "finar-tick-model"  # the marker of a TickModel.save file
-TICK_FILE_VERSION = 1  # bump when the saved state changes; TickModel.load refuses newer files
-
-
-class _ColumnConv(nn.Conv1d):
-    """A ``Conv1d`` that computes single-column inputs ``(B, C, 1)`` with one matrix product.
-
-    Cached generation feeds WaveNet one column at a time, where ``F.conv1d`` costs about four times
-    a ``F.linear`` on CPU; the result is the same convolution (same weights, same sums).
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-1] == 1 and self.kernel_size[0] == 1:
-            return F.linear(x[:, :, 0], self.weight[:, :, 0], self.bias)[:, :, None]
-        return super().forward(x)
-
-    def step(self, taps: Tensor) -> Tensor:  # CausalConv1d.step: (B, C, k) -> (B, C_out)
-        return F.linear(taps.flatten(1), self.weight.flatten(1), self.bias)
-
-
-class _CausalColumnConv(CausalConv1d):
-    step = _ColumnConv.step
-
-
-def _column_convs(net: nn.Module) -> None:
-    """Give every convolution of ``net`` the single-column fast path of :class:`_ColumnConv`."""
-    for m in net.modules():
-        if type(m) is nn.Conv1d:
-            m.__class__ = _ColumnConv
-        elif type(m) is CausalConv1d:
-            m.__class__ = _CausalColumnConv
+_DAY = 86_400.0
+_SEASON_BINS = 96  # intraday activity profile: 15-minute bins of the 24-hour clock
+_SEASON_PRIOR = 5.0  # pseudo-arrivals shrinking a thinly exposed bin towards the mean rate
+_SEASON_SESSIONS = 3  # a clock bin needs trades from this many sessions to differ from the mean
+_ACTIVITY_SECONDS = (1.0, 10.0, 100.0, 1_000.0, 10_000.0)  # decayed trade counts at these time scales
+_HALF_LIVES = (16.0, 256.0, 4096.0)  # EWMAs of sides and of price moves, in trades
+_N_MEMORY = len(_ACTIVITY_SECONDS) + 2 * len(_HALF_LIVES)
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -102,28 +111,75 @@ def _categorical(logits: Tensor, gen: torch.Generator) -> Tensor:
     return (cdf < u * cdf[:, -1:]).sum(-1).clamp(max=logits.shape[-1] - 1)
 
 
+class _GaussianMixtureHead(_LocScaleMixture):
+    """Mixture of ``K`` normals, ``raw = [logits (K), mu (K), r_s (K)]``: light tails for the log gap.
+
+    A Student t's polynomial tails in log-gap space give gaps hours long a real chance; generated
+    trades then meet them, and a session that should be busy goes quiet for a while.
+    """
+
+    def __init__(self, n_components: int) -> None:
+        super().__init__(min_scale=1e-3)
+        self.n_components, self.n_params = n_components, 3 * n_components
+
+    def _params(self, raw: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        logits, loc, r_s = self._raw(raw).unflatten(-1, (3, self.n_components)).unbind(-2)
+        return logits.log_softmax(-1), loc, *self._scale_excess(r_s, None)
+
+
+def _memory(ev: Events) -> np.ndarray:
+    """Activity and long-memory features of every event, the event included, session by session:
+    ``log(1 + A_tau)`` per :data:`_ACTIVITY_SECONDS`, then EWMAs of sides and of ``dp != 0``."""
+    secs = local_seconds(ev.index)
+    out = np.zeros((len(ev), _N_MEMORY))
+    n_act, n_hl = len(_ACTIVITY_SECONDS), len(_HALF_LIVES)
+    bounds = np.r_[0, np.flatnonzero(np.diff(ev.session)) + 1, len(ev)]
+    for a, b in itertools.pairwise(bounds):
+        t = secs[a:b] - secs[a]
+        for k, tau in enumerate(_ACTIVITY_SECONDS):  # log A_i = logsumexp_j (t_j / tau) - t_i / tau
+            out[a:b, k] = np.logaddexp(0.0, np.logaddexp.accumulate(t / tau) - t / tau)
+        for k, half in enumerate(_HALF_LIVES):
+            lam = 0.5 ** (1 / half)
+            out[a:b, n_act + k] = signal.lfilter([1 - lam], [1, -lam], ev.side[a:b].astype(float))
+            out[a:b, n_act + n_hl + k] = signal.lfilter([1 - lam], [1, -lam], (ev.dp[a:b] != 0).astype(float))
+    return out
+
+
+def _follows_tick_rule(ev: Events) -> np.ndarray:
+    """Per event: is its side the tick rule's given its price change and the previous side?"""
+    prev = np.r_[0, ev.side[:-1]]
+    return ~ev.scored | np.where(ev.dp != 0, ev.side == np.sign(ev.dp), ev.side == prev)
+
+
 class TickNetwork(nn.Module):
     """WaveNet trunk over event features plus one head per field (see the module docstring).
 
     ``trunk(x, cov)`` maps the log-gap channel ``x`` (B, T) and the other event features ``cov``
     (B, T, n_features) to ``h`` (B, T, hidden); ``h_t`` sees events ``<= t`` only and
-    parameterises event ``t + 1``.
+    parameterises event ``t + 1``. The heads also read the previous event's own fields directly
+    (``prev``: its row of ``cov``), so that the Markov structure of marks (the bid-ask bounce) is
+    a lookup rather than something the trunk must carry. With ``tick_rule`` the price-change
+    classes that contradict the side and the previous side are masked out.
     """
 
-    def __init__(self, n_features: int, n_dp: int, n_size: int, *, channels: int, dilations: list[int],
-                 hidden: int, n_components: int, dropout: float, n_embed: int = 16) -> None:
+    def __init__(self, n_features: int, n_dp: int, n_size: int, *, channels: int, layers: int,
+                 hidden: int, n_components: int, dropout: float, tick_rule: bool = False,
+                 n_embed: int = 16) -> None:
         super().__init__()
-        self.embed = nn.Linear(n_features, n_embed)  # one-hot marks and time of day -> a few channels
-        self.wavenet = WaveNetNetwork(hidden, residual_channels=channels, gate_channels=channels,
-                                      skip_channels=channels, kernel_size=2, dilations=dilations, n_series=1,
-                                      embedding_dim=1, n_covariates=n_embed, dropout=dropout)
-        _column_convs(self.wavenet)
-        self.time_head = StudentTMixtureHead(n_components)
-        self.time_out = _mlp(hidden, hidden, 1 + self.time_head.n_params)  # zero-gap logit, mixture
-        self.side_out = _mlp(hidden + 2, hidden, 1)
-        self.dp_out = _mlp(hidden + 3, hidden, n_dp)
-        self.size_out = _mlp(hidden + 3 + n_dp, hidden, n_size)
-        self.n_dp = n_dp
+        self.embed = nn.Linear(n_features, n_embed)  # marks, clock and memory -> a few channels
+        # cached generation feeds it one column at a time: WaveNet's step is matrix products
+        self.wavenet = WaveNetNetwork(WaveNetConfig(channels, channels, channels, kernel_size=2,
+                                                    layers_per_cycle=layers, dropout=dropout),
+                                      hidden, n_covariates=n_embed)
+        self.n_prev = 3 + n_dp + n_size  # the previous event's zero flag, start flag, side, dp, size
+        k = hidden + self.n_prev
+        self.time_head = _GaussianMixtureHead(n_components)
+        self.time_out = _mlp(k, hidden, 1 + self.time_head.n_params)  # zero-gap logit, mixture
+        self.side_out = _mlp(k + 2, hidden, 1)
+        self.dp_out = _mlp(k + 3, hidden, n_dp)
+        self.size_out = _mlp(k + 3 + n_dp, hidden, n_size)
+        self.n_dp, self.tick_rule = n_dp, bool(tick_rule)
+        self.register_buffer("dp_sign", torch.sign(torch.arange(n_dp) - (n_dp - 1) // 2), persistent=False)
 
     @property
     def receptive_field(self) -> int:
@@ -132,29 +188,40 @@ class TickNetwork(nn.Module):
     def trunk(self, x: Tensor, cov: Tensor) -> Tensor:
         return F.relu(self.wavenet(x, None, self.embed(cov)))
 
-    def fields(self, h: Tensor, zero: Tensor, z: Tensor, side: Tensor, dpc: Tensor) -> tuple[Tensor, ...]:
-        """Head outputs given the event's earlier fields (teacher forcing or generated values):
-        time raw, side logit, dp logits, size logits."""
+    def with_prev(self, h: Tensor, prev: Tensor) -> Tensor:
+        """The heads' input: trunk output and the previous event's fields, ``(..., hidden + n_prev)``."""
+        return torch.cat([h, prev[..., :self.n_prev]], -1)
+
+    def dp_logits(self, hp: Tensor, ts: Tensor, side: Tensor, prev_side: Tensor) -> Tensor:
+        """Price-change logits; with ``tick_rule``, ``-inf`` where the class contradicts the sides
+        (nothing is masked after an unknown previous side, ``prev_side == 0``)."""
+        logits = self.dp_out(torch.cat([hp, ts], -1))
+        if not self.tick_rule:
+            return logits
+        s, p, c = side[..., None], prev_side[..., None], self.dp_sign
+        ok = (p == 0) | (c == s) | ((c == 0) & (s == p))
+        return logits.masked_fill(~ok, -math.inf)
+
+    def log_lik(self, h: Tensor, zero: Tensor, z: Tensor, side: Tensor, dpc: Tensor, sb: Tensor,
+                prev: Tensor) -> Tensor:
+        """Per-field log-likelihoods (..., 4): time (in standardised log-gap units, without the
+        Jacobian), side, dp class, size bin; ``prev`` is the previous event's row of features."""
         t = torch.stack([zero, torch.where(zero > 0, 0.0, z)], dim=-1)
         ts = torch.cat([t, side[..., None]], dim=-1)
-        return (self.time_out(h), self.side_out(torch.cat([h, t], -1))[..., 0],
-                self.dp_out(torch.cat([h, ts], -1)),
-                self.size_out(torch.cat([h, ts, F.one_hot(dpc, self.n_dp).to(h.dtype)], -1)))
-
-    def log_lik(self, h: Tensor, zero: Tensor, z: Tensor, side: Tensor, dpc: Tensor, sb: Tensor) -> Tensor:
-        """Per-field log-likelihoods (..., 4): time (in standardised log-gap units, without the
-        Jacobian), side, dp class, size bin."""
-        t_raw, s_logit, dp_logits, size_logits = self.fields(h, zero, z, side, dpc)
-        l0 = t_raw[..., 0]
-        cont = F.logsigmoid(-l0) + self.time_head.log_prob(t_raw[..., 1:], torch.where(zero > 0, 0.0, z))
-        lt = torch.where(zero > 0, F.logsigmoid(l0), cont)
+        h = self.with_prev(h, prev)
+        t_raw = self.time_out(h)
+        cont = F.logsigmoid(-t_raw[..., 0]) + self.time_head.log_prob(t_raw[..., 1:], t[..., 1])
+        lt = torch.where(zero > 0, F.logsigmoid(t_raw[..., 0]), cont)
+        s_logit = self.side_out(torch.cat([h, t], -1))[..., 0]
         ls = F.logsigmoid(torch.where(side > 0, s_logit, -s_logit))
-        ld = dp_logits.log_softmax(-1).gather(-1, dpc[..., None])[..., 0]
+        ld = self.dp_logits(h, ts, side, prev[..., 2]).log_softmax(-1).gather(-1, dpc[..., None])[..., 0]
+        size_logits = self.size_out(torch.cat([h, ts, F.one_hot(dpc, self.n_dp).to(h.dtype)], -1))
         lz = size_logits.log_softmax(-1).gather(-1, sb[..., None])[..., 0]
         return torch.stack([lt, ls, ld, lz], dim=-1)
 
 
-class TickModel:
+@register("tickmodel")
+class TickModel(EventModel):
     """Autoregressive generative model of trades (PROTOCOLS.md P5), exact log-likelihood per event.
 
     Parameters
@@ -165,138 +232,165 @@ class TickModel:
         Dilations ``1, 2, ..., 2**(layers-1)``: a receptive field of ``2**layers`` events.
     hidden : int, default 64
         Width of the trunk output and of the field heads.
-    n_components : int, default 4
-        Student-t components of the log-gap mixture.
+    n_components : int, default 8
+        Normal components of the log-gap mixture.
     max_ticks : int, default 10
         Price-change classes ``-K..K`` (edge classes carry geometric tails).
     session_gap : str, default '30min'
         A pause longer than this, or a new day, starts a session.
-    window : int, default 1024
-        Scored events per training window (each with a full receptive field of context).
-    lr, batch_size, max_epochs, patience, weight_decay : training settings
-        Passed to :class:`finar.models.training.TrainConfig`.
-    val_fraction : float, default 0.1
-        The last windows in time are the early-stopping validation set.
-    segment_events : int, default 2000
-        At most about this many trades per parallel stream (see the module docstring).
-    min_streams : int, default 1024
-        Cut sessions into more segments (of at least ~250 trades) until this many streams run
-        in parallel: the cost of a generation step hardly grows with the number of streams.
-    seed : int, default 0
+    dropout : float, default 0.0
+    train : TrainConfig or mapping, optional
+        Training settings (:class:`~finar.models.training.TrainConfig`); ``window`` is the scored
+        events per training window (each after a full receptive field of context) and the last
+        ``val_fraction`` of the windows in time validate. Defaults: lr 3e-3, batch_size 4,
+        max_epochs 15, patience 3, window 1024, val_fraction 0.1; a mapping changes only the
+        settings it names.
     device : str, default 'cpu'
     progress : bool, default False
 
+    Attributes
+    ----------
+    tick_rule_ : bool
+        Whether the training sides are those of the tick rule (then generated sides are too).
+    hours_ : tuple of float
+        Earliest session open and latest session close on the training clock (fractions of a day).
+
     Notes
     -----
-    ``save(path)`` writes a fitted model atomically and the class method ``TickModel.load(path)``
-    reads it back (safely, with ``torch.load(weights_only=True)``); the loaded model gives the same
-    ``log_prob`` and, for the same seed, the same ``sample``.
+    ``save(path)`` writes a fitted model atomically and :func:`finar.models.load` (or
+    ``TickModel.load``) reads it back safely, with ``torch.load(weights_only=True)``; the loaded
+    model gives the same ``log_prob`` and, for the same seed, the same ``sample``.
 
     Examples
     --------
     >>> import finar, pathlib, tempfile
     >>> t = finar.ticks.simulate(n_events=6_000, seed=0)
-    >>> tm = TickModel(channels=8, layers=4, hidden=16, window=128, max_epochs=1).fit(t)
+    >>> tm = TickModel(channels=8, layers=4, hidden=16, train={"window": 128, "max_epochs": 1}).fit(t)
     >>> synth = tm.sample(n_events=500, seed=1)
     >>> len(synth), synth.columns.tolist()
     (500, ['price', 'size', 'side'])
     >>> with tempfile.TemporaryDirectory() as folder:
-    ...     back = TickModel.load(tm.save(pathlib.Path(folder) / "tick_model.pt"))
+    ...     back = finar.models.load(tm.save(pathlib.Path(folder) / "tick_model.pt"))
     >>> back.log_prob(t.iloc[:1_000]).equals(tm.log_prob(t.iloc[:1_000]))
     True
     """
 
-    def __init__(self, channels: int = 32, layers: int = 7, hidden: int = 64, n_components: int = 4,
-                 max_ticks: int = 10, session_gap: str = "30min", window: int = 1024, lr: float = 3e-3,
-                 batch_size: int = 4, max_epochs: int = 15, patience: int = 3, weight_decay: float = 0.01,
-                 dropout: float = 0.0, val_fraction: float = 0.1, segment_events: int = 2000,
-                 min_streams: int = 1024, seed: int = 0,
-                 device: str = "cpu", progress: bool = False) -> None:
+    default_train = dataclasses.replace(TRAIN_DEFAULTS, lr=3e-3, batch_size=4, max_epochs=15, patience=3,
+                                        window=1024, val_fraction=0.1)
+
+    def __init__(self, channels: int = 32, layers: int = 7, hidden: int = 64, n_components: int = 8,
+                 max_ticks: int = 10, session_gap: str = "30min", dropout: float = 0.0,
+                 train: TrainConfig | Mapping[str, Any] | None = default_train, device: str = "cpu",
+                 progress: bool = False) -> None:
         self.channels = channels
         self.layers = layers
         self.hidden = hidden
         self.n_components = n_components
         self.max_ticks = max_ticks
         self.session_gap = session_gap
-        self.window = window
-        self.lr = lr
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.weight_decay = weight_decay
         self.dropout = dropout
-        self.val_fraction = val_fraction
-        self.segment_events = segment_events
-        self.min_streams = min_streams
-        self.seed = seed
+        # a TrainConfig always (a mapping changes the defaults it names): see WaveNet.__init__
+        self.train = as_config(train, self.default_train, "TickModel.train")
         self.device = device
         self.progress = progress
 
-    # ---- features ------------------------------------------------------------------------------
-    def _features(self, zero: np.ndarray, z: np.ndarray, first: np.ndarray, side: np.ndarray,
-                  dpc: np.ndarray, sb: np.ndarray, tod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Network input of each event: the log-gap channel and the other features."""
-        sp = self.space_
-        n = len(zero)
-        cov = np.zeros((n, self.n_features_), dtype=np.float32)
-        cov[:, 0], cov[:, 1], cov[:, 2] = zero, first, side
-        cov[np.arange(n), 3 + dpc] = 1.0
-        cov[np.arange(n), 3 + sp.n_dp + sb] = 1.0
-        k = 3 + sp.n_dp + sp.n_size
-        cov[:, k] = tod
-        for j in range(_HARMONICS):
-            cov[:, k + 1 + 2 * j] = np.sin(2 * math.pi * (j + 1) * tod)
-            cov[:, k + 2 + 2 * j] = np.cos(2 * math.pi * (j + 1) * tod)
-        x = np.where((zero > 0) | (first > 0), 0.0, z).astype(np.float32)
-        return x, cov
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str | None = None) -> TickModel:
+        """Read a model written by ``save``: :func:`finar.models.load`, checked to be a TickModel.
 
-    def _season(self, tod: np.ndarray | Tensor) -> np.ndarray | Tensor:
-        """Intraday activity relative to the day's mean, at times of day ``tod`` (piecewise constant)."""
-        n = len(self.season_)
-        if isinstance(tod, Tensor):
-            b = (tod * n).long().clamp(0, n - 1)
-            return torch.as_tensor(self.season_, dtype=tod.dtype, device=tod.device)[b]
-        return self.season_[np.clip((tod * n).astype(np.int64), 0, n - 1)]
+        Raises
+        ------
+        ModelFileError
+            If the file is missing, corrupted, not a finar model file, from a newer file version,
+            or holds another model.
+        """
+        from finar._estimator import load
 
+        model = load(path, device=device)
+        if not isinstance(model, cls):
+            raise ModelFileError(f"{str(path)!r} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+    def _train_config(self) -> TrainConfig:
+        return as_config(self.train, self.default_train, "TickModel.train")
+
+    # ---- the clock and the features --------------------------------------------------------------
     def _fit_season(self, ev: Events) -> None:
-        """Arrivals per unit of exposure in ``_SEASON_BINS`` bins of the session, over their mean."""
+        """``log a(c)`` per clock bin: arrivals over exposure, shrunk towards the mean rate, over it."""
         n = _SEASON_BINS
         arrivals = ev.scored & (ev.dt > 0)
-        counts = np.bincount(np.clip((ev.tod[arrivals] * n).astype(np.int64), 0, n - 1), minlength=n)
-        last = pd.Series(ev.tod).groupby(ev.session).max().to_numpy()  # each session covers [0, last]
-        exposure = np.clip(last[:, None] - np.arange(n)[None, :] / n, 0, 1 / n).sum(0)
-        rate = (counts + 0.5) / np.maximum(exposure, 1e-9)
-        self.season_ = np.where(exposure > 0, rate / ((counts.sum() + 0.5 * n) / exposure.sum()), 1.0)
+        counts = np.bincount(np.minimum((ev.clock[arrivals] * n).astype(np.int64), n - 1), minlength=n)
+        span = pd.DataFrame({"s": ev.session, "c": ev.clock}).groupby("s")["c"].agg(["min", "max"]).to_numpy()
+        edges = np.arange(n + 1) / n  # sessions never cross midnight (session_ids starts one each day)
+        overlap = np.minimum(span[:, 1:], edges[1:]) - np.maximum(span[:, :1], edges[:-1])
+        exposure = np.clip(overlap, 0, None).sum(0)
+        mean = max(counts.sum(), 1) / max(exposure.sum(), 1e-12)
+        log_a = np.log((counts + _SEASON_PRIOR) / (exposure + _SEASON_PRIOR / mean) / mean)
+        # with trades from fewer sessions at a clock time, the day cannot be told from the clock
+        seen = np.flatnonzero((overlap > 0).sum(0) >= _SEASON_SESSIONS)
+        if not seen.size:
+            self.log_season_ = np.zeros(n)
+        else:
+            gap = np.abs(np.arange(n)[:, None] - seen[None, :])
+            nearest = seen[np.argmin(np.minimum(gap, n - gap), axis=1)]  # on the circle of the day
+            self.log_season_ = log_a[nearest]
+        self.hours_ = (float(span[:, 0].min()), float(span[:, 1].max()))
+
+    def _log_season(self, clock: np.ndarray | Tensor) -> np.ndarray | Tensor:
+        """``log a(c)`` at clock times ``c`` (fractions of a day)."""
+        n = _SEASON_BINS
+        if isinstance(clock, Tensor):
+            table = self._tables(clock.device)["log_season"]
+            return table[(clock * n).long().clamp(0, n - 1)].to(clock.dtype)
+        return self.log_season_[np.clip((clock * n).astype(np.int64), 0, n - 1)]
+
+    def _tables(self, device: str | torch.device) -> dict[str, Tensor]:
+        """The fitted profile and memory scaler as float64 tensors on ``device`` (made once)."""
+        names = ("log_season", "mem_mean", "mem_std", "mem_lo", "mem_hi")
+        key = (str(device), *(id(getattr(self, k + "_")) for k in names))
+        if getattr(self, "_cache", (None,))[0] != key:
+            f64 = {"dtype": torch.float64, "device": device}
+            self._cache = (key, {k: torch.as_tensor(getattr(self, k + "_"), **f64) for k in names})
+        return self._cache[1]
+
+    def _cov(self, zero: Tensor, first: Tensor, side: Tensor, dpc: Tensor, sb: Tensor, log_season: Tensor,
+             memory: Tensor) -> Tensor:
+        """Network features of events (rows): zero-gap flag, session start, side, one-hot price change
+        and size, ``log a(clock)`` and the standardised memory features."""
+        tables = self._tables(memory.device)
+        # clipped to the training range: beyond it the network has never seen what follows
+        mem = memory.double().clamp(tables["mem_lo"], tables["mem_hi"])
+        mem = (mem - tables["mem_mean"]) / tables["mem_std"]
+        return torch.cat([torch.stack([zero, first, side], -1).float(),
+                          F.one_hot(dpc, self.space_.n_dp).float(), F.one_hot(sb, self.space_.n_size).float(),
+                          log_season[:, None].float(), mem.float()], dim=-1)
 
     def _log_gap(self, ev: Events) -> np.ndarray:
-        """Log of the deseasonalised gap ``dt * season(tod of the previous trade)`` (0 where dt = 0)."""
-        prev_tod = np.r_[0.0, ev.tod[:-1]]
+        """Log of the deseasonalised gap ``dt * a(clock of the previous trade)`` (0 where dt = 0)."""
+        prev = np.r_[0.0, ev.clock[:-1]]
         with np.errstate(divide="ignore"):
-            return np.where(ev.dt > 0, np.log(np.where(ev.dt > 0, ev.dt, 1.0) * self._season(prev_tod)), 0.0)
+            return np.where(ev.dt > 0, np.log(np.where(ev.dt > 0, ev.dt, 1.0)) + self._log_season(prev), 0.0)
 
-    def _targets(self, ev: Events) -> dict[str, np.ndarray]:
-        zero = (ev.dt == 0) & ev.scored
-        z = np.where(ev.dt > 0, (self._log_gap(ev) - self.u_mean_) / self.u_std_, 0.0)
-        return {"zero": zero.astype(np.float32), "z": z.astype(np.float32),
-                "side": ev.side.astype(np.float32),
-                "dpc": self.space_.dp_class(ev.dp), "sb": self.space_.size_bin(ev.size),
-                "first": (~ev.scored).astype(np.float32), "tod": ev.tod.astype(np.float32)}
-
-    def _padded(self, ev: Events) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    def _padded(self, ev: Events, memory: np.ndarray | None = None
+                ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """Per-row arrays of all sessions, each preceded by ``R`` empty rows; also where each event
         landed and the row mask of scored events."""
-        R, tg = self.receptive_field_, self._targets(ev)
-        x, cov = self._features(tg["zero"], tg["z"], tg["first"], tg["side"], tg["dpc"], tg["sb"], tg["tod"])
-        pad_before = R * (ev.session - ev.session[0] + 1)  # R empty rows before each session
-        rows = np.arange(len(ev)) + pad_before
+        R, sp = self.receptive_field_, self.space_
+        memory = _memory(ev) if memory is None else memory
+        zero = ((ev.dt == 0) & ev.scored).astype(np.float32)
+        z = np.where(ev.dt > 0, (self._log_gap(ev) - self.u_mean_) / self.u_std_, 0.0).astype(np.float32)
+        tg = {"zero": zero, "z": z, "side": ev.side.astype(np.float32),
+              "dpc": sp.dp_class(ev.dp), "sb": sp.size_bin(ev.size)}
+        cov = self._cov(*(torch.as_tensor(v) for v in (zero, (~ev.scored).astype(np.float32), tg["side"],
+                                                        tg["dpc"], tg["sb"], self._log_season(ev.clock),
+                                                        memory))).numpy()
+        tg["x"] = np.where(ev.scored & (ev.dt > 0), z, 0.0).astype(np.float32)
+        rows = np.arange(len(ev)) + R * (ev.session - ev.session[0] + 1)  # R empty rows before each session
         n_rows = int(rows[-1]) + 1
-        out = {"x": np.zeros(n_rows, np.float32), "cov": np.zeros((n_rows, self.n_features_), np.float32)}
-        out["x"][rows], out["cov"][rows] = x, cov
-        for key in ("zero", "z", "side"):
-            out[key] = np.zeros(n_rows, np.float32)
-            out[key][rows] = tg[key]
-        for key in ("dpc", "sb"):
-            out[key] = np.zeros(n_rows, np.int64)
+        out = {"cov": np.zeros((n_rows, self.n_features_), np.float32)}
+        out["cov"][rows] = cov
+        for key in ("x", "zero", "z", "side", "dpc", "sb"):
+            out[key] = np.zeros(n_rows, tg[key].dtype)
             out[key][rows] = tg[key]
         scored = np.zeros(n_rows, bool)
         scored[rows] = ev.scored
@@ -305,67 +399,67 @@ class TickModel:
     # ---- fit -----------------------------------------------------------------------------------
     def fit(self, trades: pd.DataFrame) -> TickModel:
         """Fit to a trades frame (``time`` index; ``price``, ``size``, optional ``side``)."""
-        for name in ("channels", "layers", "hidden", "n_components", "window", "batch_size", "max_epochs",
-                     "segment_events", "min_streams"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
-                raise DataError(f"{name} must be a positive integer, got {v!r}")
+        config = self._train_config()
+        check_device(self.device)
+        for name in ("channels", "layers", "hidden", "n_components", "max_ticks"):
+            check_int(name, getattr(self, name))
+        check_number("dropout", self.dropout, 0.0, 1.0, high_open=True)
         self.space_ = EventSpace(self.max_ticks, self.session_gap).fit(trades)
         ev = self.space_.encode(trades)
+        self.tick_rule_ = bool(_follows_tick_rule(ev).all())
         self.marks_ = EmpiricalMarks().fit(ev, self.space_)
         self._fit_season(ev)
+        memory = _memory(ev)
         u = self._log_gap(ev)[ev.scored & (ev.dt > 0)]
         self.u_mean_, self.u_std_ = float(u.mean()), float(max(u.std(), 1e-6))
-        counts = np.bincount(ev.session)
-        self.events_per_session_ = float(np.median(counts)) if len(counts) > 2 else float(counts.max())
+        self.mem_mean_, self.mem_std_ = memory.mean(0), np.maximum(memory.std(0), 1e-6)
+        self.mem_lo_, self.mem_hi_ = memory.min(0), memory.max(0)
+        self.events_per_session_ = float(np.median(np.bincount(ev.session)))
         self.last_ = (ev.index[-1], float(trades["price"].iloc[-1]))
-        self.n_features_ = 3 + self.space_.n_dp + self.space_.n_size + 1 + 2 * _HARMONICS
-        self._build_network()
-        rows, _, scored = self._padded(ev)
-        R, W = self.receptive_field_, int(self.window)
-        starts = np.arange(0, max(len(scored) - R, 1), W)
-        idx = np.clip(starts[:, None] + np.arange(R + W)[None, :], 0, len(scored) - 1)
-        mask = scored[idx] & (starts[:, None] + np.arange(R + W)[None, :] < len(scored))
+        self.n_features_ = 3 + self.space_.n_dp + self.space_.n_size + 1 + _N_MEMORY
+        self._build_network(config.seed)
+        rows, _, scored = self._padded(ev, memory)
+        R = self.receptive_field_
+        # generation goes on from the last R rows and the memory of the last trade
+        self.tail_ = {"x": rows["x"][-R:], "cov": rows["cov"][-R:], "memory": memory[-1]}
+        span = min(config.window, len(scored) - R)
+        starts = window_starts(0, len(scored), R, span) if span >= 1 else []
+        if not starts:
+            raise DataError(f"{len(ev)} trades are too few for windows of {R} + {config.window} events; "
+                            "pass more trades or lower layers/train.window")
+        keys = ("x", "cov", "zero", "z", "side", "dpc", "sb")
+        *windows, mask = stack_windows([rows[k] for k in keys] + [scored], starts, R + span)
         mask[:, :R] = False  # the first R rows of a window are context only
-        keep = mask.any(axis=1)
-        idx, mask = idx[keep], mask[keep]
-        if len(idx) < 2:
-            raise DataError(f"{len(ev)} trades are too few for windows of {R} + {W} events; pass more trades "
-                            "or lower layers/window")
-        n_val = max(1, round(len(idx) * float(self.val_fraction)))
-        tensors = [torch.tensor(rows[k][idx]) for k in ("x", "cov", "zero", "z", "side", "dpc", "sb")]
-        tensors.append(torch.tensor(mask))
-        train_t = [t[:-n_val] for t in tensors] if len(idx) > n_val else tensors
-        val_t = [t[-n_val:] for t in tensors]
+        if len(starts) > 1:  # the last window may repeat targets of the one before: score them once
+            mask[-1, :R + span - (starts[-1] - starts[-2])] = False
+        keep = mask.any(axis=1)  # windows of padding only (between sessions) teach nothing
+        if keep.sum() < 2:
+            raise DataError(f"{len(ev)} trades give {int(keep.sum())} training window(s) of {R} + {span} "
+                            "events; pass more trades or lower layers/train.window")
+        tensors = [torch.tensor(w[keep]) for w in windows] + [torch.tensor(mask[keep])]
+        train_t, val_t = split_tensors(tensors, config.val_fraction)  # the last windows in time validate
 
         def loss(net: TickNetwork, x: Tensor, cov: Tensor, zero: Tensor, z: Tensor, side: Tensor, dpc: Tensor,
                  sb: Tensor, m: Tensor) -> Tensor:
             h = net.trunk(x[:, :-1], cov[:, :-1])[:, R - 1:]  # output t predicts row t + 1
-            ll = net.log_lik(h, zero[:, R:], z[:, R:], side[:, R:], dpc[:, R:], sb[:, R:]).sum(-1)
+            ll = net.log_lik(h, zero[:, R:], z[:, R:], side[:, R:], dpc[:, R:], sb[:, R:], cov[:, R - 1:-1])
             m = m[:, R:]
-            return -(ll * m).sum() / m.sum().clamp(min=1)
+            # where, not a product: rows after a session's end may be impossible under the tick rule
+            return -torch.where(m, ll.sum(-1), 0.0).sum() / m.sum().clamp(min=1)
 
-        config = TrainConfig(lr=float(self.lr), weight_decay=float(self.weight_decay),
-                             batch_size=int(self.batch_size), max_epochs=int(self.max_epochs),
-                             patience=int(self.patience), seed=int(self.seed),
-                             warmup_steps=min(100, max(1, len(idx) // int(self.batch_size))))
         self.training_ = train(self.network_, loss, train_t, val_t, config, device=self.device,
                                progress=bool(self.progress))
         return self
 
-    def _build_network(self) -> None:
-        """A fresh ``network_`` (seeded initial weights) for the fitted event space."""
-        dilations = [2 ** i for i in range(int(self.layers))]
-        with seeded(int(self.seed)):
+    def _build_network(self, seed: int) -> None:
+        """A fresh ``network_`` (initial weights seeded with ``seed``) for the fitted event space."""
+        with seeded(seed):
             self.network_ = TickNetwork(self.n_features_, self.space_.n_dp, self.space_.n_size,
-                                        channels=int(self.channels), dilations=dilations,
-                                        hidden=int(self.hidden),
-                                        n_components=int(self.n_components), dropout=float(self.dropout))
+                                        channels=int(self.channels), layers=int(self.layers),
+                                        hidden=int(self.hidden), n_components=int(self.n_components),
+                                        dropout=float(self.dropout), tick_rule=self.tick_rule_)
+        self.network_.to(self.device)
         self.receptive_field_ = self.network_.receptive_field
-
-    def _check_fitted(self, what: str) -> None:
-        if not hasattr(self, "network_"):
-            raise NotFittedError(f"TickModel.{what} needs fit first")
 
     # ---- likelihood ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -374,9 +468,20 @@ class TickModel:
 
         NaN for the first trade of each session (conditioned on). Units as in
         :mod:`finar.ticks.events`: the time term is per second (zero gaps: a probability).
+
+        Raises
+        ------
+        DataError
+            If the model was fitted on tick-rule sides and ``trades`` has sides that break the rule.
         """
         self._check_fitted("log_prob")
         ev = self.space_.encode(trades)
+        if self.tick_rule_ and not (ok := _follows_tick_rule(ev)).all():
+            bad = np.flatnonzero(~ok)
+            raise DataError(f"this TickModel was fitted on sides signed by the tick rule, and the trades "
+                            f"at rows {bad[:5].tolist()} ({len(bad)} in all) have sides that break it; drop "
+                            "their 'side' column (the tick rule then signs them) or fit a model on such "
+                            "trades")
         rows, where, scored = self._padded(ev)
         net, dev = self.network_.eval(), self.device
         R = self.receptive_field_
@@ -391,11 +496,11 @@ class TickModel:
             t = {k: torch.tensor(v[a:b], device=dev)[None] for k, v in rows.items()}
             h = net.trunk(t["x"][:, :-1], t["cov"][:, :-1])[:, R - 1:]
             ll = net.log_lik(h, t["zero"][:, R:], t["z"][:, R:], t["side"][:, R:], t["dpc"][:, R:],
-                             t["sb"][:, R:])[0]
+                             t["sb"][:, R:], t["cov"][:, R - 1:-1])[0]
             out[a + R:b] = ll.double().cpu().numpy()
         ll = out[where]
         pos = ev.scored & (ev.dt > 0)
-        # z = (log(dt s) - m) / sd with s the seasonal factor: p(dt) = p(z) / (sd dt), s cancels
+        # z = (log(dt a) - m) / s with a the activity profile: p(dt) = p(z) / (s dt), a cancels
         ll[pos, 0] -= math.log(self.u_std_) + np.log(ev.dt[pos])
         in_dp, in_size = self.space_.log_mark(ev.dp, ev.size)
         ll[:, 2] += in_dp
@@ -405,198 +510,182 @@ class TickModel:
         frame[~ev.scored] = np.nan
         return frame
 
-    def loglik_per_event(self, trades: pd.DataFrame) -> float:
-        """Mean of :meth:`log_prob`'s ``total`` over scored trades (nats per event)."""
-        return float(self.log_prob(trades)["total"].mean())
-
     # ---- generation ------------------------------------------------------------------------------
     @torch.no_grad()
-    def _streams(self, starts: np.ndarray, ends: np.ndarray, gen: torch.Generator,
-                 rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Generate one stream per segment ``[starts, ends)`` (times of day).
+    def _run(self, queues: list, raw: Tensor, t: Tensor, close: Tensor, memory: Tensor, prev: Tensor,
+             budget: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+        """Run one stream per row from its state (WaveNet queues and last output ``raw``, local clock
+        time ``t`` in seconds, raw ``memory`` and features ``prev`` of its last trade) until it
+        passes ``close`` or has made ``budget`` trades.
 
-        Returns flat arrays of the kept trades, stream by stream and in time order within each:
-        ``stream``, ``tod``, ``zero``, ``side``, ``dpc`` (price-change class), ``sb`` (size bin).
-        Finished streams leave the batch once half of it is done, so the longest streams do not
-        keep the others computing.
+        Returns flat arrays of the new trades, stream by stream and in time order within each:
+        ``stream``, ``t``, ``side``, ``dpc`` (price-change class), ``sb`` (size bin). Finished streams
+        leave the batch once half of it is done, so the longest streams do not keep the others
+        computing.
         """
-        net, dev, R = self.network_.eval(), self.device, self.receptive_field_
-        B, L = len(starts), self.space_.session_length_
-        side0, dpc0, sb0 = self.marks_.draw(B, self.space_, rng)
-        first_x, first_cov = self._features(np.zeros(B), np.zeros(B), np.ones(B), side0, dpc0, sb0, starts)
-        # R empty rows, as before every session in training, are the same for all streams: run
-        # them once, copy the queues, then feed each stream's first trade
-        empty = torch.zeros((1, R, self.n_features_), device=dev)
-        _, queues = net.wavenet.start_cache(torch.zeros((1, R), device=dev), None, net.embed(empty))
-        queues = [[buf.expand(B, -1, -1).contiguous(), pos] for buf, pos in queues]
-        raw = net.wavenet.step(queues, torch.tensor(first_x, device=dev), None,
-                               net.embed(torch.tensor(first_cov, device=dev)))
-        tod = torch.tensor(starts, dtype=torch.float64, device=dev)
-        end = torch.tensor(ends, dtype=torch.float64, device=dev)
-        ids = torch.arange(B, device=dev)  # the stream of each row of the batch
-        k = 3 + self.space_.n_dp + self.space_.n_size
-        max_steps = int(3 * self.events_per_session_ * float(np.max(ends - starts)) + 200)
-        rec: dict[str, list[Tensor]] = {
-            "stream": [ids], "tod": [tod.clone()], "zero": [torch.zeros(B, device=dev)],
-            "side": [torch.tensor(side0, device=dev, dtype=torch.float32)],
-            "dpc": [torch.tensor(dpc0, device=dev)], "sb": [torch.tensor(sb0, device=dev)],
-            "keep": [torch.ones(B, dtype=torch.bool, device=dev)]}
-        alive = torch.ones(B, dtype=torch.bool, device=dev)
-        for _ in range(max_steps):
+        net, dev, K = self.network_.eval(), self.device, int(self.max_ticks)
+        tau = torch.tensor(_ACTIVITY_SECONDS, dtype=torch.float64, device=dev)
+        lam = torch.tensor([0.5 ** (1 / h) for h in _HALF_LIVES], dtype=torch.float64, device=dev)
+        n_act, n_hl = len(_ACTIVITY_SECONDS), len(_HALF_LIVES)
+        act, ewma = torch.expm1(memory[:, :n_act]), memory[:, n_act:]  # decayed counts A and the EWMAs
+        ids = torch.arange(len(t), device=dev)  # the stream of each row of the batch
+        count = torch.zeros(len(t), dtype=torch.long, device=dev)
+        alive = t < close
+        rec: dict[str, list[Tensor]] = {k: [] for k in ("stream", "t", "side", "dpc", "sb", "keep")}
+        for _ in range(budget):
             n = len(ids)
-            h = F.relu(raw)
+            h = net.with_prev(F.relu(raw), prev)
             t_raw = net.time_out(h)
             zero = (torch.rand(n, generator=gen, device=dev) < torch.sigmoid(t_raw[:, 0])).float()
             z = net.time_head.sample(t_raw[:, 1:], gen)
-            u = (self.u_mean_ + self.u_std_ * z.double()).clamp(max=math.log(10 * L))
-            dt = torch.where(zero > 0, 0.0, torch.exp(u) / self._season(tod))
+            u = (self.u_mean_ + self.u_std_ * z.double()).clamp(max=math.log(_DAY))
+            dt = torch.where(zero > 0, 0.0, torch.exp(u - self._log_season(torch.remainder(t, _DAY) / _DAY)))
             zt = torch.stack([zero, torch.where(zero > 0, 0.0, z)], -1)
             s_logit = net.side_out(torch.cat([h, zt], -1))[:, 0]
-            side = torch.where(torch.rand(n, generator=gen, device=dev) < torch.sigmoid(s_logit), 1.0, -1.0)
-            ts = torch.cat([zt, side[:, None]], -1)
-            dpc = _categorical(net.dp_out(torch.cat([h, ts], -1)), gen)
+            up = torch.rand(n, generator=gen, device=dev) < torch.sigmoid(s_logit)
+            new_side = torch.where(up, 1.0, -1.0)
+            ts = torch.cat([zt, new_side[:, None]], -1)
+            dpc = _categorical(net.dp_logits(h, ts, new_side, prev[:, 2]), gen)
             size_in = torch.cat([h, ts, F.one_hot(dpc, self.space_.n_dp).float()], -1)
             sb = _categorical(net.size_out(size_in), gen)
-            tod = tod + dt / L
-            alive = alive & (tod < end)
-            for key, v in (("stream", ids), ("tod", tod), ("zero", zero), ("side", side), ("dpc", dpc),
-                           ("sb", sb), ("keep", alive)):
+            side, t, count = new_side, t + dt, count + 1
+            alive = alive & (t < close)
+            for key, v in zip(rec, (ids, t, side, dpc, sb, alive), strict=True):
                 rec[key].append(v)
+            alive = alive & (count < budget)
             if not bool(alive.any()):
                 break
+            act = act * torch.exp(-dt[:, None] / tau) + 1.0
+            ewma = torch.cat([lam * ewma[:, :n_hl] + (1 - lam) * side.double()[:, None],
+                              lam * ewma[:, n_hl:] + (1 - lam) * (dpc != K).double()[:, None]], -1)
             if 2 * int(alive.sum()) < n:  # drop finished streams from the batch
                 rows = alive.nonzero()[:, 0]
-                ids, tod, end, alive, z = ids[rows], tod[rows], end[rows], alive[rows], z[rows]
-                zero, side, dpc, sb, raw = zero[rows], side[rows], dpc[rows], sb[rows], raw[rows]
+                ids, t, close, alive, count = ids[rows], t[rows], close[rows], alive[rows], count[rows]
+                z, zero, side, dpc, sb, act, ewma = (v[rows] for v in (z, zero, side, dpc, sb, act, ewma))
                 queues = [[buf[rows], pos] for buf, pos in queues]
-                n = len(ids)
-            cov = torch.zeros((n, self.n_features_), device=dev)
-            cov[:, 0], cov[:, 2] = zero, side
-            rows_n = torch.arange(n, device=dev)
-            cov[rows_n, 3 + dpc] = 1.0
-            cov[rows_n, 3 + self.space_.n_dp + sb] = 1.0
-            tf = tod.float()
-            cov[:, k] = tf
-            for j in range(_HARMONICS):
-                cov[:, k + 1 + 2 * j] = torch.sin(2 * math.pi * (j + 1) * tf)
-                cov[:, k + 2 + 2 * j] = torch.cos(2 * math.pi * (j + 1) * tf)
-            raw = net.wavenet.step(queues, torch.where(zero > 0, 0.0, z), None, net.embed(cov))
+            mem = torch.cat([torch.log1p(act), ewma], -1)
+            prev = self._cov(zero, torch.zeros_like(zero), side, dpc, sb,
+                             self._log_season(torch.remainder(t, _DAY) / _DAY), mem)
+            raw = net.wavenet.step(queues, torch.where(zero > 0, 0.0, z), None, net.embed(prev))
+        if not rec["stream"]:
+            return {k: np.empty(0) for k in ("stream", "t", "side", "dpc", "sb")}
         out = {key: torch.cat(v).cpu().numpy() for key, v in rec.items()}
         keep = out.pop("keep")
         order = np.argsort(out["stream"][keep], kind="stable")  # steps were appended in time order
         return {key: v[keep][order] for key, v in out.items()}
 
-    def sample(self, n_events: int = 100_000, seed: int | None = None) -> pd.DataFrame:
-        """``n_events`` synthetic trades (``time`` index; ``price``, ``size``, ``side``).
+    @torch.no_grad()
+    def _continue(self, t0: float, close: float, budget: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+        """The fitted data's last session, on from its last trade (its context and memory carried over)."""
+        net, dev = self.network_.eval(), self.device
+        x, cov = (torch.tensor(np.asarray(self.tail_[k]), dtype=torch.float32, device=dev)[None]
+                  for k in ("x", "cov"))
+        raw, queues = net.wavenet.start_cache(x, None, net.embed(cov))
+        f64 = {"dtype": torch.float64, "device": dev}
+        memory = torch.tensor(np.asarray(self.tail_["memory"]), **f64)[None]
+        return self._run(queues, raw, torch.tensor([t0], **f64), torch.tensor([close], **f64), memory,
+                         cov[0, -1:], budget, gen)
 
-        Whole sessions on the business days after the fitted data, generated as parallel segments
-        (see the module docstring), the last session cut to ``n_events``. The same ``seed`` gives the
-        same trades; torch's and numpy's global RNGs are not touched.
+    @torch.no_grad()
+    def _sessions(self, opens: np.ndarray, closes: np.ndarray, budget: int, rng: np.random.Generator,
+                  gen: torch.Generator) -> dict[str, np.ndarray]:
+        """New sessions, one stream each, from an empty context (as in training) and a first trade
+        drawn from the empirical marks at the open."""
+        net, dev, R, B = self.network_.eval(), self.device, self.receptive_field_, len(opens)
+        side0, dpc0, sb0 = self.marks_.draw(B, self.space_, rng)
+        empty = torch.zeros((1, R, self.n_features_), device=dev)
+        _, queues = net.wavenet.start_cache(torch.zeros((1, R), device=dev), None, net.embed(empty))
+        queues = [[buf.expand(B, -1, -1).contiguous(), pos] for buf, pos in queues]
+        t = torch.tensor(opens, dtype=torch.float64, device=dev)
+        side = torch.tensor(side0, dtype=torch.float32, device=dev)
+        memory = torch.zeros((B, _N_MEMORY), dtype=torch.float64, device=dev)
+        memory[:, :len(_ACTIVITY_SECONDS)] = math.log(2.0)  # A = 1: the trade itself
+        lam = torch.tensor([0.5 ** (1 / h) for h in _HALF_LIVES], dtype=torch.float64, device=dev)
+        n_act = len(_ACTIVITY_SECONDS)
+        memory[:, n_act:n_act + len(lam)] = (1 - lam) * side.double()[:, None]
+        dpc, sb = torch.as_tensor(dpc0, device=dev), torch.as_tensor(sb0, device=dev)
+        zeros = torch.zeros(B, device=dev)
+        cov = self._cov(zeros, torch.ones(B, device=dev), side, dpc, sb,
+                        self._log_season(torch.remainder(t, _DAY) / _DAY), memory)
+        raw = net.wavenet.step(queues, zeros, None, net.embed(cov))
+        g = self._run(queues, raw, t, torch.tensor(closes, dtype=torch.float64, device=dev), memory, cov,
+                      budget - 1, gen)
+        first = {"stream": np.arange(B), "t": opens, "side": side0, "dpc": dpc0, "sb": sb0}
+        out = {k: np.r_[first[k], g[k]] for k in first}
+        order = np.argsort(out["stream"], kind="stable")  # a stream's first trade comes first
+        return {k: v[order] for k, v in out.items()}
+
+    def sample(self, n_events: int = 100_000, seed: int | None = None) -> pd.DataFrame:
+        """``n_events`` synthetic trades (``time`` index; ``price``, ``size``, ``side``) that follow
+        the fitted data: its last session goes on, then whole sessions on the following business
+        days (see the module docstring), the last one cut to ``n_events``. The same ``seed`` gives
+        the same trades; torch's and numpy's global RNGs are not touched.
         """
         self._check_fitted("sample")
-        if isinstance(n_events, bool) or not isinstance(n_events, int | np.integer) or n_events < 1:
-            raise DataError(f"n_events must be a positive integer, got {n_events!r}")
-        rng = np.random.default_rng(seed)
+        n_events = check_int("n_events", n_events)
+        rng = np.random.default_rng(check_seed(seed))
         gen = torch.Generator(device=self.device).manual_seed(int(rng.integers(2**62)))
-        parts: list[pd.DataFrame] = []
-        total, session0, rate = 0, 0, max(self.events_per_session_, 1.0)
-        covered = 0.0  # sessions generated so far (segments / segments per session)
+        t0 = float(local_seconds(pd.DatetimeIndex([self.last_[0]]))[0])
+        day = math.floor(t0 / _DAY) * _DAY
+        parts: list[dict[str, np.ndarray]] = []
+        if t0 < day + self.hours_[1] * _DAY:
+            parts.append(self._continue(t0, day + self.hours_[1] * _DAY, n_events, gen))
+        total = sum(len(p["t"]) for p in parts)
+        rate, made, new = self.events_per_session_, 0, 0  # trades per generated session, re-estimated
         while total < n_events:
-            n_sessions = max(1, math.ceil((n_events - total) / rate * 1.05))
-            per = max(round(rate / int(self.segment_events)), math.ceil(int(self.min_streams) / n_sessions))
-            per = max(1, min(per, int(rate // 250)))  # streams of at least ~250 trades
-            # only the segments needed: the last session is cut at n_events anyway
-            n_seg = min(per * n_sessions, math.ceil((n_events - total) / (rate / per) * 1.05) + 1)
-            edges = np.linspace(0, 1, per + 1)
-            starts, ends = np.tile(edges[:-1], n_sessions)[:n_seg], np.tile(edges[1:], n_sessions)[:n_seg]
-            g = self._streams(starts, ends, gen, rng)
-            dp, size = self.space_.draw_marks(g["dpc"], g["sb"], rng)
-            parts.append(pd.DataFrame({"secs": g["tod"] * self.space_.session_length_, "side": g["side"],
-                                       "dp": dp, "size": size, "session": session0 + g["stream"] // per}))
-            total += len(g["tod"])
-            session0 += math.ceil(n_seg / per)
-            covered += n_seg / per
-            rate = max(total / covered, 1.0)  # events per session the model actually generates
-        ev = pd.concat(parts, ignore_index=True).iloc[:n_events]
-        return self.space_.decode(ev["secs"].to_numpy(), ev["side"].to_numpy(), ev["dp"].to_numpy(),
-                                  ev["size"].to_numpy(), ev["session"].to_numpy(), *self.last_)
+            k = max(1, math.ceil((n_events - total) / max(rate, 1.0) * 1.1))
+            days = pd.bdate_range(pd.Timestamp(day, unit="s") + pd.Timedelta(days=1), periods=k)
+            days_s = days.as_unit("ns").asi8 / 1e9
+            g = self._sessions(days_s + self.hours_[0] * _DAY, days_s + self.hours_[1] * _DAY,
+                               n_events - total, rng, gen)
+            parts.append(g)
+            made, new, total = made + k, new + len(g["t"]), total + len(g["t"])
+            rate = new / made
+            day = float(days_s[-1])
+        g = {k: np.concatenate([p[k] for p in parts])[:n_events] for k in ("t", "side", "dpc", "sb")}
+        dp, size = self.space_.draw_marks(g["dpc"].astype(np.int64), g["sb"].astype(np.int64), rng)
+        ns = np.round(g["t"] * 1e6).astype(np.int64) * 1000  # microsecond stamps
+        return self.space_.trades_at(ns, g["side"], dp, size, self.last_[1])
 
     # ---- persistence ------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the fitted model to ``path`` atomically; read it back with :meth:`load`."""
-        self._check_fitted("save")
-        params = {name: getattr(self, name) for name in inspect.signature(TickModel.__init__).parameters
-                  if name != "self"}
-        return write_model_file(path, {"params": _plain(params), "state": self._get_state()},
-                                fmt=TICK_FILE_FORMAT, version=TICK_FILE_VERSION)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], device: str | None = None) -> TickModel:
-        """Read a model written by :meth:`save` (``torch.load(weights_only=True)``: no code runs).
-
-        ``device`` overrides the saved one (e.g. ``"cpu"`` for a model fitted on a GPU).
-
-        Raises
-        ------
-        ModelFileError
-            If the file is missing, corrupted, not a finar tick model, or from a newer file version.
-        """
-        payload = read_model_file(path, fmt=TICK_FILE_FORMAT, version=TICK_FILE_VERSION,
-                                  what="finar tick model")
-        try:
-            model = cls(**payload["params"])
-            if device is not None:
-                model.device = device
-            model._set_state(payload["state"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: weight shapes
-            raise ModelFileError(f"{str(path)!r}: tick model state is damaged: {exc}") from exc
-        return model
-
     def _get_state(self) -> dict[str, Any]:
         """Learned state as plain values and tensors: everything ``log_prob`` and ``sample`` read."""
-        sp, marks = self.space_, self.marks_
-        return _plain({
+        return plain({
             "network": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
-            "space": {"tick": sp.tick_, "session_length": sp.session_length_,
-                      "session_open_ns": sp.session_open_.value,
-                      "tz": None if sp.tz_ is None else str(sp.tz_),
-                      "tail_ratio": sp.tail_ratio_, "integer_sizes": sp.integer_sizes_,
-                      "size_edges": sp.size_edges_, "tail_alpha": sp.tail_alpha_},
-            "marks": {"p_zero": marks.p_zero_, "p_buy": marks.p_buy_, "log_dp": marks.log_dp_,
-                      "log_size": marks.log_size_},
-            "season": self.season_, "u_mean": self.u_mean_, "u_std": self.u_std_,
-            "events_per_session": self.events_per_session_,
+            "space": self.space_.get_state(), "marks": self.marks_.get_state(),
+            "tick_rule": self.tick_rule_, "log_season": self.log_season_, "hours": list(self.hours_),
+            "u_mean": self.u_mean_, "u_std": self.u_std_,
+            "mem_mean": self.mem_mean_, "mem_std": self.mem_std_,
+            "mem_lo": self.mem_lo_, "mem_hi": self.mem_hi_,
+            "events_per_session": self.events_per_session_, "tail": self.tail_,
             "last_time_ns": self.last_[0].value, "last_price": self.last_[1],  # UTC ns for aware stamps
             "n_features": self.n_features_, "training": dataclasses.asdict(self.training_)})
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        sp = state["space"]
-        self.space_ = EventSpace(self.max_ticks, self.session_gap)
-        self.space_.tick_, self.space_.session_length_ = float(sp["tick"]), float(sp["session_length"])
-        self.space_.session_open_ = pd.Timedelta(int(sp["session_open_ns"]), unit="ns")
-        self.space_.tz_ = None if sp["tz"] is None else pd.Timestamp(0, tz=sp["tz"]).tz
-        self.space_.tail_ratio_, self.space_.tail_alpha_ = float(sp["tail_ratio"]), float(sp["tail_alpha"])
-        self.space_.integer_sizes_ = bool(sp["integer_sizes"])
-        self.space_.size_edges_ = np.asarray(sp["size_edges"], dtype=float)
-        m = state["marks"]
-        self.marks_ = EmpiricalMarks()
-        self.marks_.p_zero_, self.marks_.p_buy_ = float(m["p_zero"]), float(m["p_buy"])
-        self.marks_.log_dp_ = np.asarray(m["log_dp"], dtype=float)
-        self.marks_.log_size_ = np.asarray(m["log_size"], dtype=float)
-        self.season_ = np.asarray(state["season"], dtype=float)
+        self.space_ = EventSpace.from_state(state["space"])
+        self.marks_ = EmpiricalMarks.from_state(state["marks"])
+        self.tick_rule_ = bool(state["tick_rule"])
+        self.log_season_ = np.asarray(state["log_season"], dtype=float)
+        self.hours_ = (float(state["hours"][0]), float(state["hours"][1]))
         self.u_mean_, self.u_std_ = float(state["u_mean"]), float(state["u_std"])
+        self.mem_mean_ = np.asarray(state["mem_mean"], dtype=float)
+        self.mem_std_ = np.asarray(state["mem_std"], dtype=float)
+        self.mem_lo_ = np.asarray(state["mem_lo"], dtype=float)
+        self.mem_hi_ = np.asarray(state["mem_hi"], dtype=float)
         self.events_per_session_ = float(state["events_per_session"])
+        tail = state["tail"]
+        self.tail_ = {"x": np.asarray(tail["x"], dtype=np.float32),
+                      "cov": np.asarray(tail["cov"], dtype=np.float32),
+                      "memory": np.asarray(tail["memory"], dtype=float)}
         last = pd.Timestamp(int(state["last_time_ns"]), unit="ns")
         if self.space_.tz_ is not None:
             last = last.tz_localize("UTC").tz_convert(self.space_.tz_)
         self.last_ = (last, float(state["last_price"]))
         self.n_features_ = int(state["n_features"])
-        self._build_network()
+        self._build_network(self._train_config().seed)
         self.network_.load_state_dict(state["network"])
-        self.network_.to(self.device).eval()
+        self.network_.eval()
         self.training_ = TrainResult(**state["training"])
 
-    def __repr__(self) -> str:
-        keys = ("channels", "layers", "hidden", "n_components", "max_epochs", "seed")
-        return "TickModel(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in keys) + ")"
-
+    def _to_device(self, device: str) -> None:
+        self.network_.to(device)

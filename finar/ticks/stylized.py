@@ -9,11 +9,18 @@ exponent; the intraday activity profile; the excess kurtosis of 1-minute returns
 size-1 trades; and a discriminator's AUROC (gradient-boosted trees on windows of 64 events,
 5-fold cross-validated; 0.5 means indistinguishable). Every metric has a ``distance`` (lower is
 better) so that several generators can be ranked metric by metric.
+
+A distance means something only against the noise floor of real data: :func:`real_vs_real`
+compares the first and second halves of a real stream by the same metrics, and
+:func:`uninformative` flags the distances that are no larger than that floor.
+:func:`discriminator_features` says which window features the discriminator tells two streams
+apart by (each feature alone, and the discriminator without it).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,12 +33,17 @@ from finar.errors import SeriesTooShortError
 from finar.evaluation.stylized import acf, power_law_exponent
 from finar.ticks.io import infer_tick_size, session_ids, tick_rule
 
-__all__ = ["RealismReport", "realism", "SIGNATURE_SECONDS"]
+__all__ = ["RealismReport", "realism", "real_vs_real", "uninformative", "discriminator_features",
+           "SIGNATURE_SECONDS", "WINDOW_FEATURES"]
 
 SIGNATURE_SECONDS = (1, 2, 5, 10, 30, 60, 120, 300)
 WINDOW = 64          # events per discriminator window
 SIGN_LAGS = 1000     # trade-sign ACF up to this lag
 N_INTRADAY = 13      # intraday profile bins per session
+#: the discriminator's inputs: summaries of each window of WINDOW consecutive events (see _windows)
+WINDOW_FEATURES = ("zero_gap_share", "log_gap_mean", "log_gap_std", "abs_dp_mean", "dp_nonzero_share",
+                   "dp_acf1", "side_mean", "side_persistence", "log_size_mean", "log_size_std",
+                   "dp_sign_is_side")
 
 
 @dataclass
@@ -86,7 +98,8 @@ def _windows(gaps: np.ndarray, dp: np.ndarray, side: np.ndarray, t: pd.DataFrame
     s = side[1:n * WINDOW + 1].reshape(n, WINDOW)
     size = np.log(t["size"].to_numpy(dtype=float)[1:n * WINDOW + 1]).reshape(n, WINDOW)
     lg = np.log(np.where(g > 0, g, np.nan))
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # windows of zero gaps only: their mean is 0
         feats = [np.mean(g == 0, 1), np.nan_to_num(np.nanmean(lg, 1)), np.nan_to_num(np.nanstd(lg, 1)),
                  np.mean(np.abs(d), 1), np.mean(d != 0, 1),
                  np.sum(d[:, 1:] * d[:, :-1], 1) / (np.sum(d * d, 1) + 1e-9),
@@ -113,19 +126,21 @@ def _tv_discrete(a: np.ndarray, b: np.ndarray) -> float:
     return float(0.5 * pa.sub(pb, fill_value=0).abs().sum())
 
 
-def _auroc(real: np.ndarray, synth: np.ndarray, seed: int) -> float:
+def _labelled(real: np.ndarray, synth: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most 2,000 windows of each stream (drawn with ``seed``), labels 1 for real."""
+    rng = np.random.default_rng(seed)
+    n = min(len(real), len(synth), 2000)
+    x = np.vstack([real[rng.choice(len(real), n, replace=False)],
+                   synth[rng.choice(len(synth), n, replace=False)]])
+    return x, np.r_[np.ones(n), np.zeros(n)]
+
+
+def _cv_auroc(x: np.ndarray, y: np.ndarray, seed: int) -> float:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from threadpoolctl import threadpool_limits
 
-    rng = np.random.default_rng(seed)
-    n = min(len(real), len(synth), 2000)
-    if n < 20:
-        return math.nan
-    x = np.vstack([real[rng.choice(len(real), n, replace=False)],
-                   synth[rng.choice(len(synth), n, replace=False)]])
-    y = np.r_[np.ones(n), np.zeros(n)]
     clf = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
     # one OpenMP thread: the data are small, and on a busy machine threads spin-waiting on each
     # other make the trees many times slower
@@ -135,8 +150,25 @@ def _auroc(real: np.ndarray, synth: np.ndarray, seed: int) -> float:
     return float(roc_auc_score(y, p))
 
 
+def _auroc(real: np.ndarray, synth: np.ndarray, seed: int) -> float:
+    x, y = _labelled(real, synth, seed)
+    return _cv_auroc(x, y, seed) if len(y) >= 40 else math.nan
+
+
 def _cv(g: np.ndarray) -> float:
     return float(np.std(g) / np.mean(g)) if np.mean(g) > 0 else math.nan
+
+
+def _scales(real: pd.DataFrame, tick_size: float | None, session_length: float | None) -> tuple[float, float]:
+    """The tick size (inferred from the real prices) and session length (the median real session
+    span, seconds) where not given."""
+    t = clean_trades(real, source="realism")
+    tick = tick_size or infer_tick_size(t["price"].to_numpy())
+    if session_length is None:
+        sid = session_ids(t.index)
+        span = pd.Series(t.index.as_unit("ns").asi8).groupby(sid).agg(lambda v: (v.max() - v.min()) / 1e9)
+        session_length = float(max(span.median(), 1.0))
+    return float(tick), float(session_length)
 
 
 @dataclass
@@ -186,12 +218,7 @@ def realism(real: pd.DataFrame, synthetic: pd.DataFrame, *, tick_size: float | N
     >>> bool(rep.metrics.loc["zero_gap_share", "distance"] < 0.02)
     True
     """
-    tick = tick_size or infer_tick_size(clean_trades(real, source="realism")["price"].to_numpy())
-    if session_length is None:
-        idx = clean_trades(real, source="realism").index
-        sid = session_ids(idx)
-        span = pd.Series(idx.as_unit("ns").asi8).groupby(sid).agg(lambda v: (v.max() - v.min()) / 1e9)
-        session_length = float(max(span.median(), 1.0))
+    tick, session_length = _scales(real, tick_size, session_length)
     a, b = _stream(real, tick, session_length), _stream(synthetic, tick, session_length)
     rows: dict[str, tuple[float, float, float]] = {}
 
@@ -241,3 +268,88 @@ def realism(real: pd.DataFrame, synthetic: pd.DataFrame, *, tick_size: float | N
     curves["hist_dp"] = pd.DataFrame({"ticks": va, "real": [np.mean(a.dp == v) for v in va],
                                       "synthetic": [np.mean(b.dp == v) for v in va]})
     return RealismReport(metrics, curves)
+
+
+def real_vs_real(trades: pd.DataFrame, *, tick_size: float | None = None,
+                 session_length: float | None = None, seed: int = 0) -> RealismReport:
+    """The noise floor of every realism metric: :func:`realism` of the first half of ``trades``
+    (as "real") against the second half (as "synthetic").
+
+    A generator whose distance on a metric is no smaller than this one is indistinguishable from
+    real data *by that metric* (see :func:`uninformative`). Pass the held-out trades of a
+    benchmark, and the same ``tick_size``/``session_length`` as for the generators' rows.
+
+    Examples
+    --------
+    >>> import finar
+    >>> floor = real_vs_real(finar.ticks.simulate(n_events=20_000, seed=0))
+    >>> bool(floor.metrics.loc["zero_gap_share", "distance"] < 0.03)
+    True
+    """
+    t = clean_trades(trades, source="real_vs_real")
+    half = len(t) // 2
+    return realism(t.iloc[:half], t.iloc[half:], tick_size=tick_size, session_length=session_length,
+                   seed=seed)
+
+
+def uninformative(distances: pd.DataFrame, floor: pd.Series | dict[str, float]) -> pd.DataFrame:
+    """Where a generator's distance is within the real-vs-real noise floor (the metric cannot tell it
+    from real data, so it is no evidence either way).
+
+    Parameters
+    ----------
+    distances : DataFrame
+        One row per generator, one column per metric (:meth:`RealismReport.distances`).
+    floor : Series or dict
+        The distances of :func:`real_vs_real`, by metric.
+
+    Returns
+    -------
+    DataFrame of bool
+        ``True`` where ``distance <= floor`` (NaN distances are never flagged).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"dp_w1": [0.01, 0.2]}, index=["model A", "model B"])
+    >>> uninformative(d, {"dp_w1": 0.05})["dp_w1"].tolist()
+    [True, False]
+    """
+    floor = pd.Series(floor, dtype=float).reindex(distances.columns)
+    return distances.astype(float).le(floor, axis=1)
+
+
+def discriminator_features(real: pd.DataFrame, synthetic: pd.DataFrame, *, tick_size: float | None = None,
+                           seed: int = 0) -> pd.DataFrame:
+    """Which window features tell a synthetic stream from a real one.
+
+    For each of :data:`WINDOW_FEATURES` (summaries of windows of 64 events, the discriminator's
+    inputs): its mean in real and synthetic windows, the AUROC of the feature alone (as a score,
+    folded to ``>= 0.5``), and the cross-validated AUROC of :func:`realism`'s discriminator
+    *without* it (the drop below the full AUROC is the feature's importance). The full AUROC is
+    in ``frame.attrs["auroc"]``.
+
+    Examples
+    --------
+    >>> import finar
+    >>> real = finar.ticks.simulate(n_events=20_000, seed=0)
+    >>> fast = finar.ticks.simulate(n_events=20_000, seed=1, mu=0.4)
+    >>> imp = discriminator_features(real, fast)
+    >>> imp["auroc_alone"].idxmax()
+    'log_gap_mean'
+    """
+    from sklearn.metrics import roc_auc_score
+
+    tick, session_length = _scales(real, tick_size, None)
+    x, y = _labelled(_stream(real, tick, session_length).windows,
+                     _stream(synthetic, tick, session_length).windows, seed)
+    full = _cv_auroc(x, y, seed)
+    rows = []
+    for j, name in enumerate(WINDOW_FEATURES):
+        alone = float(roc_auc_score(y, x[:, j]))
+        rows.append({"feature": name, "real_mean": float(x[y == 1, j].mean()),
+                     "synthetic_mean": float(x[y == 0, j].mean()), "auroc_alone": max(alone, 1 - alone),
+                     "auroc_without": _cv_auroc(np.delete(x, j, axis=1), y, seed)})
+    out = pd.DataFrame(rows).set_index("feature")
+    out["importance"] = full - out["auroc_without"]
+    out.attrs["auroc"] = full
+    return out.sort_values("auroc_alone", ascending=False)

@@ -1,7 +1,9 @@
 """The forecaster contract, run over every registered model and its tiny configurations.
 
-A model joins this suite by registering (``finar.models.register``); ``_tiny_params`` keeps
-its configurations small enough for CPU tests.
+A model joins this suite by registering (``finar.models.register``); ``_tiny_params`` keeps its
+configurations small enough for CPU tests. The suite itself is :func:`finar.testing.check_forecaster`
+(shapes, alignment, causality, seeds, files, predictive consistency, covariates, bad input,
+panels); the tests below add what is specific to finar's own models and files.
 """
 
 from __future__ import annotations
@@ -12,20 +14,17 @@ import pytest
 import torch
 
 import finar
-from finar.errors import (
-    DataError,
-    ModelFileError,
-    NonFiniteValueError,
-    NotFittedError,
-    SeriesTooShortError,
-)
-from finar.models import Scenarios, clone, registry
+from finar.errors import DataError, ModelFileError, NonFiniteValueError, SeriesTooShortError
+from finar.models import Forecaster, registry
+from finar.testing import check_forecaster
 
 CASES = [
-    pytest.param(name, params, id=f"{name}-{i}")
-    for name, cls in sorted(registry().items())
+    pytest.param(cls, params, id=f"{name}-{i}")
+    for name, cls in sorted(registry(Forecaster).items())
+    if cls.__module__.startswith("finar.")  # finar's own models, not ones a test registers
     for i, params in enumerate(cls._tiny_params())
 ]
+PREDICTIVE = [case for case in CASES if "predictive" in case.values[0].tags]
 
 
 def simulate_garch_t(n: int, seed: int, start: str = "2001-01-01") -> pd.Series:
@@ -48,170 +47,54 @@ def r() -> pd.Series:
 
 @pytest.fixture(scope="module")
 def fitted() -> dict:
-    """Fitted models shared by the tests of one module (fitting is the slow part)."""
+    """Fitted models shared by the tests of this module (fitting is the slow part)."""
     return {}
 
 
-def _fit(name: str, params: dict, r: pd.Series, cache: dict) -> finar.models.Forecaster:
-    key = (name, tuple(sorted(params.items())))
+def _fit(cls: type[Forecaster], params: dict, r: pd.Series, cache: dict) -> Forecaster:
+    key = (cls, repr(sorted(params.items())))
     if key not in cache:
-        cache[key] = finar.models.create(name, **params).fit(r)
+        cache[key] = cls(**params).fit(r)
     return cache[key]
 
 
-@pytest.mark.parametrize(("name", "params"), CASES)
-class TestContract:
-    def test_estimator_rules(self, name, params, r):
-        m = finar.models.create(name, **params)
-        assert m.get_params() == {**type(m)().get_params(), **params}
-        assert not m.is_fitted
-        with pytest.raises(NotFittedError, match="fit"):
-            m.log_prob(r)
-        with pytest.raises(NotFittedError):
-            m.sample(r, horizon=2, n_paths=3, seed=0)
-        assert m.fit(r) is m
-        assert all(k.endswith("_") or k in m.get_params() for k in vars(m) if not k.startswith("_"))
-        c = clone(m)
-        assert type(c) is type(m) and c.get_params() == m.get_params() and not c.is_fitted
-        assert isinstance(m.min_context, int) and m.min_context >= 0
+@pytest.mark.parametrize(("cls", "params"), CASES)
+def test_contract(cls, params):
+    check_forecaster(cls(**params))
 
-    def test_log_prob_shape_alignment_finite(self, name, params, r, fitted):
-        m = _fit(name, params, r, fitted)
-        lp = m.log_prob(r)
-        assert isinstance(lp, pd.Series)
-        assert lp.index.equals(r.index) and lp.name == r.name
-        k = m.min_context
-        assert lp.iloc[:k].isna().all()
-        assert np.isfinite(lp.iloc[k:]).all()
-        # a different evaluation series of another length works too
-        other = simulate_garch_t(300, seed=99)
-        lp2 = m.log_prob(other)
-        assert len(lp2) == 300 and np.isfinite(lp2.iloc[m.min_context:]).all()
 
-    def test_causality(self, name, params, r, fitted):
-        """log p(r_s | r_<s) must not change when any r_t with t > s changes."""
-        m = _fit(name, params, r, fitted)
-        base = m.log_prob(r)
-        rng = np.random.default_rng(0)
-        for s in (m.min_context + 3, 250, 600):
-            bumped = r.copy()
-            bumped.iloc[s + 1:] += rng.normal(0, 5, size=len(r) - s - 1)
-            after = m.log_prob(bumped)
-            np.testing.assert_array_equal(after.iloc[: s + 1].to_numpy(), base.iloc[: s + 1].to_numpy())
-            assert not np.allclose(after.iloc[s + 1:], base.iloc[s + 1:])
+@pytest.mark.parametrize(("cls", "params"), CASES)
+def test_error_classes(cls, params, r):
+    """The errors are finar's most specific ones, naming the problem."""
+    m = cls(**params)
+    with pytest.raises(SeriesTooShortError, match="at least"):
+        m.fit(r.iloc[: max(m.min_fit_obs, m.min_context + 1) - 1])
+    bad = r.copy()
+    bad.iloc[10] = np.nan
+    with pytest.raises(NonFiniteValueError, match=str(bad.index[10].date())):
+        cls(**params).fit(bad)
+    with pytest.raises(DataError, match="pandas"):
+        cls(**params).fit(r.to_numpy())
 
-    def test_sampling_seeds_and_shapes(self, name, params, r, fitted):
-        m = _fit(name, params, r, fitted)
-        a = m.sample(context=r, horizon=7, n_paths=50, seed=3)
-        b = m.sample(context=r, horizon=7, n_paths=50, seed=3)
-        c = m.sample(context=r, horizon=7, n_paths=50, seed=4)
-        assert isinstance(a, Scenarios)
-        assert a.paths.shape == (50, 7, 1)
-        np.testing.assert_array_equal(a.paths, b.paths)
-        assert not np.allclose(a.paths, c.paths)
-        assert np.isfinite(a.paths).all()
-        assert a.index[0] > r.index[-1] and len(a.index) == 7
-        assert a.columns == [r.name]
-        # paths fan out: different paths differ
-        assert a.paths[:, -1, 0].std() > 0
 
-    def test_predictive_agrees_with_log_prob(self, name, params, r, fitted):
-        """Where a model has a closed-form predictive, it is the density log_prob evaluates."""
-        m = _fit(name, params, r, fitted)
-        pred = m.predictive(r)
-        if pred is None:
-            pytest.skip(f"{name} has no closed-form predictive distribution")
-        k = m.min_context
-        y = r.to_numpy()
-        np.testing.assert_allclose(pred.log_prob(y)[k:], m.log_prob(r).to_numpy()[k:], rtol=1e-10)
-        pit = pred.cdf(y)[k:]
-        assert ((pit > 0) & (pit < 1)).all()
-        np.testing.assert_allclose(pred.cdf(pred.ppf(0.3))[k:], 0.3, rtol=1e-6)
-        assert (pred.es(0.01)[k:] > pred.var(0.01)[k:]).all()
-        # causal like log_prob: the distribution for day s ignores days after s
-        bumped = r.copy()
-        bumped.iloc[401:] += 3.0
-        after = m.predictive(bumped)
-        np.testing.assert_array_equal(after.loc[:401], pred.loc[:401])
-        np.testing.assert_array_equal(after.scale[:401], pred.scale[:401])
-
-    def test_cdf_is_the_integral_of_log_prob(self, name, params, r, fitted):
-        """``cdf`` (the PIT) is causal, NaN exactly where ``log_prob`` is, and its slope in the
-        observation is the density ``exp(log_prob)``."""
-        m = _fit(name, params, r, fitted)
-        try:
-            u = m.cdf(r)
-        except NotImplementedError:
-            pytest.skip(f"{name} has no CDF (anomaly scores fall back to sample paths)")
-        lp = m.log_prob(r)
-        assert isinstance(u, pd.Series) and u.index.equals(r.index)
-        np.testing.assert_array_equal(u.isna().to_numpy(), lp.isna().to_numpy())
-        assert ((u.dropna() > 0) & (u.dropna() < 1)).all()
-        bumped = r.copy()
-        bumped.iloc[501:] += 3.0
-        np.testing.assert_array_equal(m.cdf(bumped).iloc[:501].to_numpy(), u.iloc[:501].to_numpy())
-        h, y = 1e-3, r.copy()
-        lo, hi = y.copy(), y.copy()
-        lo.iloc[-1] -= h
-        hi.iloc[-1] += h
-        slope = (m.cdf(hi).iloc[-1] - m.cdf(lo).iloc[-1]) / (2 * h)
-        np.testing.assert_allclose(slope, np.exp(lp.iloc[-1]), rtol=2e-3)
-        # at= evaluates each day's predictive elsewhere, conditioning on r: day t at a_t is the
-        # PIT of a series whose day t is a_t (the last day, which conditions nothing)
-        np.testing.assert_array_equal(m.cdf(r, at=r.to_numpy()).to_numpy(), u.to_numpy())
-        shifted, moved = m.cdf(r, at=r.to_numpy() - 0.7), r.copy()
-        moved.iloc[-1] -= 0.7
-        np.testing.assert_allclose(shifted.iloc[-1], m.cdf(moved).iloc[-1], rtol=1e-12)
-        assert (shifted.dropna() <= u.dropna()).all()
-        with pytest.raises(DataError, match="at must be shaped like r"):
-            m.cdf(r, at=r.to_numpy()[:-1])
-        # ppf inverts it: the 5% quantile of the last day's predictive has PIT 0.05
-        try:
-            q = m.ppf(r, 0.05)
-        except NotImplementedError:
-            return  # optional: the anomaly detector repairs with the training median instead
-        at = y.copy()
-        at.iloc[-1] = q.iloc[-1]
-        np.testing.assert_allclose(m.cdf(at).iloc[-1], 0.05, atol=1e-5)
-
-    def test_sample_depends_on_context(self, name, params, r, fitted):
-        m = _fit(name, params, r, fitted)
-        a = m.sample(context=r.iloc[:400], horizon=3, n_paths=20, seed=1)
-        assert a.index[0] > r.index[399]
-        assert a.paths.shape == (20, 3, 1)
-
-    def test_save_load_round_trip(self, name, params, r, fitted, tmp_path):
-        m = _fit(name, params, r, fitted)
-        path = m.save(tmp_path / "model.pt")
-        # the file is loadable with weights_only=True, i.e. no pickled objects
-        torch.load(path, weights_only=True)
-        m2 = finar.models.load(path)
-        assert type(m2) is type(m) and m2.get_params() == m.get_params()
-        pd.testing.assert_series_equal(m2.log_prob(r), m.log_prob(r))
-        np.testing.assert_array_equal(m2.sample(r, 4, 10, seed=5).paths, m.sample(r, 4, 10, seed=5).paths)
-
-    def test_too_short_raises(self, name, params, r):
-        m = finar.models.create(name, **params)
-        with pytest.raises(SeriesTooShortError, match="at least"):
-            m.fit(r.iloc[: max(m.min_fit_obs, m.min_context + 1) - 1])
-
-    def test_bad_input_raises(self, name, params, r):
-        bad = r.copy()
-        bad.iloc[10] = np.nan
-        with pytest.raises(NonFiniteValueError, match=str(bad.index[10].date())):
-            finar.models.create(name, **params).fit(bad)
-        with pytest.raises(DataError, match="pandas"):
-            finar.models.create(name, **params).fit(r.to_numpy())
-
-    def test_several_series(self, name, params, r):
-        panel = pd.concat([r.rename("a"), simulate_garch_t(len(r), seed=5).rename("b").set_axis(r.index)],
-                          axis=1)
-        m = finar.models.create(name, **params).fit(panel)
-        lp = m.log_prob(panel)
-        assert isinstance(lp, pd.DataFrame) and lp.shape == panel.shape
-        assert list(lp.columns) == ["a", "b"]
-        sc = m.sample(panel, horizon=3, n_paths=5, seed=0)
-        assert sc.paths.shape == (5, 3, 2) and sc.columns == ["a", "b"]
+@pytest.mark.parametrize(("cls", "params"), PREDICTIVE)
+def test_cdf_at_evaluates_each_days_predictive_elsewhere(cls, params, r, fitted):
+    """``cdf(r, at=a)`` is day t's predictive CDF at a_t, conditioning on r: on the last day (which
+    conditions nothing) it is the PIT of a series whose last day is a_t."""
+    m = _fit(cls, params, r, fitted)
+    u = m.cdf(r)
+    np.testing.assert_array_equal(m.cdf(r, at=r.to_numpy()).to_numpy(), u.to_numpy())
+    shifted, moved = m.cdf(r, at=r.to_numpy() - 0.7), r.copy()
+    moved.iloc[-1] -= 0.7
+    np.testing.assert_allclose(shifted.iloc[-1], m.cdf(moved).iloc[-1], rtol=1e-12)
+    assert (shifted.dropna() <= u.dropna()).all()
+    assert shifted.isna().sum() == u.isna().sum() == m.min_context
+    with pytest.raises(DataError, match="at must be shaped like r"):
+        m.cdf(r, at=r.to_numpy()[:-1])
+    q = m.ppf(r, 0.05)
+    at = r.copy()
+    at.iloc[-1] = q.iloc[-1]
+    np.testing.assert_allclose(m.cdf(at).iloc[-1], 0.05, atol=1e-5)
 
 
 def test_registry_has_baselines():

@@ -51,7 +51,7 @@ def returns() -> pd.Series:
 
 def tiny_wavenet() -> finar.models.WaveNet:
     return finar.models.WaveNet(residual_channels=8, gate_channels=8, skip_channels=8, layers_per_cycle=3,
-                                n_components=2, window=16, batch_size=32, max_epochs=2, seed=1)
+                                n_components=2, train=dict(window=16, batch_size=32, max_epochs=2, seed=1))
 
 
 def fit_both() -> dict:

@@ -100,3 +100,67 @@ def test_bad_arguments():
         finar.models.GARCH(dist="cauchy").fit(y)
     with pytest.raises(DataError, match="p must be a positive integer"):
         finar.models.GARCH(p=0).fit(y)
+
+
+# ---- covariates in the mean: gamma' x_{t-1} -----------------------------------------------------
+
+def simulate_garch_x(n: int, seed: int) -> tuple[pd.Series, pd.DataFrame]:
+    """GARCH(1,1)-t noise around 0.05 + 0.5 x_{t-1}."""
+    rng = np.random.default_rng(seed)
+    noise = simulate_garch_t(n, seed=seed) - 0.05
+    x = pd.DataFrame({"signal": rng.normal(size=n)}, index=noise.index)
+    y = 0.05 + noise + 0.5 * np.concatenate([[0.0], x["signal"].to_numpy()[:-1]])
+    return y.rename("x"), x
+
+
+@pytest.mark.parametrize("spec", [dict(dist="t"), dict(mean="zero", vol="gjr", dist="skewt"),
+                                  dict(mean="ar", lags=2, dist="normal")], ids=["const", "zero", "ar2"])
+def test_exog_mean_matches_arch(spec):
+    from arch.univariate import ARX, LS
+
+    y, x = simulate_garch_x(3000, seed=8)
+    m = finar.models.GARCH(**spec).fit(y, exog=x)
+    res = m.results_["x"]
+    k = max(spec.get("lags", 0), 1)
+    assert m.min_context == k
+    lp = m.log_prob(y, exog=x)
+    assert lp.iloc[:k].isna().all() and lp.iloc[k:].notna().all()
+    assert lp.sum() == pytest.approx(res.loglikelihood, rel=1e-8)
+    assert abs(res.params["x0"] - 0.5) < 4 * res.std_err["x0"]
+    # an independent arch model: its mean regresses on the covariates of the day before
+    lagged = np.vstack([[0.0], x.to_numpy()[:-1]])
+    vol = ArchGARCH(1, 0 if spec.get("vol", "garch") == "garch" else 1, 1)
+    dist = {"t": StudentsT, "normal": finar.models.garch.Normal, "skewt": finar.models.garch.SkewStudent}
+    kw = dict(volatility=vol, distribution=dist[spec["dist"]](), rescale=False)
+    am = ARX(y.to_numpy(), lagged, lags=2, hold_back=2, **kw) if spec.get("mean") == "ar" else \
+        LS(y.to_numpy(), lagged, constant=spec.get("mean") != "zero", hold_back=1, **kw)
+    ref = am.fit(disp="off")
+    np.testing.assert_allclose(ref.params.to_numpy(), res.params.to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(m.conditional_volatility(y, exog=x).iloc[k:], ref.conditional_volatility[k:],
+                               rtol=1e-6)
+    # the predictive mean is the regression on r_{t-1..t-p} and x_{t-1}
+    pr = m.predictive(y, exog=x)
+    p = res.params
+    mu = (p.get("Const", 0.0) + p["x0"] * x["signal"].to_numpy()[k - 1:-1]
+          + sum(p[f"y[{i}]"] * y.to_numpy()[k - i:len(y) - i] for i in range(1, spec.get("lags", 0) + 1)))
+    np.testing.assert_allclose(pr.loc[k:], mu, rtol=1e-10)
+    np.testing.assert_allclose(pr.log_prob(y.to_numpy()), lp.to_numpy(), rtol=1e-12)
+
+
+def test_exog_is_causal_and_drives_the_simulated_mean():
+    y, x = simulate_garch_x(1500, seed=9)
+    m = finar.models.GARCH(dist="t").fit(y, exog=x)
+    lp = m.log_prob(y, exog=x).to_numpy()
+    bumped = x.copy()
+    bumped.iloc[700] += 5.0
+    lp2 = m.log_prob(y, exog=bumped).to_numpy()
+    changed = np.flatnonzero(~np.isclose(lp, lp2, equal_nan=True, rtol=1e-12))
+    assert changed[0] == 701  # the mean of day 701, then the variance recursion after it
+    p = m.results_["x"].params
+    future = pd.DataFrame({"signal": [4.0]})
+    sc = m.sample(y, horizon=2, n_paths=40_000, seed=0, exog=x, exog_future=future)
+    means = sc.paths[:, :, 0].mean(axis=0)
+    assert means[0] == pytest.approx(p["Const"] + p["x0"] * x["signal"].iloc[-1], abs=0.03)
+    assert means[1] == pytest.approx(p["Const"] + p["x0"] * 4.0, abs=0.03)
+    with pytest.raises(DataError, match="fitted with exog"):
+        m.predictive(y)

@@ -366,3 +366,48 @@ def test_binned_cdf_integrates_the_density(head: Head) -> None:
     assert out[0] == 0.0 and out[1] == 1.0 and np.isnan(out[2])
     y = torch.linspace(-2.5, 3.5, 41, dtype=torch.float64)  # a closed-form override = the generic sum
     np.testing.assert_allclose(head.cdf(raw, y).numpy(), _BinnedHead.cdf(head, raw, y).numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("head", ALL, ids=lambda h: type(h).__name__)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_es_crps_and_inversion_shapes(head: Head, dtype: torch.dtype):
+    """ES, CRPS and draws from uniforms: float64, batch-shaped, NaN only where y is NaN."""
+    raw = torch.randn(2, 3, head.n_params, generator=gen(30), dtype=dtype)
+    y = head.sample(raw, gen(31))
+    y[0, 1] = math.nan
+    crps, es = head.crps(raw, y), head.es(raw, 0.025)
+    assert crps.shape == es.shape == (2, 3) and crps.dtype == es.dtype == torch.float64
+    assert torch.isnan(crps[0, 1]) and torch.isfinite(crps.flatten()[[0, 2, 3, 4, 5]]).all()
+    assert (crps[torch.isfinite(crps)] >= 0).all()
+    assert (es > -head.ppf(raw, 0.025)).all()  # the tail mean lies beyond the quantile
+    u = torch.rand(50, 2, 3, generator=gen(32), dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
+    draws = head.sample_from_uniform(raw, u)
+    assert draws.shape == (50, 2, 3) and draws.dtype == torch.float64 and torch.isfinite(draws).all()
+    with raises_exactly(DataError, "alpha"):
+        head.es(raw, 1.0)
+
+
+@pytest.mark.parametrize("head", [GaussianHead(), StudentTHead(), ALL[-2]], ids=lambda h: type(h).__name__)
+def test_inversion_of_single_laws_is_the_quantile_function(head: Head):
+    """One distribution (or a binned head): draws from uniforms are ``ppf(u)`` itself, monotone in ``u``."""
+    raw = torch.randn(4, head.n_params, generator=gen(33), dtype=torch.float64)
+    u = torch.linspace(0.01, 0.99, 7, dtype=torch.float64)[:, None].expand(7, 4)
+    draws = head.sample_from_uniform(raw, u)
+    quantiles = torch.stack([head.ppf(raw, row) for row in u])  # one level per day, row by row
+    np.testing.assert_allclose(draws.numpy(), quantiles.numpy(), rtol=1e-9, atol=1e-12)
+    assert (draws.diff(dim=0) > 0).all()
+
+
+def test_binned_draws_from_uniforms_equal_the_quantile_function():
+    """The binned heads' fast inversion (bin probabilities computed once) is exactly ``ppf(u)``."""
+    from finar.models.heads import Head
+
+    gen = torch.Generator().manual_seed(0)
+    for head in (DiscretizedLogisticMixtureHead(n_components=3, n_bins=512),
+                 CategoricalHead(torch.linspace(-4, 4, 33))):
+        raw = torch.randn(40, head.n_params, generator=gen)
+        u = torch.rand(25, 40, generator=gen, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
+        fast = head.sample_from_uniform(raw, u)
+        assert fast.shape == (25, 40)
+        assert torch.equal(fast, Head.sample_from_uniform(head, raw, u))
+        assert torch.allclose(head.cdf(raw, fast), u, atol=1e-9)

@@ -1,5 +1,6 @@
 """PixelCNN over panels: masks, receptive fields (no blind spot vs blind spot), exact normalisation,
-no look-ahead, regime conditioning, generation, files. The forecaster contract runs in test_contract.py."""
+no look-ahead, regime conditioning (a categorical exog column), numeric covariates, generation, files.
+The forecaster contract runs in test_contract.py."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ import torch
 
 import finar
 from finar.errors import DataError, NonFiniteValueError
-from finar.models.pixelcnn import GatedPixelCNN, MaskedConv2d, OriginalPixelCNN, PixelCNN, volatility_regime
+from finar.models.pixelcnn import (
+    GatedPixelCNN,
+    MaskedConv2d,
+    OriginalPixelCNN,
+    PixelCNN,
+    PixelCNNConfig,
+    volatility_regime,
+)
 from finar.models.training import seeded
 
-TINY = dict(channels=8, n_layers=3, n_bins=256, window=32, max_epochs=2, batch_size=8)
-TRAINED = {**TINY, "max_epochs": 30, "batch_size": 2, "lr": 5e-3}
+TINY = dict(channels=8, n_layers=3, n_bins=256, train=dict(window=32, max_epochs=2, batch_size=8))
+TRAINED = {**TINY, "train": {**TINY["train"], "max_epochs": 30, "batch_size": 2, "lr": 5e-3}}
 
 
 def panel(n: int = 300, cols: tuple[str, ...] = ("mkt", "a", "b"), seed: int = 0) -> pd.DataFrame:
@@ -52,10 +60,12 @@ def input_gradient(net: torch.nn.Module, shape: tuple[int, int], cell: tuple[int
     return x.grad[0].abs().numpy()
 
 
-def build(cls: type, shape_w: int, kernel_width: int, dilations: list[int]) -> torch.nn.Module:
+def build(cls: type, shape_w: int, kernel_width: int, n_layers: int, growth: int) -> torch.nn.Module:
+    """A network whose layers have dilations ``growth ** l`` along time."""
+    config = PixelCNNConfig("gated" if cls is GatedPixelCNN else "original", channels=16, n_layers=n_layers,
+                            kernel_height=2, kernel_width=kernel_width, dilation_growth=growth)
     with seeded(0):
-        return cls(2, channels=16, kernel_height=2, kernel_width=kernel_width, dilations=dilations,
-                   n_columns=shape_w, n_regimes=0).double()
+        return cls(config, 2, n_columns=shape_w).double()
 
 
 # ---- masks -------------------------------------------------------------------------------------
@@ -77,10 +87,10 @@ def test_mask_a_excludes_and_b_includes_the_centre(mask_type):
 @pytest.mark.parametrize("cell", [(6, 0), (6, 2), (7, 3), (4, 1)])
 def test_gated_sees_exactly_the_earlier_cells(cell):
     """Full-width kernels: every earlier cell within min_context rows counts, nothing else does."""
-    T, J, dilations = 9, 4, [1, 2]
-    net = build(GatedPixelCNN, J, 2 * J - 1, dilations)
+    T, J = 9, 4
+    net = build(GatedPixelCNN, J, 2 * J - 1, n_layers=2, growth=2)  # dilations 1, 2
     R = net.receptive_rows
-    assert R == 1 + sum(dilations)
+    assert R == 1 + 1 + 2
     g = input_gradient(net, (T, J), cell)
     i, j = cell
     expected = np.zeros((T, J), dtype=bool)
@@ -92,8 +102,8 @@ def test_gated_sees_exactly_the_earlier_cells(cell):
 def test_original_has_a_blind_spot_and_gated_does_not():
     """With 2x3 kernels the original stack never sees the cell up and two to the right."""
     T, J, cell, spot = 6, 6, (4, 2), (3, 4)
-    original = input_gradient(build(OriginalPixelCNN, J, 3, [1, 1, 1]), (T, J), cell)
-    gated = input_gradient(build(GatedPixelCNN, J, 3, [1, 1, 1]), (T, J), cell)
+    original = input_gradient(build(OriginalPixelCNN, J, 3, n_layers=3, growth=1), (T, J), cell)
+    gated = input_gradient(build(GatedPixelCNN, J, 3, n_layers=3, growth=1), (T, J), cell)
     for g in (original, gated):
         assert g[cell] == 0 and g[cell[0], cell[1] + 1:].sum() == 0 and g[cell[0] + 1:].sum() == 0
         assert g[3, 2] > 0 and g[4, 1] > 0
@@ -105,7 +115,7 @@ def test_original_has_a_blind_spot_and_gated_does_not():
 
 @pytest.mark.parametrize("cls", [GatedPixelCNN, OriginalPixelCNN])
 def test_cached_row_generation_equals_the_full_forward_pass(cls):
-    net = build(cls, 4, 7, [1, 2, 4])
+    net = build(cls, 4, 7, n_layers=3, growth=2)
     R = net.receptive_rows
     x = torch.randn(3, R + 5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     full = net(x)
@@ -124,7 +134,7 @@ def test_probabilities_sum_to_one_over_every_panel():
     train = pd.DataFrame(rng.uniform(-1, 1, size=(80, 3)), columns=["m", "a", "b"],
                          index=pd.bdate_range("2010-01-01", periods=80, name="time"))
     m = PixelCNN(channels=4, n_layers=2, dilation_growth=1, n_bins=3, bound=3.0, n_components=2,
-                 max_epochs=3, batch_size=4, window=8).fit(train)
+                 train=dict(max_epochs=3, batch_size=4, window=8)).fit(train)
     R = m.min_context
     centres = np.array([-3.0, 0.0, 3.0])  # bin centres, standardised units
     grids = np.array(list(itertools.product(range(3), repeat=6))).reshape(-1, 2, 3)  # (729, days, assets)
@@ -149,9 +159,9 @@ def test_log_prob_per_cell_and_per_day(fitted):
     assert lp.shape == r.shape and list(lp.columns) == list(r.columns) and lp.index.equals(r.index)
     R = m.min_context
     assert lp.iloc[:R].isna().all().all() and np.isfinite(lp.iloc[R:]).all().all()
-    day = m.log_prob(r, per="day")
-    pd.testing.assert_series_equal(day.iloc[R:], lp.iloc[R:].sum(axis=1).rename("log_prob"))
-    assert day.iloc[:R].isna().all()
+    day = m.joint_log_prob(r)  # exact: each cell's density conditions on the cells to its left
+    pd.testing.assert_series_equal(day.iloc[R:], lp.iloc[R:].sum(axis=1).rename("joint_log_prob"))
+    assert day.iloc[:R].isna().all() and "joint" in m.tags
     # the scaler's Jacobian: doubling the returns costs log 2 per cell
     m2 = PixelCNN(**TRAINED).fit(2 * r)
     np.testing.assert_allclose(m2.log_prob(2 * r).to_numpy()[R:], lp.to_numpy()[R:] - np.log(2), atol=1e-4)
@@ -219,38 +229,85 @@ def test_sampling_is_seeded_joint_and_shaped(fitted):
     assert corr > 0.3
 
 
+def storm_days(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A panel whose storm days have 3x the volatility, and the exog announcing each day's label the
+    day before (row t holds the label of day t + 1, known at the close of day t)."""
+    r = panel(n, seed=seed)
+    day = pd.Series(np.random.default_rng(seed + 1).choice(["calm", "storm"], size=n), index=r.index)
+    r = r.where(day.eq("calm"), 3 * r, axis=0)
+    exog = pd.DataFrame({"regime": [*day.to_numpy()[1:], "calm"]}, index=r.index)
+    return r, exog
+
+
 @pytest.mark.slow
 def test_regime_conditioning_changes_the_distribution():
-    r = panel(600, seed=3)
-    # labels drawn independently of the past: only the label tells a storm day (3x the volatility)
-    regime = pd.Series(np.random.default_rng(4).choice(["calm", "storm"], size=600), index=r.index)
-    r = r.where(regime.eq("calm"), 3 * r, axis=0)
-    m = PixelCNN(channels=8, n_layers=3, window=32, max_epochs=15, batch_size=4, lr=1e-2)
-    m.fit(r, regime=regime)
-    assert m.regimes_ == ["calm", "storm"]
-    true = m.log_prob(r, regime=regime, per="day").sum()
-    swapped = m.log_prob(r, regime=regime.map({"calm": "storm", "storm": "calm"}), per="day").sum()
+    """Labels drawn independently of the past: only the announced label tells a storm day."""
+    r, exog = storm_days(600, seed=3)
+    m = PixelCNN(channels=8, n_layers=3, regime_column="regime",
+                 train=dict(window=32, max_epochs=15, batch_size=4, lr=1e-2))
+    m.fit(r, exog=exog)
+    assert m.regimes_ == ["calm", "storm"] and m.exog_columns_ == ["regime"]
+    true = m.joint_log_prob(r, exog=exog).sum()
+    swapped = m.joint_log_prob(r, exog=exog.replace({"calm": "storm", "storm": "calm"})).sum()
     assert true > swapped
-    calm = m.sample(r, horizon=2, n_paths=300, seed=0, regime="calm").paths
-    storm = m.sample(r, horizon=2, n_paths=300, seed=0, regime="storm").paths
-    assert storm.std() > 1.5 * calm.std()
+
+    def scenario(label: str) -> np.ndarray:  # the next two days labelled `label`
+        context = exog.copy()
+        context.iloc[-1, 0] = label
+        return m.sample(r, horizon=2, n_paths=300, seed=0, exog=context,
+                        exog_future=pd.DataFrame({"regime": [label]})).paths
+
+    assert scenario("storm").std() > 1.5 * scenario("calm").std()
     with pytest.raises(DataError, match="regime"):
         m.log_prob(r)
     with pytest.raises(DataError, match="unknown regime"):
-        m.sample(r, horizon=2, n_paths=3, seed=0, regime="crash")
+        m.sample(r, horizon=2, n_paths=3, seed=0, exog=exog, exog_future=pd.DataFrame({"regime": ["crash"]}))
+    with pytest.raises(DataError, match="exog_future"):
+        m.sample(r, horizon=2, n_paths=3, seed=0, exog=exog)
+
+
+def test_regime_of_a_day_conditions_that_day_only():
+    """Exog row t (known at the close of day t) moves day t + 1's cells and no other day's."""
+    r, exog = storm_days(200, seed=5)
+    m = PixelCNN(**TINY, regime_column="regime").fit(r, exog=exog)
+    base = m.log_prob(r, exog=exog)
+    flipped = exog.copy()
+    flipped.iloc[120, 0] = "storm" if flipped.iloc[120, 0] == "calm" else "calm"
+    moved = m.log_prob(r, exog=flipped)
+    changed = ~np.isclose(moved.to_numpy(), base.to_numpy(), rtol=0, atol=0, equal_nan=True).all(axis=1)
+    assert changed.tolist() == [t == 121 for t in range(len(r))]
+
+
+def test_numeric_covariates_condition_the_next_day():
+    r = panel(250, seed=2)
+    exog = pd.DataFrame({"vol": np.random.default_rng(0).normal(size=len(r))}, index=r.index)
+    m = PixelCNN(**TINY).fit(r, exog=exog)
+    assert m.exog_columns_ == ["vol"]
+    base = m.log_prob(r, exog=exog)
+    bumped = exog.copy()
+    bumped.iloc[100] += 5.0
+    moved = m.log_prob(r, exog=bumped)
+    others = r.index.drop(r.index[101])
+    np.testing.assert_array_equal(moved.loc[others].to_numpy(), base.loc[others].to_numpy())
+    assert (moved.loc[r.index[101]] != base.loc[r.index[101]]).all()
+    future = pd.DataFrame({"vol": [0.0, 1.0]})
+    fast = m.sample(r, horizon=3, n_paths=16, seed=2, exog=exog, exog_future=future)
+    slow = m.sample(r, horizon=3, n_paths=16, seed=2, exog=exog, exog_future=future, method="naive")
+    np.testing.assert_allclose(fast.paths, slow.paths, atol=1e-5)
 
 
 def test_save_load_round_trip_with_regimes(tmp_path):
     r = panel(200)
-    regime = volatility_regime(r)
-    m = PixelCNN(**TINY).fit(r, regime=regime)
+    exog = volatility_regime(r).to_frame()
+    m = PixelCNN(**TINY, regime_column="regime").fit(r, exog=exog)
     path = m.save(tmp_path / "pixelcnn.pt")
     torch.load(path, weights_only=True)
     m2 = finar.models.load(path)
     assert type(m2) is PixelCNN and m2.get_params() == m.get_params() and m2.regimes_ == [0, 1, 2]
-    pd.testing.assert_frame_equal(m2.log_prob(r, regime=regime), m.log_prob(r, regime=regime))
-    np.testing.assert_array_equal(m2.sample(r, 3, 5, seed=1, regime=2).paths,
-                                  m.sample(r, 3, 5, seed=1, regime=2).paths)
+    pd.testing.assert_frame_equal(m2.log_prob(r, exog=exog), m.log_prob(r, exog=exog))
+    future = pd.DataFrame({"regime": [2, 2]})
+    np.testing.assert_array_equal(m2.sample(r, 3, 5, seed=1, exog=exog, exog_future=future).paths,
+                                  m.sample(r, 3, 5, seed=1, exog=exog, exog_future=future).paths)
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -258,8 +315,10 @@ def test_bad_inputs_raise(fitted):
     m, r = fitted
     with pytest.raises(DataError, match="in this order"):
         m.log_prob(r[["a", "mkt", "b"]])
-    with pytest.raises(DataError, match="without regime"):
-        m.log_prob(r, regime=volatility_regime(r))
+    with pytest.raises(DataError, match="without exog"):
+        m.log_prob(r, exog=volatility_regime(r).to_frame())
+    with pytest.raises(DataError, match="regime_column='regime' needs exog"):
+        PixelCNN(**TINY, regime_column="regime").fit(r)
     bad = r.copy()
     bad.iloc[20, 1] = np.nan
     with pytest.raises(NonFiniteValueError, match=str(bad.index[20].date())):
@@ -282,5 +341,5 @@ def test_volatility_regime_uses_only_the_past():
     bumped = r.copy()
     bumped.iloc[150] *= 10
     after = volatility_regime(bumped, window=10, edges=labels.attrs["edges"])
-    pd.testing.assert_series_equal(after.iloc[:151], labels.iloc[:151])
-    assert (after.iloc[151:161] == 2).all()
+    pd.testing.assert_series_equal(after.iloc[:150], labels.iloc[:150])  # row t uses days <= t
+    assert (after.iloc[150:160] == 2).all()

@@ -78,3 +78,55 @@ def test_future_index():
     assert list(future_index(pd.RangeIndex(10), 2)) == [10, 11]
     hourly = pd.date_range("2024-01-01", periods=10, freq="h")
     assert future_index(hourly, 1)[0] == pd.Timestamp("2024-01-01 10:00")
+
+
+def test_portfolio_paths_var_es(sc):
+    p = sc.portfolio([0.6, 0.4])
+    assert isinstance(p, Scenarios) and p.paths.shape == (4000, 6, 1) and p.columns == ["portfolio"]
+    simple = 0.6 * np.expm1(sc.paths[..., 0] / 100) + 0.4 * np.expm1(sc.paths[..., 1] / 100)
+    np.testing.assert_allclose(p.paths[..., 0], 100 * np.log1p(simple))
+    x = p.paths[:, 3, 0]
+    assert p.var(0.05).iloc[3, 0] == pytest.approx(-np.quantile(x, 0.05))
+    assert p.es(0.05).iloc[3, 0] == pytest.approx(-x[x <= np.quantile(x, 0.05)].mean())
+    # by name, missing names weigh 0 (cash); simple returns combine linearly
+    np.testing.assert_allclose(sc.portfolio({"b": 1.0}).paths[..., 0], sc.paths[..., 1], rtol=1e-12)
+    s2 = Scenarios(sc.paths, sc.index, sc.columns, kind="simple")
+    np.testing.assert_allclose(s2.portfolio(pd.Series({"a": 0.5, "b": 0.25})).paths[..., 0],
+                               0.5 * sc.paths[..., 0] + 0.25 * sc.paths[..., 1])
+
+
+def test_portfolio_of_joint_paths_keeps_diversification_right():
+    """Perfectly correlated columns: the joint portfolio's VaR is the columns' VaR; drawn
+    independently it is about 1/sqrt(2) of it, the error the joint label warns about."""
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(20_000, 1, 1))
+    idx = pd.bdate_range("2024-01-01", periods=1)
+    joint = Scenarios(np.concatenate([z, z], axis=2), idx, ["a", "b"], joint=True)
+    indep = Scenarios(rng.normal(size=(20_000, 1, 2)), idx, ["a", "b"])
+    v_joint = joint.portfolio([0.5, 0.5]).var(0.01).iloc[0, 0]
+    v_indep = indep.portfolio([0.5, 0.5]).var(0.01).iloc[0, 0]
+    assert v_joint == pytest.approx(joint.var(0.01).iloc[0, 0], rel=1e-3)
+    assert v_indep / v_joint == pytest.approx(1 / np.sqrt(2), rel=0.05)
+    assert joint.portfolio([0.5, 0.5]).joint and not indep.portfolio([0.5, 0.5]).joint
+
+
+def test_repr_says_whether_columns_are_joint(sc):
+    assert "independent columns" in repr(sc) and sc.dependence == "independent"
+    joint = Scenarios(sc.paths, sc.index, sc.columns, joint=True)
+    assert "joint columns" in repr(joint) and joint.dependence == "joint"
+    one = Scenarios(sc.paths[..., :1], sc.index, ["a"])
+    assert "columns)" not in repr(one) and one.dependence == "single"
+    assert "drawn independently" in repr(sc.portfolio([0.5, 0.5]))
+    assert "portfolio of 2 series" in repr(joint.portfolio([0.5, 0.5]))
+    assert "drawn independently" not in repr(joint.portfolio([0.5, 0.5]))
+
+
+def test_portfolio_bad_weights(sc):
+    with pytest.raises(DataError, match="one entry per column"):
+        sc.portfolio([1.0])
+    with pytest.raises(DataError, match="columns"):
+        sc.portfolio({"zzz": 1.0})
+    with pytest.raises(DataError, match="finite"):
+        sc.portfolio([np.nan, 1.0])
+    with pytest.raises(DataError, match="-100%"):
+        sc.portfolio([-30.0, 31.0])

@@ -1,17 +1,22 @@
-"""The shared training loop: optimum reached, best weights restored, schedule, clipping, seeds, errors."""
+"""The shared training loop: optimum reached, best weights restored, schedule, clipping, seeds, errors;
+the settings every network shares (one TrainConfig, nested parameters, no training code in network files)."""
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+import finar
 from finar.errors import DataError, FinarError
 from finar.models.training import (
+    TRAIN_DEFAULTS,
     TrainConfig,
     lr_schedule,
     parameter_groups,
@@ -288,3 +293,47 @@ def test_trains_on_cuda():
                    **QUIET)
     assert next(model.parameters()).is_cuda
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+# ---- the settings of every network --------------------------------------------------------------
+NETWORKS = {"wavenet": {"layers_per_cycle": 3}, "transformer": {"config": {"context": 12}},
+            "pixelcnn": {"channels": 8, "regime_column": "regime"}, "tickmodel": {"layers": 4}}
+NETWORK_FILES = ["finar/models/wavenet.py", "finar/models/transformer.py", "finar/models/pixelcnn.py",
+                 "finar/ticks/model.py"]
+
+
+def test_warmup_rule_is_one_rule():
+    assert TrainConfig(batch_size=32).warmup(n_rows=100) == 2 * (100 // 32)
+    assert TrainConfig(batch_size=4).warmup(n_rows=10_000) == 100
+    assert TrainConfig(batch_size=64).warmup(n_rows=10) == 2  # at least one step per epoch
+    assert TrainConfig(warmup_steps=7).warmup(n_rows=10_000) == 7
+    with raises_exactly(DataError, "pass n_rows"):
+        lr_schedule(TrainConfig(), total_steps=10)
+    result = train(Location(0.0), location_nll, (torch.randn(40),), config=TrainConfig(lr=0.1, batch_size=4,
+                   max_epochs=3), **QUIET)  # 10 steps per epoch: 20 warm-up steps, then the cosine
+    lrs = [row["lr"] for row in result.history]  # of each epoch's last step
+    assert lrs == pytest.approx([0.05, 0.1, 0.01])
+
+
+@pytest.mark.parametrize("path", NETWORK_FILES)
+def test_no_network_file_builds_a_training_config_or_loop(path):
+    text = (Path(finar.__file__).parent.parent / path).read_text()
+    assert "TrainConfig(" not in text and "def train" not in text
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_network_settings_nest_and_round_trip(name):
+    cls = finar.models.registry()[name]
+    assert len(inspect.signature(cls.__init__).parameters) - 1 <= 15
+    m = finar.models.create(name, **NETWORKS[name], train={"max_epochs": 2, "lr": 0.02})
+    params = m.get_params(deep=True)
+    assert params["train__max_epochs"] == 2 and params["train__lr"] == 0.02
+    assert params["train__batch_size"] == cls.default_train.batch_size  # the model's own defaults
+    assert finar.models.clone(m).get_params(deep=True) == params
+    m.set_params(train__lr=3e-4, train__seed=5)
+    before = {k.removeprefix("train__"): v for k, v in params.items() if k.startswith("train__")}
+    assert m.train == TrainConfig(**{**before, "lr": 3e-4, "seed": 5})
+    with raises_exactly(DataError, "has no setting 'epochs'"):
+        m.set_params(train__epochs=3)
+    assert cls(train=None).train == cls.default_train == cls().train
+    assert TRAIN_DEFAULTS == TrainConfig()

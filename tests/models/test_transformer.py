@@ -19,8 +19,13 @@ from finar.models.transformer import (  # importing registers the model for the 
 )
 from tests.models.test_contract import simulate_garch_t
 
-TINY = dict(context=16, d_model=16, n_layers=2, n_heads=2, n_kv_heads=1, window=16, max_epochs=3,
-            batch_size=16)
+ARCH = dict(context=16, d_model=16, n_layers=2, n_heads=2, n_kv_heads=1)
+TINY = dict(config=ARCH, train=dict(window=16, max_epochs=3, batch_size=16))
+
+
+def tiny(config: dict | None = None, train: dict | None = None, **kw) -> Transformer:
+    """A tiny Transformer, with some architecture (config) and training settings changed."""
+    return Transformer(config={**ARCH, **(config or {})}, train={**TINY["train"], **(train or {})}, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +35,13 @@ def r() -> pd.Series:
 
 @pytest.fixture(scope="module")
 def model(r) -> Transformer:
-    return Transformer(**TINY).fit(r)
+    return tiny().fit(r)
 
 
 def _network(context: int = 10, n_layers: int = 3, **kw) -> TransformerNetwork:
     torch.manual_seed(0)
-    cfg = TransformerConfig(n_params=5, context=context, d_model=16, n_layers=n_layers, n_heads=4,
-                            n_kv_heads=2, **kw)
-    return TransformerNetwork(cfg).double().eval()
+    cfg = TransformerConfig(context=context, d_model=16, n_layers=n_layers, n_heads=4, n_kv_heads=2, **kw)
+    return TransformerNetwork(cfg, 5).double().eval()
 
 
 @pytest.mark.parametrize("kw", [{}, {"norm": "layernorm", "mlp": "gelu"}])
@@ -95,8 +99,7 @@ def _attention_by_hand(att: CausalSelfAttention, x: torch.Tensor) -> torch.Tenso
 @pytest.mark.parametrize("n_kv_heads", [4, 2, 1])
 def test_grouped_query_attention_equals_attention_by_hand(n_kv_heads):
     torch.manual_seed(1)
-    cfg = TransformerConfig(n_params=1, context=12, d_model=16, n_heads=4, n_kv_heads=n_kv_heads,
-                            positions="learned")
+    cfg = TransformerConfig(context=12, d_model=16, n_heads=4, n_kv_heads=n_kv_heads, positions="learned")
     att = CausalSelfAttention(cfg, window=12).double().eval()
     x = torch.randn(2, 12, 16, dtype=torch.float64)
     torch.testing.assert_close(att(x, torch.arange(12)), _attention_by_hand(att, x))
@@ -114,9 +117,9 @@ def test_rope_scores_depend_only_on_relative_offsets():
     assert not torch.isclose(score(5, 2), score(5, 3))
 
 
-@pytest.mark.parametrize("kw", [{}, {"tokens": "discrete", "n_bins": 64}])
-def test_cached_generation_equals_naive_recompute(r, kw):
-    m = Transformer(**{**TINY, **kw, "max_epochs": 1}).fit(r)
+@pytest.mark.parametrize(("config", "kw"), [({}, {}), ({"tokens": "discrete"}, {"n_bins": 64})])
+def test_cached_generation_equals_naive_recompute(r, config, kw):
+    m = tiny(config, {"max_epochs": 1}, **kw).fit(r)
     fast = m.sample(r, horizon=40, n_paths=32, seed=3)  # 40 steps > context: the window slides
     slow = m.sample(r, horizon=40, n_paths=32, seed=3, method="naive")
     np.testing.assert_allclose(fast.paths, slow.paths, atol=1e-5, rtol=1e-5)
@@ -126,7 +129,7 @@ def test_cached_generation_with_several_series_and_exog(r):
     panel = pd.concat([r.rename("a"), (1.5 * simulate_garch_t(len(r), seed=8)).rename("b").set_axis(r.index)],
                       axis=1)
     exog = pd.DataFrame({"v": np.random.default_rng(0).normal(size=len(r))}, index=r.index)
-    m = Transformer(**{**TINY, "max_epochs": 1}).fit(panel, exog=exog)
+    m = tiny(train={"max_epochs": 1}).fit(panel, exog=exog)
     future = pd.DataFrame({"v": np.linspace(-1, 1, 19)})
     fast = m.sample(panel, horizon=20, n_paths=32, seed=1, exog=exog, exog_future=future)
     slow = m.sample(panel, horizon=20, n_paths=32, seed=1, exog=exog, exog_future=future, method="naive")
@@ -144,13 +147,13 @@ def test_neutral_sampling_settings_equal_plain_sampling(model, r):
 
 def test_log_prob_is_in_the_units_of_the_data(r, model):
     """Doubling the data standardises to the same inputs: log densities drop by exactly log 2."""
-    b = Transformer(**TINY).fit(2 * r)
+    b = tiny().fit(2 * r)
     np.testing.assert_allclose(b.log_prob(2 * r), model.log_prob(r) - np.log(2), rtol=1e-5, atol=1e-5)
 
 
 def test_log_prob_equals_the_network_on_each_window(model, r):
     """Chunked log_prob is exactly the head evaluated on the last output of each C-window."""
-    C, z = model.min_context, torch.tensor(model._z(r.to_numpy(), 0), dtype=torch.float32)
+    C, z = model.min_context, torch.tensor(model.scaler_.transform(r.to_numpy()), dtype=torch.float32)
     lp = model.log_prob(r)
     for t in (C, 300, len(r) - 1):
         raw = model.network_(z[None, t - C:t])[0, -1]
@@ -160,7 +163,7 @@ def test_log_prob_equals_the_network_on_each_window(model, r):
 
 @pytest.mark.parametrize("positions", ["learned", "sinusoidal"])
 def test_absolute_positions_fit_and_stay_causal(r, positions):
-    m = Transformer(**{**TINY, "positions": positions, "max_epochs": 1}).fit(r.iloc[:300])
+    m = tiny({"positions": positions}, {"max_epochs": 1}).fit(r.iloc[:300])
     lp = m.log_prob(r.iloc[:300])
     assert lp.iloc[:16].isna().all() and np.isfinite(lp.iloc[16:]).all()
     bumped = r.iloc[:300].copy()
@@ -170,13 +173,25 @@ def test_absolute_positions_fit_and_stay_causal(r, positions):
     np.testing.assert_array_equal(cached.paths, naive.paths)
 
 
-@pytest.mark.parametrize(("kw", "match"), [({"n_kv_heads": 3, "n_heads": 4}, "divide"),
-                                            ({"tokens": "discrete", "head": "t_mixture"}, "categorical"),
-                                            ({"positions": "alibi"}, "positions"),
-                                            ({"context": 2, "n_layers": 2}, "exceed")])
-def test_bad_configuration_raises(r, kw, match):
+@pytest.mark.parametrize(("config", "kw", "match"), [
+    ({"n_kv_heads": 3, "n_heads": 4}, {}, "divide"), ({"positions": "alibi"}, {}, "positions"),
+    ({"tokens": "discrete"}, {"head": "t_mixture"}, "categorical"),
+    ({"context": 2, "n_layers": 2}, {}, "exceed"), ({"heads": 2}, {}, "no setting 'heads'"),
+    ({}, {"device": "bogus"}, "device 'bogus'")])
+def test_bad_configuration_raises(r, config, kw, match):
     with pytest.raises(finar.errors.DataError, match=match):
-        Transformer(**{**TINY, **kw}).fit(r)
+        tiny(config, **kw).fit(r)
+
+
+def test_architecture_settings_nest_under_config(r):
+    m = Transformer(config={"context": 16, "d_model": 16, "n_heads": 2, "n_kv_heads": 1})
+    assert isinstance(m.config, TransformerConfig) and m.config.n_layers == 2  # the defaults
+    params = m.get_params(deep=True)
+    assert params["config__context"] == 16 and params["train__window"] == 32
+    m.set_params(config__context=12, train__max_epochs=1)
+    assert m.min_context == 12 and m.config.d_model == 16
+    assert finar.models.clone(m).get_params(deep=True) == m.get_params(deep=True)
+    assert len(m.fit(r.iloc[:300]).training_.history) == 1
 
 
 def test_registry_and_training(model):

@@ -1,4 +1,4 @@
-"""WaveNet: exact causality, cached == naive generation, units of the likelihood."""
+"""WaveNet: exact causality, cached == naive generation, units of the likelihood, covariates, settings."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ import pytest
 import torch
 
 import finar
-from finar.models.wavenet import WaveNet, WaveNetNetwork
+from finar.models.wavenet import WaveNet, WaveNetConfig, WaveNetNetwork
 from tests.models.test_contract import simulate_garch_t
 
 TINY = dict(residual_channels=8, gate_channels=8, skip_channels=8, layers_per_cycle=4, cycles=2,
-            window=32, max_epochs=3, batch_size=16)
+            train=dict(window=32, max_epochs=3, batch_size=16))
+
+
+def tiny(**train) -> dict:
+    """TINY with some training settings changed."""
+    return {**TINY, "train": {**TINY["train"], **train}}
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +30,20 @@ def model(r) -> WaveNet:
     return WaveNet(**TINY).fit(r)
 
 
-def _network(kernel_size: int, dilations: list[int], n_series: int = 1) -> WaveNetNetwork:
+def _network(kernel_size: int, layers: int, cycles: int = 1, n_series: int = 1,
+             n_covariates: int = 0) -> WaveNetNetwork:
     torch.manual_seed(0)
-    return WaveNetNetwork(6, residual_channels=8, gate_channels=8, skip_channels=16,
-                          kernel_size=kernel_size, dilations=dilations, n_series=n_series,
-                          embedding_dim=3, n_covariates=0, dropout=0.0)
+    config = WaveNetConfig(residual_channels=8, gate_channels=8, skip_channels=16, kernel_size=kernel_size,
+                           layers_per_cycle=layers, cycles=cycles, embedding_dim=3)
+    return WaveNetNetwork(config, 6, n_series=n_series, n_covariates=n_covariates)
 
 
-@pytest.mark.parametrize(("kernel_size", "dilations"), [(2, [1, 2, 4, 8, 1, 2, 4, 8]), (3, [1, 3, 9])])
-def test_output_depends_exactly_on_its_receptive_field(kernel_size, dilations):
+@pytest.mark.parametrize(("kernel_size", "layers", "cycles"), [(2, 4, 2), (3, 3, 1)])
+def test_output_depends_exactly_on_its_receptive_field(kernel_size, layers, cycles):
     """Gradient test: output t (which predicts x_{t+1}) sees x_{t-R+1..t} and nothing else."""
-    net = _network(kernel_size, dilations).double()
+    net = _network(kernel_size, layers, cycles).double()
     R = net.receptive_field
-    assert R == 1 + (kernel_size - 1) * sum(dilations)
+    assert R == 1 + (kernel_size - 1) * cycles * (2 ** layers - 1)
     T = 3 * R
     seen = torch.zeros(R, dtype=torch.bool)
     for trial in range(5):
@@ -53,7 +59,7 @@ def test_output_depends_exactly_on_its_receptive_field(kernel_size, dilations):
 
 
 def test_series_embedding_conditions_the_output():
-    net = _network(2, [1, 2, 4], n_series=3)
+    net = _network(2, 3, n_series=3)
     x = torch.randn(2, 20)
     a = net(x, torch.tensor([0, 0]))
     b = net(x, torch.tensor([0, 2]))
@@ -63,7 +69,7 @@ def test_series_embedding_conditions_the_output():
 
 @pytest.mark.parametrize("head", ["t_mixture", "categorical"])
 def test_cached_generation_equals_naive_recompute(r, head):
-    m = WaveNet(**{**TINY, "head": head, "n_bins": 64, "max_epochs": 1}).fit(r)
+    m = WaveNet(**{**tiny(max_epochs=1), "head": head, "n_bins": 64}).fit(r)
     fast = m.sample(r, horizon=25, n_paths=64, seed=3)
     slow = m.sample(r, horizon=25, n_paths=64, seed=3, method="naive")
     np.testing.assert_allclose(fast.paths, slow.paths, atol=1e-5, rtol=1e-5)
@@ -72,7 +78,7 @@ def test_cached_generation_equals_naive_recompute(r, head):
 def test_cached_generation_with_several_series(r):
     panel = pd.concat([r.rename("a"), (1.5 * simulate_garch_t(len(r), seed=8)).rename("b").set_axis(r.index)],
                       axis=1)
-    m = WaveNet(**{**TINY, "max_epochs": 1}).fit(panel)
+    m = WaveNet(**tiny(max_epochs=1)).fit(panel)
     fast = m.sample(panel, horizon=10, n_paths=32, seed=1)
     slow = m.sample(panel, horizon=10, n_paths=32, seed=1, method="naive")
     np.testing.assert_allclose(fast.paths, slow.paths, atol=1e-5, rtol=1e-5)
@@ -111,10 +117,7 @@ def test_wavenet_in_registry_and_namespace():
 
 def test_covariates_enter_causally():
     """Covariate row t conditions output t (the forecast of x_{t+1}) and no earlier output."""
-    torch.manual_seed(0)
-    net = WaveNetNetwork(6, residual_channels=8, gate_channels=8, skip_channels=16, kernel_size=2,
-                         dilations=[1, 2, 4], n_series=1, embedding_dim=3, n_covariates=2,
-                         dropout=0.0).double()
+    net = _network(2, 3, n_covariates=2).double()
     x = torch.randn(1, 30, dtype=torch.float64)
     cov = torch.randn(1, 30, 2, dtype=torch.float64, requires_grad=True)
     t = 20
@@ -136,8 +139,8 @@ def scale_regimes(n: int, seed: int) -> tuple[pd.Series, pd.DataFrame]:
 
 def test_informative_covariate_improves_the_likelihood():
     r, exog = scale_regimes(1000, seed=0)
-    cfg = {**TINY, "layers_per_cycle": 3, "cycles": 1, "window": 16, "batch_size": 8, "lr": 0.01,
-           "max_epochs": 25, "patience": 25}
+    cfg = {**tiny(window=16, batch_size=8, lr=0.01, max_epochs=25, patience=25), "layers_per_cycle": 3,
+           "cycles": 1}
     without = WaveNet(**cfg).fit(r)
     with_exog = WaveNet(**cfg).fit(r, exog=exog)
     test = slice(800, None)
@@ -147,7 +150,7 @@ def test_informative_covariate_improves_the_likelihood():
 
 def test_covariates_cached_equals_naive_and_are_required(tmp_path):
     r, exog = scale_regimes(700, seed=1)
-    m = WaveNet(**{**TINY, "max_epochs": 1}).fit(r, exog=exog)
+    m = WaveNet(**tiny(max_epochs=1)).fit(r, exog=exog)
     future = pd.DataFrame({"next_log_sigma": np.linspace(-1, 1, 9)})
     fast = m.sample(r, horizon=10, n_paths=32, seed=0, exog=exog, exog_future=future)
     slow = m.sample(r, horizon=10, n_paths=32, seed=0, exog=exog, exog_future=future, method="naive")
@@ -160,3 +163,43 @@ def test_covariates_cached_equals_naive_and_are_required(tmp_path):
         m.sample(r, horizon=10, n_paths=4, exog=exog)
     m2 = finar.models.load(m.save(tmp_path / "wn.pt"))
     pd.testing.assert_series_equal(m2.log_prob(r, exog=exog), m.log_prob(r, exog=exog))
+
+
+def test_predictive_is_the_head_of_log_prob(model, r):
+    """predictive() gives each day's head: its log_prob is log_prob's, its quantile inverts its cdf."""
+    pred = model.predictive(r)
+    lp = model.log_prob(r)
+    R = model.min_context
+    np.testing.assert_allclose(pred.log_prob(r.to_numpy())[R:], lp.to_numpy()[R:], rtol=1e-6, atol=1e-6)
+    assert np.isnan(pred.log_prob(r.to_numpy())[:R]).all()
+    var = model.ppf(r, 0.05)
+    np.testing.assert_allclose(model.cdf(r, at=var.to_numpy()).iloc[R:], 0.05, atol=1e-6)
+    assert var.iloc[:R].isna().all() and (var.iloc[R:] < 0).all()
+
+
+def test_training_settings_nest_under_train(r):
+    m = finar.models.create("wavenet", **{**TINY, "train": {"max_epochs": 2}})
+    assert isinstance(m.train, finar.models.training.TrainConfig) and m.train.max_epochs == 2
+    assert m.train.batch_size == WaveNet.default_train.batch_size  # a mapping changes what it names only
+    params = m.get_params(deep=True)
+    assert params["train__max_epochs"] == 2 and params["train__lr"] == 1e-3
+    m.fit(r)
+    assert len(m.training_.history) == 2
+    m.set_params(train__lr=0.01, train__max_epochs=1)
+    assert m.train.lr == 0.01 and m.train.max_epochs == 1 and m.train.batch_size == 32
+    assert len(m.fit(r).training_.history) == 1
+    with pytest.raises(finar.errors.DataError, match="no setting 'epochs'"):
+        WaveNet(train={"epochs": 3})
+    with pytest.raises(finar.errors.DataError, match=r"TrainConfig\.lr"):
+        WaveNet(train={"lr": -1.0})
+
+
+def test_bad_settings_raise_finar_errors(r):
+    with pytest.raises(finar.errors.DataError, match="device 'bogus'"):
+        WaveNet(**TINY, device="bogus").fit(r)
+    with pytest.raises(finar.errors.DataError, match="layers_per_cycle"):
+        WaveNet(**{**TINY, "layers_per_cycle": 0}).fit(r)
+    with pytest.raises(finar.errors.DataError, match="dropout"):
+        WaveNet(**{**TINY, "dropout": 1.0}).fit(r)
+    with pytest.raises(finar.errors.DataError, match="seed"):
+        WaveNet(**TINY).fit(r).sample(r, horizon=2, n_paths=2, seed=-1)

@@ -16,17 +16,13 @@ SMALL = ReportConfig(models=(ModelSpec("AR(aic)", "ar", {"order": "aic"}),
                              ModelSpec("GARCH(1,1) Student-t", "garch", {"dist": "t"})),
                      fan_horizon=20, fan_paths=100, facts_paths=20, facts_length=600, facts_lags=50,
                      backtest_paths=100, tick_events=500,
-                     tick_params={"channels": 8, "layers": 3, "hidden": 8, "window": 64, "max_epochs": 1})
+                     tick_params={"channels": 8, "layers": 3, "hidden": 8, "train__window": 64,
+                                  "train__max_epochs": 1})
 
 
-def small_trades() -> pd.DataFrame | None:
-    """Simulated trades for the tick section, where this finar has finar.ticks."""
-    try:
-        from finar.reporting.sections import tick_module
-
-        return tick_module().simulate(n_events=3_000, seed=0)
-    except finar.FinarError:
-        return None
+def small_trades() -> pd.DataFrame:
+    """Simulated trades for the tick section."""
+    return finar.ticks.simulate(n_events=3_000, seed=0)
 
 
 @pytest.fixture(scope="session")

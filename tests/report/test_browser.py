@@ -7,24 +7,36 @@ it has and how many it drew into the page, which ``--dump-dom`` returns. The unm
 is then screenshotted to ``tests/artifacts/report.png`` (git-ignored) with console logging on.
 Without a browser the test skips, unless ``FINAR_REQUIRE_BROWSER=1`` (set by ``.ci/run``),
 where it fails: in CI it must run.
+
+The notebook pages of the documentation site get the same check: the built site
+(:func:`tests.docs.site.built_site`) is copied, the probe added to each notebook page, and the
+copy served over HTTP on 127.0.0.1 (as a reader's browser would get it: the site's search
+worker does not load from ``file://``); each page must draw every plotly figure it holds, with
+no console error and nothing fetched from the network (the pages load plotly.js from the site).
 """
 
 from __future__ import annotations
 
+import functools
 import html
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.docs.site import NOTEBOOKS, built_site
 from tests.report.conftest import ARTIFACTS
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--mute-audio",
-         "--no-first-run", "--disable-extensions"]
+         "--no-first-run", "--disable-extensions", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
 PROBE_HEAD = """<script>
 window.__finarErrors = [];
 window.addEventListener("error", function (ev) { window.__finarErrors.push("uncaught: " + ev.message); });
@@ -92,3 +104,48 @@ def test_report_opens_in_chromium_with_every_figure_drawn(small_report_file: Pat
                "--enable-logging=stderr", "--v=0", small_report_file.resolve().as_uri())
     assert console_errors(done.stderr) == []
     assert shot.is_file() and shot.stat().st_size > 50_000, done.stderr[-2000:]
+
+
+# ---- the notebook pages of the documentation site ---------------------------------------------------
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # no request log on the test's output
+        pass
+
+
+@pytest.fixture(scope="module")
+def served_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A probed copy of the built site, served on 127.0.0.1; yields its base URL."""
+    chromium()  # skip (or fail in CI) before building anything
+    copy = tmp_path_factory.mktemp("docs") / "site"
+    shutil.copytree(built_site(), copy)
+    for nb in NOTEBOOKS:
+        page = copy / "notebooks" / nb.stem / "index.html"
+        text = page.read_text(encoding="utf-8")
+        text = text.replace("<head>", "<head>\n" + PROBE_HEAD, 1).replace("</body>", PROBE_TAIL + "</body>")
+        page.write_text(text, encoding="utf-8")
+    handler = functools.partial(_QuietHandler, directory=copy)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_notebook_page_draws_every_figure(served_site: str, notebook: Path) -> None:
+    browser = chromium()
+    page = built_site() / "notebooks" / notebook.stem / "index.html"
+    expected = page.read_text(encoding="utf-8").count('class="plotly-graph-div"')
+    dumped = run(browser, "--dump-dom", "--virtual-time-budget=30000", "--enable-logging=stderr", "--v=0",
+                 f"{served_site}/notebooks/{notebook.stem}/")
+    m = re.search(r'<pre id="finar-probe">(.*?)</pre>', dumped.stdout, flags=re.S)
+    assert m, f"the probe did not run; chromium said: {dumped.stderr[-2000:]}"
+    result = json.loads(html.unescape(m.group(1)))
+    assert result["errors"] == []
+    assert console_errors(dumped.stderr) == []
+    assert len(result["graphs"]) == expected
+    for g in result["graphs"]:
+        assert g["laid_out"] and g["svg"] >= 1 and g["traces"] >= 1 and g["drawn"] >= 1, g

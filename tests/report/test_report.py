@@ -1,9 +1,8 @@
-"""finar.report: sections, offline page, escaping, numbers from finar and from benchmarks/results."""
+"""finar.report: sections, offline page, escaping, numbers from finar and from the recorded benchmarks."""
 
 from __future__ import annotations
 
 import html
-import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -13,13 +12,15 @@ import plotly.offline
 import pytest
 
 import finar
+from finar.protocols import P1, P3
 from finar.reporting import ConfigError, ModelSpec, Report, ReportConfig
-from finar.reporting.config import P1, P3
-from finar.reporting.page import fmt
-from finar.reporting.record import P1_COLUMNS, P3_COLUMNS, default_results_dir, load_record, registry_rows
-from finar.reporting.sections import SECTIONS
+from finar.reporting.context import Context
+from finar.reporting.page import Section, fmt
+from finar.reporting.pipeline import Data
+from finar.reporting.record import P1_COLUMNS, P3_COLUMNS, load_record, registry_rows
+from finar.reporting.sections import SECTIONS, tick_realism
 from tests.data.test_yahoo import END, START, FakeYahoo, fresh_yfinance, no_network  # noqa: F401
-from tests.report.conftest import SMALL, small_trades
+from tests.report.conftest import SMALL
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -37,10 +38,8 @@ def page(small_report: Report) -> str:
 
 def test_every_section_in_order_and_built(small_report: Report) -> None:
     keys = [s.key for s in small_report.sections]
-    with_ticks = small_trades() is not None
-    assert keys == [k for k, _, _ in SECTIONS if with_ticks or k != "ticks"]  # ticks only with trades
-    missing = set() if hasattr(finar, "AnomalyDetector") else {"anomalies"}
-    assert set(small_report.unavailable) == missing
+    assert keys == [k for k, _, _ in SECTIONS]
+    assert small_report.unavailable == {}
     for s in small_report.sections:
         assert s.notes or not s.available, f"section {s.key} states no span/settings"
 
@@ -67,7 +66,7 @@ def test_sections_state_span_settings_and_seed(page: str) -> None:
 
 
 def test_own_p1_run_equals_the_recorded_benchmark(small_report: Report, page: str) -> None:
-    """The report runs P1's settings, so its classical rows reproduce benchmarks/results exactly."""
+    """The report runs P1's settings, so its classical rows reproduce the recorded figures exactly."""
     rec = {r["model"]: r for r in load_record().p1["rows"] if r["kind"] == "finar"}
     comparison = section_html(page, "comparison")
     for name in ("AR(aic)", "GARCH(1,1) Student-t"):
@@ -84,9 +83,10 @@ def test_record_lists_every_registered_model_with_its_recorded_figures(page: str
     record_doc = load_record()
     assert record_doc.p1 is not None and record_doc.p3 is not None
     rows = registry_rows(record_doc)
-    assert set(finar.models.registry()) <= set(rows["registry"])
+    forecasters = finar.models.registry(finar.models.Forecaster)
+    assert set(forecasters) == set(rows["registry"])  # every forecaster, and no tick model or detector
     section = section_html(page, "record")
-    for key in finar.models.registry():
+    for key in forecasters:
         assert f"<td>{key}</td>" in section
     tables = dict(zip(("P1", "P3"), section.split("P3: stylized facts"), strict=True))
     # every finar row of both results files appears under some registered model, with its figures
@@ -104,13 +104,14 @@ def test_record_lists_every_registered_model_with_its_recorded_figures(page: str
 
 
 def test_default_settings_are_the_recorded_protocols() -> None:
-    """The report's defaults are the settings the benchmark files say they ran."""
-    where = default_results_dir()
-    p1 = json.loads((where / "p1_sp500_daily.json").read_text())
-    p3 = json.loads((where / "p3_sp500_facts.json").read_text())
-    assert p1["test_period"] == [P1["start"], P1["end"]] and p1["refit_every"] == P1["refit_every"]
-    assert p1["dm_baseline"] == ReportConfig().baseline_name
-    assert p3["window"] == [P3["start"], P3["end"]] and p3["burn_in"] == P3["burn_in"]
+    """The report's defaults are the settings of finar.protocols, which the benchmark files say they ran."""
+    record = load_record()
+    p1, p3 = record.p1, record.p3
+    assert p1["test_period"] == list(P1.test_period) and p1["refit_every"] == P1.refit_every
+    cfg = ReportConfig()
+    assert p1["dm_baseline"] == cfg.baseline_name == P1.baseline and cfg.refit_every == P1.refit_every
+    assert p3["window"] == list(P3.window) and p3["burn_in"] == P3.burn_in == cfg.facts_burn_in
+    assert cfg.facts_lags == P3.lags
     names = {r["model"] for r in p1["rows"]}
     assert {m.name for m in ReportConfig().models} <= names  # the default models are P1 rows
 
@@ -186,21 +187,16 @@ def test_anomaly_section_shows_what_the_detector_flags(page: str) -> None:
 
 
 def test_tick_section_shows_the_realism_of_a_fitted_tick_model() -> None:
-    from finar.reporting.builder import Context
-    from finar.reporting.page import Section
-    from finar.reporting.sections import tick_module, tick_realism
-
-    ticks = tick_module()
-    trades = ticks.simulate(n_events=4_000, seed=0)
-    params = {"channels": 8, "layers": 3, "hidden": 8, "window": 64, "max_epochs": 1}
+    trades = finar.ticks.simulate(n_events=4_000, seed=0)
+    params = {"channels": 8, "layers": 3, "hidden": 8, "train__window": 64, "train__max_epochs": 1}
     cfg = replace(SMALL, tick_events=800, tick_params=params)
-    r = finar.returns(finar.load("sp500", start="2018-01-01")["adj_close"])
+    px = finar.load("sp500", start="2018-01-01")[["adj_close"]]
     sec = Section("ticks", "Tick realism")
-    tick_realism(Context("sp500", r, r, cfg, trades, HOSTILE), sec)
+    tick_realism(Context(Data("sp500", px, finar.returns(px["adj_close"])), cfg, trades, HOSTILE), sec)
     body = sec.to_html()
     synth = sec.results["synthetic"]
     assert len(synth) == 800
-    expected = ticks.realism(trades, synth).table()
+    expected = finar.ticks.realism(trades, synth).table()
     for metric, row in expected.iterrows():
         assert f"<td>{html.escape(str(metric))}</td>" in body and fmt(row.iloc[-1]) in body
     assert sec.figures == 1 and HOSTILE not in body and html.escape(HOSTILE) in body

@@ -1,14 +1,24 @@
-"""Baselines: exact, normalised likelihoods in the shared units; Hawkes MLE recovers parameters."""
+"""Baselines: exact, normalised likelihoods in the shared units; Hawkes MLE recovers parameters;
+the event-model contract (parameters, clone, seeds, model files, errors)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 from scipy import integrate
 
+import finar
+from finar._estimator import clone, create, registry
+from finar.errors import DataError, ModelFileError, NotFittedError
 from finar.ticks import ACD, EventSpace, Hawkes, SeasonalPoisson, session_ids, simulate
+from finar.ticks.contract import EventModel
+from finar.ticks.markov import MarkovHawkes
+
+BASELINES = [Hawkes, ACD, SeasonalPoisson, MarkovHawkes]
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +97,97 @@ def test_time_zone_and_session_open_are_kept(trades):
     s = SeasonalPoisson().fit(local).sample(n_events=500, seed=0)
     assert str(s.index.tz) == "America/New_York"
     assert s.index[0].hour == 9 and s.index[0].minute >= 30  # sessions open when the data's do
+
+
+# ---- the event-model contract ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fitted(trades):
+    return {cls: cls().fit(trades.iloc[:20_000]) for cls in BASELINES}
+
+
+def test_baselines_are_registered_event_models():
+    models = registry(EventModel)
+    assert {"hawkes": Hawkes, "acd": ACD, "seasonalpoisson": SeasonalPoisson}.items() <= models.items()
+    m = create("seasonalpoisson", n_bins=13)
+    assert isinstance(m, SeasonalPoisson) and m.n_bins == 13
+
+
+@pytest.mark.parametrize("cls", BASELINES)
+def test_save_load_round_trip(cls, trades, fitted, tmp_path):
+    m, held_out = fitted[cls], trades.iloc[20_000:]
+    path = m.save(tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)  # plain values only: no pickled objects
+    assert payload["model"] == cls.registry_name
+    m2 = finar.models.load(path)
+    assert type(m2) is cls and m2.get_params() == m.get_params()
+    pd.testing.assert_frame_equal(m2.log_prob(held_out), m.log_prob(held_out))
+    pd.testing.assert_frame_equal(m2.sample(n_events=2_000, seed=3), m.sample(n_events=2_000, seed=3))
+
+
+def test_round_trip_keeps_time_zone_and_settings(trades, tmp_path):
+    local = trades.iloc[:8_000].tz_localize("America/New_York")
+    m = SeasonalPoisson(n_bins=7, max_ticks=4, session_gap="20min").fit(local)
+    m2 = finar.models.load(m.save(tmp_path / "sp.pt"))
+    assert m2.get_params() == {"n_bins": 7, "max_ticks": 4, "session_gap": "20min"}
+    assert len(m2.rates_) == 7 and m2.space_.n_dp == 9
+    a, b = m.sample(n_events=300, seed=0), m2.sample(n_events=300, seed=0)
+    assert str(b.index.tz) == "America/New_York"
+    pd.testing.assert_frame_equal(a, b)
+    held_out = trades.iloc[8_000:12_000].tz_localize("America/New_York")
+    pd.testing.assert_frame_equal(m2.log_prob(held_out), m.log_prob(held_out))
+
+
+def test_load_rejects_a_damaged_state(fitted, tmp_path):
+    path = fitted[Hawkes].save(tmp_path / "h.pt")
+    payload = torch.load(path, weights_only=True)
+    del payload["state"]["arrivals"]["beta"]
+    torch.save(payload, path)
+    with pytest.raises(ModelFileError, match="state does not match"):
+        finar.models.load(path)
+
+
+@pytest.mark.parametrize("cls", BASELINES)
+def test_params_clone_and_repr(cls, fitted):
+    m = fitted[cls]
+    c = clone(m)
+    assert type(c) is cls and c.get_params() == m.get_params() and not c.is_fitted and m.is_fitted
+    m2 = cls(max_ticks=5, session_gap="1h")
+    assert m2.get_params(deep=True)["max_ticks"] == 5 and "max_ticks=5" in repr(m2)
+    assert m2.set_params(max_ticks=3) is m2 and m2.max_ticks == 3
+    with pytest.raises(DataError, match="no parameter"):
+        m2.set_params(ticks=3)
+    assert set(vars(cls())) == set(cls().get_params())  # __init__ only stores its arguments
+
+
+@pytest.mark.parametrize("cls", BASELINES)
+def test_seeds(cls, fitted):
+    m = fitted[cls]
+    a, b, c = (m.sample(n_events=1_000, seed=s) for s in (7, 7, 8))
+    pd.testing.assert_frame_equal(a, b)
+    assert not a["price"].equals(c["price"])
+    with pytest.raises(DataError, match="seed"):
+        m.sample(n_events=10, seed=-1)
+
+
+@pytest.mark.parametrize("cls", BASELINES)
+def test_bad_input_raises(cls, trades, fitted):
+    with pytest.raises(NotFittedError, match="fit"):
+        cls().log_prob(trades)
+    with pytest.raises(NotFittedError, match="fit"):
+        cls().sample(n_events=10, seed=0)
+    with pytest.raises(DataError, match="max_ticks"):
+        cls(max_ticks=0).fit(trades)
+    with pytest.raises(DataError, match="session_gap"):
+        cls(session_gap="soon").fit(trades)
+    with pytest.raises(DataError, match="DataFrame"):
+        cls().fit(trades["price"])
+    with pytest.raises(DataError, match="n_events"):
+        fitted[cls].sample(n_events=0, seed=0)
+    backwards = trades.iloc[:200].iloc[::-1]
+    with pytest.raises(DataError):
+        fitted[cls].log_prob(backwards)
+
+
+def test_seasonal_poisson_checks_n_bins(trades):
+    with pytest.raises(DataError, match="n_bins"):
+        SeasonalPoisson(n_bins=0).fit(trades)

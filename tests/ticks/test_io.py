@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import finar
-from finar.errors import MissingColumnsError, UnsortedIndexError
+from finar.errors import DataError, MissingColumnsError, UnsortedIndexError
 from finar.ticks import clean, infer_tick_size, read_trades, session_ids, tick_rule, to_bars
 from tests.conftest import raises_exactly
 
@@ -89,3 +89,73 @@ def test_bars_time_volume_and_dollar():
     assert np.isclose((dollar["vwap"] * dollar["volume"]).sum(), (t["price"] * t["size"]).sum())
     with pytest.raises(finar.FinarError, match="threshold"):
         to_bars(t, kind="volume")
+
+
+# --- read_trades: spellings, delimiters, sides, unknown layouts -------------------------------------
+
+EMINI_ROWS = ("2013-09-01 17:00:00.083,1640.25,8\n2013-09-01 17:00:00.083,1640.25,1\n"
+              "2013-09-01 17:00:00.090,1640.5,2\n2013-09-01 17:00:01.250,1640.25,3\n")
+
+
+@pytest.mark.parametrize("size", ["Volume", "Qty", "Quantity", "Amount", "Size", "VOLUME", "qty", "sIzE"])
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_size_spellings_and_delimiters(tmp_path, size, sep):
+    path = tmp_path / "trades.csv"
+    path.write_text(f"DateTime,Price,{size}\n{EMINI_ROWS}".replace(",", sep))
+    trades, report = read_trades(path)
+    assert trades["size"].tolist() == [8, 1, 2, 3]
+    assert trades["price"].tolist() == [1640.25, 1640.25, 1640.5, 1640.25]
+    assert trades["side"].tolist() == [1, 1, 1, -1]
+    assert f"{size} -> size" in report.set_index("rule").loc["layout", "action"]
+
+
+def test_decimal_comma_with_semicolons(tmp_path):
+    path = tmp_path / "trades.csv"
+    path.write_text("Time;Price;Quantity\n2020-01-02 09:00:00;101,5;3\n2020-01-02 09:00:01;101,25;1\n")
+    trades, _ = read_trades(path)
+    assert trades["price"].tolist() == [101.5, 101.25]
+
+
+def test_unknown_header_lists_columns_found_and_spellings_accepted(tmp_path):
+    path = tmp_path / "trades.csv"
+    path.write_text("when,how_much,what\n2020-01-02,1,2\n")
+    with raises_exactly(MissingColumnsError, r"missing \['time', 'price', 'size'\]; columns found: "
+                                             r"\['when', 'how_much', 'what'\]; accepted spellings \(any "
+                                             r"case\): time: time, date.*price: price.*size: size.*volume"):
+        read_trades(path)
+
+
+def test_headerless_file_of_an_unknown_layout(tmp_path):
+    path = tmp_path / "trades.csv"
+    path.write_text(EMINI_ROWS)
+    with raises_exactly(DataError, r"no header line, and not a headerless layout finar knows.*"
+                                                r"its 3 fields start \['2013-09-01 17:00:00.083', '1640.25', "
+                                                r"'8'\]. Add a header line.*accepted spellings"):
+        read_trades(path)
+
+
+def test_unknown_sides_are_signed_by_the_tick_rule_and_counted():
+    raw = _raw(6).assign(side=["buy", "N", "", "sell", "0", "junk"])
+    raw["price"] = [100.0, 100.25, 100.0, 100.0, 100.5, 100.5]
+    trades, report = clean(raw)
+    assert trades["side"].tolist() == [1, 1, -1, -1, 1]
+    r = _rows(report)
+    assert (r["side_inferred"], r["bad_side"]) == (3, 1)
+    assert report.set_index("rule").loc["side_inferred", "action"] == "unknown sides signed by the tick rule"
+
+
+def test_tick_rule_runs_after_bad_prints_are_dropped():
+    raw = _raw(5)
+    raw["price"] = [100.0, 100.25, 150.0, 100.25, 100.25]  # 150 is a bad print
+    trades, report = clean(raw)
+    assert _rows(report)["outside_band"] == 1
+    assert trades["side"].tolist() == [1, 1, 1, 1]  # not -1 after the 150 print
+
+
+def test_frames_and_vendor_layouts_refuse_time_column(tmp_path):
+    trades, report = read_trades(_raw())
+    assert len(trades) == 50 and "qty -> size" in report.set_index("rule").loc["layout", "action"]
+    path = tmp_path / "BTCUSDT-aggTrades-2024-01-02.csv"
+    path.write_text("1,42301.5,0.01,1,1,1704153600012,True,True\n2,42301.6,0.02,2,2,1704153600015,False,True\n")
+    with raises_exactly(DataError, "time_column= applies to files with a header of their own"):
+        read_trades(path, time_column="when")

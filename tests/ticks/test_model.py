@@ -1,4 +1,5 @@
-"""TickModel: exact, causal likelihood; cached generation equals the full pass; seeded sampling."""
+"""TickModel: exact, causal likelihood; cached generation equals the full pass; seeded sampling that
+continues the fitted data; tick-rule sides kept consistent."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ import pytest
 import torch
 
 import finar
+from finar.errors import DataError
 from finar.ticks import TickModel, simulate
+from finar.ticks.model import _ACTIVITY_SECONDS, _follows_tick_rule, _memory
 
-TINY = dict(channels=8, layers=3, hidden=16, n_components=2, window=64, max_epochs=2, batch_size=8,
-            min_streams=16)
+TINY = dict(channels=8, layers=3, hidden=16, n_components=2,
+            train=dict(window=64, max_epochs=2, batch_size=8))
 
 
 @pytest.fixture(scope="module")
 def trades() -> pd.DataFrame:
-    return simulate(n_events=8_000, seed=0)
+    return simulate(n_events=8_000, seed=0, mu=0.02)  # about 4,700 trades a session: two sessions
 
 
 @pytest.fixture(scope="module")
@@ -47,34 +50,54 @@ def test_no_look_ahead(model, trades):
     assert not np.allclose(after[400:410], base[400:410])
 
 
-def test_cached_generation_equals_full_forward(model):
-    net = model.network_
-    raws = []
-    step = net.wavenet.step
+def _one_session(model, n, seed, closes=None):
+    """A generated session from its open (one stream per close), with the WaveNet outputs of each step."""
+    net, raws, step = model.network_, [], model.network_.wavenet.step
 
     def record(*args, **kwargs):
         out = step(*args, **kwargs)
         raws.append(out.clone())
         return out
 
+    day = pd.Timestamp("2024-03-04").value / 1e9
+    closes = day + np.asarray([model.hours_[1]] if closes is None else closes) * 86_400
     net.wavenet.step = record
     try:
-        g = model._streams(np.array([0.2]), np.array([0.25]), torch.Generator().manual_seed(0),
-                           np.random.default_rng(0))
+        g = model._sessions(np.full(len(closes), day + model.hours_[0] * 86_400), closes, n,
+                            np.random.default_rng(seed), torch.Generator().manual_seed(seed))
     finally:
         del net.wavenet.step
-    n = min(len(g["tod"]), 40)
-    tod = g["tod"][:n]
-    dt = np.diff(tod) * model.space_.session_length_
-    adjusted = np.where(dt > 0, dt, 1.0) * model._season(tod[:-1])  # deseasonalised gaps
-    z = np.where(dt > 0, (np.log(adjusted) - model.u_mean_) / model.u_std_, 0.0)
-    x, cov = model._features(g["zero"][:n], np.r_[0.0, z], np.r_[1.0, np.zeros(n - 1)], g["side"][:n],
-                             g["dpc"][:n], g["sb"][:n], tod)
-    R = model.receptive_field_
+    return g, raws
+
+
+def test_cached_generation_equals_full_forward(model):
+    g, raws = _one_session(model, 80, seed=0)
+    dp, size = model.space_.draw_marks(g["dpc"], g["sb"], np.random.default_rng(0))
+    ns = np.round(g["t"] * 1e6).astype(np.int64) * 1000
+    generated = model.space_.trades_at(ns, g["side"], dp, size, 4500.0)
+    ev = model.space_.encode(generated)
+    assert ev.session.max() == 0 and len(ev) == len(g["t"]) > 20
+    rows, where, _ = model._padded(ev)  # features recomputed from the trades: clock, activity, memory
     with torch.no_grad():
-        cov_t = torch.cat([torch.zeros(R, cov.shape[1]), torch.tensor(cov)])[None]
-        full = net.wavenet(torch.cat([torch.zeros(R), torch.tensor(x)])[None], None, net.embed(cov_t))[0, R:]
-    np.testing.assert_allclose(torch.stack(raws[:n])[:, 0].numpy(), full.numpy(), atol=1e-4)
+        full = model.network_.wavenet(torch.tensor(rows["x"])[None], None,
+                                      model.network_.embed(torch.tensor(rows["cov"])[None]))[0]
+    n = min(len(raws), len(where))
+    np.testing.assert_allclose(torch.stack(raws[:n])[:, 0].numpy(), full[where[:n]].numpy(), atol=1e-4)
+
+
+def test_memory_features_by_hand(model):
+    t0 = pd.Timestamp("2024-03-04 10:00")
+    times = pd.DatetimeIndex([t0 + pd.Timedelta(seconds=s) for s in (0, 2, 2, 12)], name="time")
+    frame = pd.DataFrame({"price": [100.0, 100.25, 100.25, 100.0], "size": 1.0, "side": [1, 1, 1, -1]},
+                         index=times)
+    mem = _memory(model.space_.encode(frame))
+    a10 = [1.0, 1 + np.exp(-0.2), 2 + np.exp(-0.2), 1 + (2 + np.exp(-0.2)) * np.exp(-1.0)]  # tau = 10 s
+    np.testing.assert_allclose(mem[:, 1], np.log1p(a10))
+    lam = 0.5 ** (1 / 16)  # the side EWMA with a half-life of 16 trades
+    want = np.zeros(4)
+    for i, s in enumerate([1, 1, 1, -1]):
+        want[i] = lam * (want[i - 1] if i else 0.0) + (1 - lam) * s
+    np.testing.assert_allclose(mem[:, len(_ACTIVITY_SECONDS)], want)
 
 
 def test_sample_is_seeded_and_well_formed(model):
@@ -97,22 +120,76 @@ def test_errors():
 
 
 def test_streams_stay_apart_when_finished_ones_leave_the_batch(model):
-    starts, ends = np.array([0.1, 0.5, 0.8, 0.3]), np.array([0.1005, 0.6, 0.82, 0.301])
-    g = model._streams(starts, ends, torch.Generator().manual_seed(1), np.random.default_rng(1))
+    o, c = model.hours_
+    closes = o + np.array([0.02, 0.5, 0.2, 0.001]) * (c - o)
+    g, _ = _one_session(model, 10_000, seed=1, closes=closes)
     assert np.all(np.diff(g["stream"]) >= 0) and set(g["stream"]) == {0, 1, 2, 3}
+    day = pd.Timestamp("2024-03-04").value / 1e9
     for j in range(4):
-        tod = g["tod"][g["stream"] == j]
-        assert tod[0] == starts[j] and np.all(np.diff(tod) >= 0) and tod[-1] < ends[j]
+        t = g["t"][g["stream"] == j]
+        assert t[0] == day + o * 86_400 and np.all(np.diff(t) >= 0) and t[-1] < day + closes[j] * 86_400
     assert len(set(np.bincount(g["stream"]).tolist())) > 2  # lengths differ: finished streams left
+
+
+def test_sample_continues_the_fitted_data(model, trades):
+    train = trades.iloc[:6_000]
+    assert train.index[-1].normalize() == train.index[0].normalize() + pd.Timedelta(days=1)  # mid-session
+    s = model.sample(n_events=2_000, seed=0)
+    last = train.index[-1]
+    assert last <= s.index[0] < last + pd.Timedelta(minutes=10)  # the last fitted session goes on
+    assert (s.index.normalize() == last.normalize()).sum() > 10
+    opens = s.index[1:][np.diff(s.index.normalize().as_unit("ns").asi8) > 0]
+    assert all(o.hour == 9 and o.minute == 30 for o in opens)  # later sessions open at the training open
+    assert (s.index.hour < 16).all() and (s.index.day_of_week < 5).all()
+
+
+def test_tick_rule_sides_stay_consistent(model, trades):
+    unsigned = trades.drop(columns="side")  # the tick rule signs them
+    tm = TickModel(**TINY).fit(unsigned.iloc[:6_000])
+    assert tm.tick_rule_ and not model.tick_rule_  # the simulator's sides are the aggressors' own
+    s = tm.sample(n_events=3_000, seed=0)
+    assert _follows_tick_rule(tm.space_.encode(s)).all()  # no generated side contradicts its price change
+    lp = tm.log_prob(unsigned.iloc[6_000:])
+    assert np.isfinite(lp["total"].iloc[1:]).all()
+    with pytest.raises(DataError, match="tick rule"):
+        tm.log_prob(trades.iloc[6_000:])  # sides that break the rule
+
+
+def test_masked_price_changes_are_normalised(trades):
+    tm = TickModel(**TINY).set_params(train__max_epochs=1).fit(trades.drop(columns="side").iloc[:3_000])
+    net = tm.network_
+    h = torch.randn(6, tm.hidden + net.n_prev)  # trunk output and the previous event
+    ts = torch.randn(6, 3)
+    side = torch.tensor([1.0, 1.0, -1.0, -1.0, 1.0, -1.0])
+    prev = torch.tensor([1.0, -1.0, 1.0, -1.0, 0.0, 0.0])
+    with torch.no_grad():
+        p = net.dp_logits(h, ts, side, prev).softmax(-1)
+    K = tm.max_ticks
+    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-6)
+    assert p[0, :K].sum() == 0 and p[0, K] > 0  # same side (buy): no fall; no change allowed
+    assert p[1, :K + 1].sum() == 0  # a new buy side needs a rise
+    assert p[2, K:].sum() == 0 and p[3, K + 1:].sum() == 0
+    assert (p[4:] > 0).all()  # unknown previous side: nothing masked
+
+
+def test_an_event_model_with_nested_training_settings(model):
+    assert isinstance(model, finar.ticks.EventModel) and finar.models.registry()["tickmodel"] is TickModel
+    params = model.get_params(deep=True)
+    assert params["train__window"] == 64 and params["train__lr"] == TickModel.default_train.lr
+    assert finar.models.clone(model).get_params(deep=True) == params
+    assert not finar.models.clone(model).is_fitted
+    again = finar.models.create("tickmodel", **TINY).set_params(train__max_epochs=1)
+    assert again.train.max_epochs == 1 and again.train.batch_size == 8
 
 
 def test_save_load_round_trip(model, trades, tmp_path):
     path = model.save(tmp_path / "tick.pt")
     payload = torch.load(path, weights_only=True)  # only plain values and tensors: no pickled objects
-    assert payload["format"] == "finar-tick-model" and payload["params"]["layers"] == TINY["layers"]
+    assert payload["model"] == "tickmodel" and payload["params"]["layers"] == TINY["layers"]
     rng_state = torch.random.get_rng_state()
-    loaded = TickModel.load(path)
+    loaded = finar.models.load(path)
     assert torch.equal(torch.random.get_rng_state(), rng_state)
+    assert type(loaded) is TickModel and loaded.get_params() == model.get_params()
     test = trades.iloc[6_000:]
     pd.testing.assert_frame_equal(loaded.log_prob(test), model.log_prob(test), check_exact=True)
     pd.testing.assert_frame_equal(loaded.sample(n_events=500, seed=3), model.sample(n_events=500, seed=3),
@@ -135,14 +212,14 @@ def test_load_rejects_bad_files(model, tmp_path):
         TickModel.load(tmp_path / "missing.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a torch file")
-    with pytest.raises(finar.errors.ModelFileError, match="not a readable finar tick model"):
+    with pytest.raises(finar.errors.ModelFileError, match="not a readable finar model"):
         TickModel.load(junk)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
-    with pytest.raises(finar.errors.ModelFileError, match="not a finar tick model"):
+    with pytest.raises(finar.errors.ModelFileError, match="not a finar model"):
         TickModel.load(foreign)
     returns_model = finar.models.create("garch").fit(pd.Series(np.random.default_rng(0).normal(0, 0.01, 300)))
-    with pytest.raises(finar.errors.ModelFileError, match="not a finar tick model"):
+    with pytest.raises(finar.errors.ModelFileError, match="not a TickModel"):
         TickModel.load(returns_model.save(tmp_path / "garch.pt"))
     path = model.save(tmp_path / "tick.pt")
     cut = tmp_path / "cut.pt"
@@ -150,14 +227,15 @@ def test_load_rejects_bad_files(model, tmp_path):
     with pytest.raises(finar.errors.ModelFileError):
         TickModel.load(cut)
     payload = torch.load(path, weights_only=True)
+    version = payload["file_version"]
     payload["file_version"] = 99
     torch.save(payload, tmp_path / "newer.pt")
     with pytest.raises(finar.errors.ModelFileError, match="upgrade finar"):
         TickModel.load(tmp_path / "newer.pt")
-    payload["file_version"] = 1
-    del payload["state"]["season"]
+    payload["file_version"] = version
+    del payload["state"]["log_season"]
     torch.save(payload, tmp_path / "damaged.pt")
-    with pytest.raises(finar.errors.ModelFileError, match="damaged"):
+    with pytest.raises(finar.errors.ModelFileError, match="state does not match"):
         TickModel.load(tmp_path / "damaged.pt")
 
 

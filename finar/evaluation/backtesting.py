@@ -2,20 +2,26 @@
 
 For every test day ``t`` the model sees only data before ``t``: it is (re)fitted on a window
 that ends before the first day of its block of ``refit_every`` days, and its forecast for ``t``
-conditions on ``r_<t``. One-step scores come from the model's exact densities (``log_prob``)
-and, where it has one, its closed-form predictive distribution (``predictive``: PIT, VaR, ES,
-closed-form CRPS); otherwise from ``n_paths`` sample paths (fair ensemble CRPS, empirical PIT,
-VaR and ES). h-step forecasts of h-day cumulative returns always come from paths, and their
-log score is left out (NaN): finar never replaces an exact density by a kernel estimate.
+conditions on ``r_<t`` and on the covariates ``exog`` up to day ``t - 1`` (row ``t`` of ``exog``
+is known at the close of day ``t`` and conditions ``r_{t+1}``; the model's own rule applies it).
 
-A model that looks ahead is caught: in every block the one-step log scores are recomputed
-with all data after a cut day replaced by noise, and must not change up to that day.
+One-step scores are exact: the log score from ``log_prob``, and for every model tagged
+``"predictive"`` the PIT, CRPS, VaR, ES, mean and volatility from its predictive distribution
+(:mod:`finar.models.predictive`), with no sample path drawn. Only a model without that tag (e.g.
+one a user writes with ``sample`` alone) is evaluated from ``n_paths`` one-step paths a day
+(fair ensemble CRPS, empirical PIT, VaR and ES); ``one_step="paths"`` forces that fallback, for
+comparisons. h-step forecasts of h-day cumulative returns always come from paths, and their log
+score is left out (NaN): finar never replaces an exact density by a kernel estimate.
+
+A model that looks ahead is caught: in every block the one-step log scores are recomputed with
+the returns after a cut day and the covariates from the cut day on replaced by noise, and must
+not change up to that day.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,14 +32,34 @@ from finar.data.transforms import as_frame
 from finar.errors import DataError, LookAheadError, format_rows
 from finar.evaluation import scoring, stattests
 from finar.executors import ExecutorLike, JoblibExecutor, TaskError, resolve_executor, run_tasks, task_seed
-from finar.models.base import Forecaster, check_returns, clone
+from finar.models.base import Forecaster, check_exog, check_returns, clone
+from finar.models.predictive import Predictive
 
 __all__ = ["backtest", "backtest_panel", "BacktestResult", "level_tag"]
+
+Exog = pd.DataFrame | pd.Series | None
+OneStep = Literal["auto", "paths"]
 
 
 def level_tag(alpha: float) -> str:
     """``0.01 -> '1'``, ``0.025 -> '2.5'``: the suffix of per-level columns and keys."""
     return f"{alpha * 100:g}"
+
+
+def _kw(exog: pd.DataFrame | None) -> dict[str, Any]:
+    """``exog=`` only when there are covariates, so models written without the keyword still run."""
+    return {} if exog is None else {"exog": exog}
+
+
+@dataclass(frozen=True, eq=False)
+class _PathDraws:
+    """A path-only model's predictive distribution: resamples each day's stored one-step paths."""
+
+    draws: np.ndarray  # (n_paths, n_days)
+
+    def sample(self, rng: np.random.Generator, k: int) -> np.ndarray:
+        pick = rng.integers(0, self.draws.shape[0], size=(k, self.draws.shape[1]))
+        return np.take_along_axis(self.draws, pick, axis=0)
 
 
 @dataclass
@@ -47,7 +73,7 @@ class _Block:
     var: dict[float, np.ndarray]
     es: dict[float, np.ndarray]
     fit_seconds: float
-    sampler: Callable[[np.random.Generator, int], np.ndarray]  # draws (n, len(positions))
+    source: Predictive | _PathDraws  # what the block's days are drawn from (the ES test)
 
 
 @dataclass
@@ -63,6 +89,9 @@ class BacktestResult:
         ``a`` (tag ``level_tag(a)``):
         ``var_{tag}``, ``es_{tag}`` (positive losses) and ``hit_{tag}`` (``y < -var``), plus
         ``fit_date`` (first day of the refit block).
+    predictives : list
+        Per refit block, the one-step :class:`~finar.models.predictive.Predictive` of its days
+        (models tagged ``"predictive"``), or their stored paths (path-only models, ``horizon > 1``).
     """
 
     name: str
@@ -72,21 +101,22 @@ class BacktestResult:
     settings: dict[str, Any]
     fit_seconds: float
     seconds: float
-    _samplers: list[Callable[[np.random.Generator, int], np.ndarray]] = field(
-        repr=False, default_factory=list)
+    predictives: list[Predictive | _PathDraws] = field(repr=False, default_factory=list)
     _summary: dict[tuple[int, int], pd.Series] = field(repr=False, default_factory=dict)
 
     def sample_predictive(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """Draws ``(n, n_days)`` from each test day's predictive distribution."""
-        return np.concatenate([s(rng, n) for s in self._samplers], axis=1)
+        """Draws ``(n, n_days)`` from each test day's predictive distribution: exact draws
+        (:meth:`Predictive.sample`) for predictive models, resampled stored paths otherwise."""
+        return np.concatenate([p.sample(rng, n) for p in self.predictives], axis=1)
 
     def summary(self, es_sims: int = 2000, seed: int = 0) -> pd.Series:
         """Mean scores, hit rates and the forecast tests of PROTOCOLS P1.
 
         Keys: ``log_score crps n_days``; per level ``hit_{tag} kupiec_{tag}
-        christoffersen_ind_{tag} christoffersen_cc_{tag} es_z2_{tag} es_z2_p_{tag}``; the Basel
-        traffic light at 1% on rolling 250-day windows (``traffic_light`` = zone of the last
-        window, ``traffic_light_worst``, ``traffic_light_{green,yellow,red}`` window counts);
+        christoffersen_ind_{tag} christoffersen_cc_{tag} es_z2_{tag} es_z2_p_{tag}`` (the
+        Acerbi-Szekely test simulates ``es_sims`` draws a day from :meth:`sample_predictive`);
+        the Basel traffic light at 1% on rolling 250-day windows (``traffic_light`` = zone of the
+        last window, ``traffic_light_worst``, ``traffic_light_{green,yellow,red}`` window counts);
         PIT uniformity ``pit_berkowitz_p pit_ks_p``; ``fit_seconds seconds``.
         """
         key = (es_sims, seed)
@@ -129,17 +159,6 @@ class BacktestResult:
                 "summary": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in s.items()}}
 
 
-@dataclass(frozen=True, eq=False)
-class _PathSampler:
-    """Resamples each day's stored paths: the predictive distribution of a path-only model."""
-
-    draws: np.ndarray  # (n_paths, n_days)
-
-    def __call__(self, rng: np.random.Generator, k: int) -> np.ndarray:
-        pick = rng.integers(0, self.draws.shape[0], size=(k, self.draws.shape[1]))
-        return np.take_along_axis(self.draws, pick, axis=0)
-
-
 def _tail_from_paths(x: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """VaR and ES (positive losses) per column of draws ``x`` (n, T)."""
     q = np.quantile(x, alpha, axis=0)
@@ -147,21 +166,47 @@ def _tail_from_paths(x: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarra
     return -q, -np.nanmean(tail, axis=0)
 
 
-def _check_causality(m: Forecaster, history: pd.Series, lp: np.ndarray, cut: int, seed: int) -> None:
-    bumped = history.copy()
+def _perturbed(x: np.ndarray, cut: int, rng: np.random.Generator) -> np.ndarray:
+    """``x`` ``(T, K)`` with every row from ``cut`` on changed: an integer-coded (categorical) column
+    moves each value to the next code the column takes, any other column is shuffled and moved by
+    noise that keeps it inside the range the column takes (a non-negative covariate such as a
+    range variance stays non-negative, so a model with a domain constraint is not pushed out of it)."""
+    out = x.copy()
+    future = x[cut:]
+    shuffled = rng.permutation(future)
+    for k in range(x.shape[1]):
+        codes = np.unique(x[:, k])
+        if len(codes) > 1 and np.all(codes == np.round(codes)):
+            out[cut:, k] = codes[(np.searchsorted(codes, future[:, k]) + 1) % len(codes)]
+        else:
+            lo, hi = float(x[:, k].min()), float(x[:, k].max())
+            noisy = shuffled[:, k] + rng.normal(0, 1 + np.std(x[:, k]), len(future))
+            out[cut:, k] = lo + np.abs(noisy - lo) if hi > lo else noisy  # reflected at the minimum
+    return out
+
+
+def _check_causality(m: Forecaster, history: pd.Series, exog: pd.DataFrame | None, lp: np.ndarray, cut: int,
+                     seed: int) -> None:
+    """Scores up to day ``cut`` must not move when the returns after it and the covariates from
+    it on change (row ``cut`` of ``exog`` may only condition day ``cut + 1``)."""
     rng = np.random.default_rng(seed)
     tail = len(history) - cut - 1
     if tail <= 0:
         return
+    bumped = history.copy()
     bumped.iloc[cut + 1:] = rng.permutation(history.to_numpy()[cut + 1:]) + rng.normal(0, 1, tail)
-    lp2 = m.log_prob(bumped).to_numpy(dtype=float)
-    if not np.allclose(lp2[: cut + 1], lp[: cut + 1], rtol=1e-7, atol=1e-9, equal_nan=True):
-        bad = int(np.flatnonzero(~np.isclose(lp2[: cut + 1], lp[: cut + 1], rtol=1e-7, atol=1e-9,
-                                             equal_nan=True))[0])
+    kw = {}
+    if exog is not None:
+        kw["exog"] = pd.DataFrame(_perturbed(exog.to_numpy(dtype=float), cut, rng), index=exog.index,
+                                  columns=exog.columns)
+    lp2 = m.log_prob(bumped, **kw).to_numpy(dtype=float)
+    same = np.isclose(lp2[: cut + 1], lp[: cut + 1], rtol=1e-7, atol=1e-9, equal_nan=True)
+    if not same.all():
+        bad = int(np.flatnonzero(~same)[0])
+        what = "data after" if exog is None else "returns after it or covariates from"
         raise LookAheadError(
-            f"{type(m).__name__}: the log score for {history.index[bad]} changed when only data after "
-            f"{history.index[cut]} changed; its forecasts use future data, so no backtest of it "
-            "is valid"
+            f"{type(m).__name__}: the log score for {history.index[bad]} changed when only {what} "
+            f"{history.index[cut]} changed; its forecasts use future data, so no backtest of it is valid"
         )
 
 
@@ -172,59 +217,44 @@ def _run_block(job: tuple) -> _Block:
     return _score_block(*job)
 
 
-def _score_block(model: Forecaster, r: pd.Series, positions: np.ndarray, train: slice, horizon: int,
-                 levels: Sequence[float], n_paths: int, seed: int, check: bool) -> _Block:
+def _score_block(model: Forecaster, r: pd.Series, exog: pd.DataFrame | None, positions: np.ndarray,
+                 train: slice, horizon: int, levels: Sequence[float], n_paths: int, seed: int, check: bool,
+                 one_step: OneStep) -> _Block:
     t0 = time.perf_counter()
-    m = clone(model).fit(r.iloc[train])
+    m = clone(model).fit(r.iloc[train], **_kw(None if exog is None else exog.iloc[train]))
     fit_seconds = time.perf_counter() - t0
     values = r.to_numpy(dtype=float)
     first, last = int(positions[0]), int(positions[-1])
     n = len(positions)
     if horizon == 1:
         history = r.iloc[: last + 1]
-        lp_all = m.log_prob(history).to_numpy(dtype=float)
+        ex_hist = None if exog is None else exog.iloc[: last + 1]
+        lp_all = m.log_prob(history, **_kw(ex_hist)).to_numpy(dtype=float)
         if check:
-            _check_causality(m, history, lp_all, first + n // 2, seed)
+            _check_causality(m, history, ex_hist, lp_all, first + n // 2, seed)
         y = values[positions]
         log_score = lp_all[positions]
-        pred = m.predictive(history)
+        if one_step == "auto" and "predictive" in m.tags:
+            pred = m.predictive(history, **_kw(ex_hist)).take(positions)
+            var = {a: pred.var(a) for a in levels}
+            es = {a: pred.es(a) for a in levels}
+            return _Block(positions, log_score, pred.crps(y), pred.cdf(y), pred.mean(), pred.std(), var, es,
+                          fit_seconds, pred)
     else:
         y = np.array([values[p: p + horizon].sum() for p in positions])
         log_score = np.full(n, np.nan)
-        pred = None
-    if pred is not None:
-        pred = pred.take(positions)
-        pit, mean, std = pred.cdf(y), pred.mean(), pred.std()
-        var = {a: pred.var(a) for a in levels}
-        es = {a: pred.es(a) for a in levels}
-        crps = _closed_form_crps(pred, y)
-        if crps is None:
-            crps = scoring.crps_ensemble(pred.sample(np.random.default_rng([seed, first]), n_paths).T, y)
-        sampler = pred.sample
-    else:
-        draws = np.empty((n_paths, n))
-        for j, p in enumerate(positions):
-            sc = m.sample(r.iloc[:p], horizon=horizon, n_paths=n_paths, seed=int(
-                np.random.SeedSequence([seed, int(p)]).generate_state(1)[0]))
-            draws[:, j] = sc.paths[:, :, 0].sum(axis=1)
-        pit = (draws <= y).mean(axis=0)
-        mean, std = draws.mean(axis=0), draws.std(axis=0, ddof=1)
-        crps = scoring.crps_ensemble(draws.T, y)
-        var, es = {}, {}
-        for a in levels:
-            var[a], es[a] = _tail_from_paths(draws, a)
-        sampler = _PathSampler(draws)
-
-    return _Block(positions, log_score, np.asarray(crps, dtype=float), pit, mean, std, var, es, fit_seconds,
-                  sampler)
-
-
-def _closed_form_crps(pred: Any, y: np.ndarray) -> np.ndarray | None:
-    if pred.dist == "normal":
-        return scoring.crps_normal(y, pred.loc, pred.scale)
-    if pred.dist == "t":
-        return scoring.crps_std_t(y, pred.loc, pred.scale, pred.params[0])
-    return None
+    draws = np.empty((n_paths, n))
+    for j, p in enumerate(positions):
+        sc = m.sample(r.iloc[:p], horizon=horizon, n_paths=n_paths, seed=int(
+            np.random.SeedSequence([seed, int(p)]).generate_state(1)[0]),
+            **_kw(None if exog is None else exog.iloc[:p]))
+        draws[:, j] = sc.paths[:, :, 0].sum(axis=1)
+    var, es = {}, {}
+    for a in levels:
+        var[a], es[a] = _tail_from_paths(draws, a)
+    return _Block(positions, log_score, np.asarray(scoring.crps_ensemble(draws.T, y), dtype=float),
+                  (draws <= y).mean(axis=0), draws.mean(axis=0), draws.std(axis=0, ddof=1), var, es,
+                  fit_seconds, _PathDraws(draws))
 
 
 @dataclass
@@ -238,22 +268,29 @@ class _Plan:
     settings: dict[str, Any]
 
 
-def _plan(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: Any, horizon: int,
+def _plan(model: Forecaster, r: pd.Series | pd.DataFrame, exog: Exog, start: Any, end: Any, horizon: int,
           window: Literal["expanding"] | int, refit_every: int | None, levels: tuple[float, ...],
-          n_paths: int, seed: int, check_causality: bool) -> _Plan:
+          n_paths: int, seed: int, check_causality: bool, one_step: OneStep) -> _Plan:
     frame = check_returns(r)
     if frame.shape[1] != 1:
         raise DataError(f"backtest takes one series; got {frame.shape[1]} columns "
                         f"({list(frame.columns)[:5]}); run one backtest per column, or backtest_panel")
     series = as_frame(frame).iloc[:, 0]
+    ex = check_exog(exog, series.index, "backtest exog")
     if int(horizon) != horizon or horizon < 1:
         raise DataError(f"horizon must be a positive integer, got {horizon!r}")
+    if ex is not None and horizon > 1:
+        raise DataError("a backtest of h-step forecasts with exog would need the covariates of the days "
+                        "after each forecast, which are not known when it is made; backtest horizon=1, "
+                        "or simulate scenarios with model.sample(..., exog_future=...)")
     if refit_every is not None and (int(refit_every) != refit_every or refit_every < 1):
         raise DataError(f"refit_every must be a positive integer or None, got {refit_every!r}")
     if window != "expanding" and (not isinstance(window, int) or window < 1):
         raise DataError(f"window must be 'expanding' or a positive integer, got {window!r}")
     if any(not 0 < a < 0.5 for a in levels):
         raise DataError(f"levels must lie in (0, 0.5), got {levels}")
+    if one_step not in ("auto", "paths"):
+        raise DataError(f"one_step must be 'auto' or 'paths', got {one_step!r}")
     idx = series.index
     first = int(idx.searchsorted(pd.Timestamp(start) if isinstance(idx, pd.DatetimeIndex) else start))
     last_target = len(series) - horizon
@@ -270,11 +307,12 @@ def _plan(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: Any, 
     def train_slice(p0: int) -> slice:
         return slice(0 if window == "expanding" else max(0, p0 - int(window)), p0)
 
-    jobs = [(model, series, b, train_slice(int(b[0])), int(horizon), levels, int(n_paths), int(seed),
-             bool(check_causality)) for b in blocks]
+    jobs = [(model, series, ex, b, train_slice(int(b[0])), int(horizon), levels, int(n_paths), int(seed),
+             bool(check_causality), one_step) for b in blocks]
     settings = {"start": str(idx[first]), "end": str(idx[last]), "horizon": int(horizon),
                 "window": window, "refit_every": refit_every, "levels": list(levels),
-                "n_paths": int(n_paths), "seed": int(seed), "model": repr(model)}
+                "n_paths": int(n_paths), "seed": int(seed), "model": repr(model), "one_step": one_step,
+                "exog": [] if ex is None else list(ex.columns)}
     return _Plan(series, jobs, first, last, settings)
 
 
@@ -299,18 +337,19 @@ def _assemble(plan: _Plan, results: list[_Block], label: str, seconds: float) ->
     daily["fit_date"] = np.repeat([idx[b.positions[0]] for b in results], [len(b.positions) for b in results])
     return BacktestResult(label, daily, levels, horizon, dict(plan.settings),
                           float(sum(b.fit_seconds for b in results)), seconds,
-                          [b.sampler for b in results])
+                          [b.source for b in results])
 
 
 def _block_name(plan: _Plan, job: tuple) -> str:
-    return str(plan.series.index[int(job[2][0])])
+    return str(plan.series.index[int(job[3][0])])
 
 
 def backtest(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: Any = None, *,
-             horizon: int = 1, window: Literal["expanding"] | int = "expanding",
+             exog: Exog = None, horizon: int = 1, window: Literal["expanding"] | int = "expanding",
              refit_every: int | None = 20, levels: Sequence[float] = (0.01, 0.025, 0.05),
              n_paths: int = 1000, seed: int = 0, n_jobs: int = 1, executor: ExecutorLike | None = None,
-             progress: bool = True, check_causality: bool = True, name: str | None = None) -> BacktestResult:
+             progress: bool = True, check_causality: bool = True, name: str | None = None,
+             one_step: OneStep = "auto") -> BacktestResult:
     """Rolling-origin backtest of ``model`` on returns ``r`` over ``[start, end]``.
 
     Parameters
@@ -321,6 +360,11 @@ def backtest(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: An
         Returns (one series), e.g. ``finar.returns(px)``; :func:`backtest_panel` takes many.
     start, end : date-like
         First and last test day (inclusive); ``end`` defaults to the last day that has a target.
+    exog : DataFrame or Series, optional
+        Covariates with exactly the rows of ``r`` (row ``t`` known at the close of day ``t``).
+        Each refit sees the rows before its block, each forecast the rows before its day (the
+        model's rule: row ``t - 1`` conditions day ``t``); the look-ahead check covers them.
+        One-step forecasts only (``horizon=1``).
     horizon : int, default 1
         1 for one-step densities; ``h > 1`` scores forecasts of the ``h``-day cumulative return
         starting on each test day, made with data before it (from sample paths).
@@ -332,7 +376,8 @@ def backtest(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: An
     levels : sequence of float
         VaR/ES levels (left tail).
     n_paths : int
-        Sample paths per day where there is no closed form (and for CRPS of the skew-t).
+        Sample paths per day where scores come from paths (``horizon > 1``, or models without
+        an exact predictive distribution).
     seed : int
         All randomness derives from it; results do not depend on ``n_jobs`` or ``executor``.
     n_jobs : int
@@ -345,8 +390,13 @@ def backtest(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: An
     progress : bool
         Show a progress bar on stderr.
     check_causality : bool
-        Recompute each block's scores with perturbed future data and raise
-        :class:`finar.errors.LookAheadError` if any earlier score changes.
+        Recompute each block's scores with perturbed future data (returns and covariates) and
+        raise :class:`finar.errors.LookAheadError` if any earlier score changes.
+    one_step : {'auto', 'paths'}, default 'auto'
+        Where one-step PIT, CRPS, VaR, ES, mean and std come from: ``'auto'``, the model's exact
+        predictive distribution when it has the ``"predictive"`` tag, else ``n_paths`` sample
+        paths a day (the fallback for models without one); ``'paths'``, always from paths (slow;
+        for comparisons). The log score is exact either way.
 
     Examples
     --------
@@ -358,7 +408,8 @@ def backtest(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: An
     True
     """
     levels = tuple(float(a) for a in levels)
-    plan = _plan(model, r, start, end, horizon, window, refit_every, levels, n_paths, seed, check_causality)
+    plan = _plan(model, r, exog, start, end, horizon, window, refit_every, levels, n_paths, seed,
+                 check_causality, one_step)
     runner = _executor(executor, n_jobs)
     label = name or repr(model)
     t0 = time.perf_counter()
@@ -381,11 +432,30 @@ def _executor(executor: ExecutorLike | None, n_jobs: int) -> Any:
     return resolve_executor(executor, n_jobs if n_jobs != 1 else None)
 
 
+def _asset_exog(exog: pd.DataFrame | pd.Series | Mapping[str, Any] | None, asset: str, column: Any,
+                r: pd.DataFrame) -> pd.DataFrame | pd.Series | None:
+    """The covariates of one asset on its own (non-NaN) days: a shared frame, or its mapping entry."""
+    if exog is None:
+        return None
+    if isinstance(exog, Mapping):
+        if asset not in exog:
+            raise DataError(f"exog has no entry for asset {asset!r}; pass covariates for every column")
+        x = exog[asset]
+    else:
+        x = exog
+    rows = r[column].dropna().index
+    if isinstance(x, pd.Series | pd.DataFrame) and x.index.equals(r.index):
+        return x.loc[rows]
+    return x  # checked against the asset's days by backtest's own exog check
+
+
 def backtest_panel(model: Forecaster | Mapping[str, Forecaster], r: pd.DataFrame, start: Any, end: Any = None,
-                   *, horizon: int = 1, window: Literal["expanding"] | int = "expanding",
+                   *, exog: pd.DataFrame | Mapping[str, pd.DataFrame | pd.Series] | None = None,
+                   horizon: int = 1, window: Literal["expanding"] | int = "expanding",
                    refit_every: int | None = 20, levels: Sequence[float] = (0.01, 0.025, 0.05),
                    n_paths: int = 1000, seed: int = 0, executor: ExecutorLike = "serial", retries: int = 1,
-                   progress: bool = True, check_causality: bool = True) -> dict[str, BacktestResult]:
+                   progress: bool = True, check_causality: bool = True,
+                   one_step: OneStep = "auto") -> dict[str, BacktestResult]:
     """:func:`backtest` of every column of ``r``, all assets' refit blocks fanned out as one set of tasks.
 
     Each (asset, refit block) is one task named ``"<asset>/<first test day>"``, so a cluster
@@ -400,9 +470,13 @@ def backtest_panel(model: Forecaster | Mapping[str, Forecaster], r: pd.DataFrame
         One model for every asset, or ``{asset: model}`` covering every column.
     r : DataFrame
         Returns, one column per asset; each asset is backtested on its own non-NaN rows.
+    exog : DataFrame or mapping, optional
+        Covariates: one frame with the rows of ``r`` shared by every asset (e.g. a market
+        index's range), or ``{asset: frame}`` (e.g. each stock's own range), each with the rows
+        of ``r`` or of that asset's non-NaN days; sliced to each asset's days.
     executor, retries
         As in :func:`finar.executors.run_tasks`.
-    start, end, horizon, window, refit_every, levels, n_paths, check_causality
+    start, end, horizon, window, refit_every, levels, n_paths, check_causality, one_step
         As in :func:`backtest`.
 
     Returns
@@ -434,8 +508,9 @@ def backtest_panel(model: Forecaster | Mapping[str, Forecaster], r: pd.DataFrame
     if missing:
         raise DataError(f"model has no entry for assets {format_rows(missing)}; pass one model per column")
     levels = tuple(float(a) for a in levels)
-    plans = {a: _plan(models[a], r[c].dropna(), start, end, horizon, window, refit_every, levels, n_paths,
-                      task_seed(seed, a), check_causality) for a, c in zip(assets, r.columns, strict=True)}
+    plans = {a: _plan(models[a], r[c].dropna(), _asset_exog(exog, a, c, r), start, end, horizon, window,
+                      refit_every, levels, n_paths, task_seed(seed, a), check_causality, one_step)
+             for a, c in zip(assets, r.columns, strict=True)}
     jobs = [(a, job) for a, plan in plans.items() for job in plan.jobs]
     names = [f"{a}/{_block_name(plans[a], job)}" for a, job in jobs]
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""A reference simulator of trades with known parameters (PROTOCOLS.md P5).
+"""A reference simulator of trades with known parameters (docs/protocols.md P5).
 
 Each session (09:30-16:00 on business days) is generated in four layers, each with one job:
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from finar.errors import DataError
 from finar.evaluation import stattests
-from finar.evaluation.backtest import BacktestResult
+from finar.evaluation.backtesting import BacktestResult
 
 __all__ = ["compare"]
 

@@ -1,0 +1,295 @@
+"""P6 ("joint-panel"): joint scenarios for a portfolio, the classical joint references.
+
+PROTOCOLS.md P6: the index column (SP500, first) and the 20 stocks of the bundled
+``sp500-stocks`` panel, % log returns; train 2000-01-01 .. 2014-12-31, test every trading day of
+2015-01-01 .. 2018-12-31. Rows: independent GARCH(1,1)-t per series (the product of the
+marginals), DCC(1,1) over GARCH(1,1)-t marginals with Student-t and with Gaussian joint shocks,
+GARCH-t marginals with static Student-t and Gaussian copulas (finar.models.DCC / Copula), and
+finar's neural joint model, NeuralDCC (a DCC-t copula whose weights an MLP sets each day from the
+cross-section; fitted once), with PixelCNN's joint log score quoted from p4_panel_loglik.json.
+
+Measured per model, with the classical models refitted every 60 test days (expanding window):
+
+- the daily joint log score over the 21 series (nats per day; per asset-day = / 21), and DM
+  (HLN) on its daily differences against DCC-t;
+- the conditional log score of the 20 stocks given the index's same-day return;
+- the energy score and the variogram score (order 0.5) of the 21-vector of 1-day returns from
+  1,000 joint scenarios per day, and of 20-day cumulative returns at origins 20 days apart;
+- equal-weight and minimum-variance (training covariance) portfolios of the 20 stocks: 1% and
+  5% VaR from the 1-day scenarios, hit rates, Kupiec, Christoffersen, the traffic light;
+- from 200 unconditional 250-day paths after the training span (fit-once models): the mean
+  absolute difference of the stocks' off-diagonal correlations from the real test period's,
+  against the block bootstrap's band, and the co-crash frequency (>= 15 of 20 stocks below -2
+  own sigmas on one day).
+
+The fit-once scores (parameters fixed through the test period) reproduce the reference figures
+of PROTOCOLS.md. ``--quick`` runs a short smoke configuration; ``--scores-only`` skips the
+daily scenarios of some models; ``--cache`` keeps each model's results between runs.
+
+    python benchmarks/p6_joint.py [--quick] [--models dcc-t,copula-t] [--seeds 0,1,2]
+        [--scores-only copula-t,neural-dcc@1] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, write_results
+
+import finar
+from finar.evaluation.joint import (
+    co_crash,
+    conditional_log_score,
+    correlation_distance,
+    joint_backtest,
+    joint_log_score,
+    min_variance_weights,
+)
+from finar.evaluation.stattests import diebold_mariano, pit_uniformity
+from finar.models.copula import Copula
+from finar.models.dcc import DCC
+from finar.models.neural_dcc import NeuralDCC
+
+TRAIN, TEST = ("2000-01-01", "2014-12-31"), ("2015-01-01", "2018-12-31")
+INDEX = "SP500"
+REFIT_EVERY, N_PATHS, HORIZON, SEED = 60, 1000, 20, 0
+N_UNCOND, UNCOND_HORIZON = 200, 250
+
+#: name -> (label, constructor); the baseline of the DM tests is "dcc-t"
+MODELS: dict[str, tuple[str, Callable[[], finar.models.Forecaster]]] = {
+    "independent": ("GARCH(1,1)-t per series (independent)", lambda: Copula(family="independent")),
+    "dcc-t": ("DCC(1,1)-t (t copula)", lambda: DCC(family="t")),
+    "dcc-gaussian": ("DCC(1,1) Gaussian copula", lambda: DCC(family="gaussian")),
+    "copula-t": ("static t copula", lambda: Copula(family="t")),
+    "copula-gaussian": ("static Gaussian copula", lambda: Copula(family="gaussian")),
+    "neural-dcc": ("NeuralDCC (t copula, MLP gates; fitted once)", lambda: NeuralDCC()),
+}
+#: networks are fitted once on the training span (P6), the classical models refitted
+FIT_ONCE = {"neural-dcc"}
+COLUMNS = ["model", "kind", "seed", "joint_log_score", "log_score_per_asset_day", "dm_t_vs_dcc",
+           "conditional_log_score", "energy_score_1", "energy_score_20", "variogram_score_1",
+           "variogram_score_20", "equal_hit_1", "equal_kupiec_p_1", "equal_christoffersen_cc_p_1",
+           "equal_hit_5", "equal_kupiec_p_5", "corr_distance", "corr_band_q95", "fit_once_joint_log_score"]
+
+
+def panel_returns() -> pd.DataFrame:
+    """% log returns 2000-2018 of the panel, the S&P 500 index in the first column."""
+    px = finar.load("sp500-stocks")
+    cols = [INDEX, *[c for c in px.columns if c != INDEX]]
+    px = px[cols].loc[:TEST[1]]
+    return finar.returns(px.loc[px.index[px.index < TRAIN[0]][-1]:])  # the last 1999 close starts 2000
+
+
+def _make(key: str, seed: int | None) -> tuple[str, Callable[[], finar.models.Forecaster]]:
+    label, make = MODELS[key]
+    if seed is None:
+        return label, make
+    return f"{label}, seed {seed}", lambda: make().set_params(seed=seed)
+
+
+def run_model(key: str, r: pd.DataFrame, test: tuple[str, str], weights: dict[str, pd.Series],
+              n_paths: int, n_uncond: int, seed: int | None = None, scenarios: bool = True) -> dict[str, Any]:
+    """Everything P6 measures for one model; plain values (cached as JSON between runs)."""
+    label, make = _make(key, seed)
+    train = r.loc[:TRAIN[1]]
+    stocks = [c for c in r.columns if c != INDEX]
+    t0 = time.perf_counter()
+    once = make().fit(train)
+    fit_once_seconds = time.perf_counter() - t0
+    span = r.loc[:test[1]]
+    once_daily = joint_log_score(once, span, start=test[0])["joint"]
+    once_cond = conditional_log_score(once, span, [INDEX], start=test[0])
+    print(f"{label}: fit once {fit_once_seconds:.1f} s, joint {once_daily.mean():.3f} nats/day", flush=True)
+    # unconditional year-long paths after the training span, against the real test period
+    paths = once.sample(train, horizon=UNCOND_HORIZON, n_paths=n_uncond, seed=SEED)
+    real = span.loc[test[0]:, stocks]
+    gen = paths.paths[:, :, [r.columns.get_loc(c) for c in stocks]]
+    facts = {**correlation_distance(real, gen, seed=SEED), **co_crash(real, gen, seed=SEED)}
+    t0 = time.perf_counter()
+    once_only = key in FIT_ONCE  # networks: the fit-once model is the protocol's, scored as it is
+    bt = joint_backtest(once if once_only else make(), span, test[0],
+                        refit_every=None if once_only else REFIT_EVERY, n_paths=n_paths, horizon=HORIZON,
+                        weights=weights, given=[INDEX], seed=SEED, label=label, scenarios=scenarios,
+                        fitted=once_only)
+    print(f"{label}: refit backtest {time.perf_counter() - t0:.0f} s", flush=True)
+    params = {"a": once.a_, "b": once.b_, "nu": once.nu_, **({"gates": once.gate_stats_}
+                                                             if isinstance(once, NeuralDCC) else {})}
+    return {"key": key, "seed": seed, "label": label, "summary": bt.summary(), "facts": facts,
+            "params_fit_once": params, "fit_once_seconds": fit_once_seconds,
+            "stress": stress_calibration(once, r, weights),
+            "fit_once_daily": once_daily.to_list(), "fit_once_conditional": float(once_cond.mean()),
+            "daily": bt.daily["joint"].to_list(), "days": [str(d.date()) for d in bt.daily.index]}
+
+
+def stress_calibration(m: finar.models.Forecaster, r: pd.DataFrame,
+                       weights: dict[str, pd.Series]) -> dict[str, Any]:
+    """Conditioning on the index (a model fitted once on the training span): the calibration of
+    the stocks' conditional PITs given the index's same-day return on the test days, and a stress
+    example on the first test day (the index at -5%): the equal-weight portfolio's 1-day VaR and
+    ES, stressed and not."""
+    span = r.loc[:TEST[1]]
+    pit = m.conditional_cdf(span, [INDEX]).loc[TEST[0]:]
+    berk = [pit_uniformity(pit[c].to_numpy(), "berkowitz").p_value for c in pit.columns]
+    ks = stats.kstest(pit.to_numpy().ravel(), "uniform")
+    context, w = span.loc[:TRAIN[1]], weights["equal"]
+    free = m.sample(context, horizon=1, n_paths=20_000, seed=SEED).portfolio(w)
+    stressed = m.sample(context, horizon=1, n_paths=20_000, seed=SEED, given={INDEX: -5.0}).portfolio(w)
+    return {"cond_pit_ks": float(ks.statistic),
+            "cond_pit_berkowitz_reject_5": float(np.mean(np.less(berk, 0.05))),
+            "stress_equal_var_1": float(stressed.var(0.01).iloc[0, 0]),
+            "stress_equal_es_1": float(stressed.es(0.01).iloc[0, 0]),
+            "stress_equal_mean": float(stressed.mean().iloc[0, 0]),
+            "free_equal_var_1": float(free.var(0.01).iloc[0, 0]),
+            "free_equal_es_1": float(free.es(0.01).iloc[0, 0])}
+
+
+def row_of(res: dict[str, Any], base: dict[str, Any] | None) -> dict[str, Any]:
+    s, f = res["summary"], res["facts"]
+    row = {"model": res["label"], "kind": "finar" if res["key"] in FIT_ONCE else "reference",
+           "seed": res.get("seed"), "joint_log_score": s["joint_log_score"],
+           "log_score_per_asset_day": s["log_score_per_asset_day"],
+           "conditional_log_score": s["conditional_score"],
+           "energy_score_1": s.get("energy_1"), "energy_score_20": s.get(f"energy_{HORIZON}"),
+           "variogram_score_1": s.get("variogram_1"), "variogram_score_20": s.get(f"variogram_{HORIZON}"),
+           "corr_distance": f["corr_distance_generated"], "corr_band_q95": f["corr_distance_boot_q95"],
+           "corr_within_band": f["corr_within_band"], "co_crash": f["co_crash_generated"],
+           "co_crash_real": f["co_crash_real"],
+           "co_crash_band": [f["co_crash_boot_q05"], f["co_crash_boot_q95"]],
+           "fit_once_joint_log_score": float(np.mean(res["fit_once_daily"])),
+           "fit_once_conditional_log_score": res["fit_once_conditional"],
+           "params_fit_once": res["params_fit_once"],
+           "n_days": s["n_days"], "refit_seconds": s["fit_seconds"]}
+    for name in ("equal", "minvar"):
+        for tag in ("1", "5"):
+            row[f"{name}_hit_{tag}"] = s.get(f"{name}_hit_rate_{tag}")
+            row[f"{name}_kupiec_p_{tag}"] = s.get(f"{name}_kupiec_p_{tag}")
+            row[f"{name}_christoffersen_cc_p_{tag}"] = s.get(f"{name}_christoffersen_cc_p_{tag}")
+        row[f"{name}_traffic_light"] = s.get(f"{name}_traffic_light_worst_1")
+    if base is not None and base is not res:
+        dm = diebold_mariano(np.asarray(res["daily"]), np.asarray(base["daily"]))
+        once = diebold_mariano(np.asarray(res["fit_once_daily"]), np.asarray(base["fit_once_daily"]))
+        row.update({"dm_t_vs_dcc": dm.statistic, "dm_p": dm.p_value, "fit_once_dm_t_vs_dcc": once.statistic})
+    row.update(res["stress"])
+    return row
+
+
+def mean_row(runs: list[dict[str, Any]], rows: list[dict[str, Any]],
+             base: dict[str, Any] | None) -> dict[str, Any]:
+    """A network's row averaged over its seeds; DM on the seed-averaged daily scores."""
+    mine = [row for row in rows if row["model"] in {res["label"] for res in runs}]
+    out: dict[str, Any] = {"model": MODELS[runs[0]["key"]][0], "kind": "finar", "seed": "mean"}
+    for k, v in mine[0].items():
+        if isinstance(v, float) and all(isinstance(row.get(k), float) for row in mine):
+            out[k] = float(np.mean([row[k] for row in mine]))
+    out["joint_log_score_sd_over_seeds"] = float(np.std([row["joint_log_score"] for row in mine], ddof=1))
+    if base is not None:
+        daily = np.mean([res["daily"] for res in runs], axis=0)
+        dm = diebold_mariano(daily, np.asarray(base["daily"]))
+        out.update({"dm_t_vs_dcc": dm.statistic, "dm_p": dm.p_value})
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a short smoke run (two months, 200 paths)")
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated keys of MODELS")
+    ap.add_argument("--seeds", default="0", help="seeds of the network rows (comma-separated)")
+    ap.add_argument("--scores-only", default="", help="models (key, or key@seed) scored by their exact "
+                    "densities only (no daily scenarios: no energy, variogram or VaR), to save time")
+    ap.add_argument("--cache", default=None, help="folder for per-model results, reused when present")
+    args = ap.parse_args(argv)
+    r = panel_returns()
+    test = ("2015-01-01", "2015-02-27") if args.quick else TEST
+    n_paths, n_uncond = (200, 20) if args.quick else (N_PATHS, N_UNCOND)
+    if args.quick:  # a smoke run trains the network for two iterations only
+        MODELS["neural-dcc"] = (MODELS["neural-dcc"][0], lambda: NeuralDCC(max_iter=2))
+    stocks = [c for c in r.columns if c != INDEX]
+    weights = {"equal": pd.Series(1.0 / len(stocks), index=stocks),
+               "minvar": min_variance_weights(r.loc[:TRAIN[1], stocks])}
+    cache = Path(args.cache) if args.cache else None
+    seeds = [int(v) for v in args.seeds.split(",")]
+    jobs = [(key, seed) for key in args.models.split(",") for seed in (seeds if key in FIT_ONCE else [None])]
+    results = {}
+    for key, seed in jobs:
+        name = key if seed is None else f"{key}@{seed}"
+        path = cache / f"p6_{name}{'_quick' if args.quick else ''}.json" if cache else None
+        if path is not None and path.exists():
+            results[name] = json.loads(path.read_text())
+        else:
+            results[name] = run_model(key, r, test, weights, n_paths, n_uncond, seed,
+                                      scenarios=not {key, name} & set(args.scores_only.split(",")))
+        if "stress" not in results[name]:  # a cache from before the stress measures
+            fitted = _make(key, seed)[1]().fit(r.loc[:TRAIN[1]])
+            results[name]["stress"] = stress_calibration(fitted, r, weights)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(results[name]))
+    base = results.get("dcc-t")
+    rows = [row_of(res, base) for res in results.values()]
+    for key in FIT_ONCE & set(args.models.split(",")):
+        runs = [res for res in results.values() if res["key"] == key]
+        if len(runs) > 1:
+            rows.append(mean_row(runs, rows, base))
+    for row in rows:
+        print({k: row.get(k) for k in COLUMNS[:8]}, flush=True)
+    if args.quick:
+        return
+    pixel = _pixelcnn_reference()
+    write_results("p6_joint", "P6", rows + pixel, columns=COLUMNS, extra={
+        "train": list(TRAIN), "test": list(TEST), "refit_every": REFIT_EVERY, "n_paths": N_PATHS,
+        "horizon": HORIZON, "n_unconditional_paths": N_UNCOND, "unconditional_horizon": UNCOND_HORIZON,
+        "min_variance_weights": weights["minvar"].round(4).to_dict()},
+        notes=NOTES)
+
+
+def _pixelcnn_reference() -> list[dict[str, Any]]:
+    """PixelCNN's joint log score on the same setup, as measured by ``benchmarks/_p4_panel.py``
+    (3 seeds, fitted once); its scenario metrics are not measured here (see the notes)."""
+    path = RESULTS / "p4_panel_loglik.json"
+    if not path.exists():
+        return []
+    rows = [row for row in json.loads(path.read_text())["rows"] if "mean of" in str(row.get("model"))]
+    return [{"model": "PixelCNN, 3 seeds (from p4_panel_loglik.json, fitted once)", "kind": "finar",
+             "seed": "mean", "fit_once_joint_log_score": row["joint_loglik_per_day"],
+             "log_score_per_asset_day": row["loglik_per_asset_day"]} for row in rows]
+
+
+NOTES = """\
+Joint log score: nats per day over the 21 series (index first), the exact joint one-step density;
+per asset-day = / 21. `joint_log_score`: the protocol's schedule (classical models refitted every
+60 test days on an expanding window from 2000; NeuralDCC fitted once). `fit_once_joint_log_score`:
+fitted once on 2000-2014, parameters fixed through 2018 (the reference figures' setup). DM:
+Diebold-Mariano (HLN) on the daily joint log scores against DCC(1,1)-t; positive favours the row.
+Conditional log score: the 20 stocks given the index's same-day return (nats per day). Energy and
+variogram (p = 0.5) scores of the 21-vector of returns from 1,000 joint scenarios per day (1-day)
+or per origin (20-day cumulative returns, origins 20 days apart); lower is better; empty where a
+model was scored by its densities only (--scores-only, to fit the run in the session). Portfolios
+of the 20 stocks, rebalanced daily, VaR read from the 1-day scenarios: hit rates with Kupiec and
+Christoffersen conditional-coverage p-values (the minimum-variance portfolio, the 5% Christoffersen
+tests and the traffic light's worst 250-day zone are in the JSON). corr_distance: mean absolute
+difference of the 20 stocks' off-diagonal correlations in each of 200 unconditional 250-day paths
+(after 2014) from those of the real 2015-2018 returns; corr_band_q95: the 95% quantile of the same
+distance for stationary block-bootstrap paths of 250 real days (mean block 20). In the JSON also:
+the co-crash frequency (days on which >= 15 of the 20 stocks fall more than 2 own sigmas; real,
+generated and the bootstrap band), the calibration of the stocks' PITs given the index (KS distance
+pooled, share of stocks whose Berkowitz test rejects at 5%), and a stress example (first test day,
+index at -5%: the equal-weight portfolio's 1% VaR and ES against the unconditional ones).
+NeuralDCC: one seed with scenarios, further seeds scored by their densities; the mean row averages
+the seeds (DM on the seed-averaged daily scores). PixelCNN: joint log score only, quoted from
+p4_panel_loglik.json (same data, split and fitting).
+"""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""What every command of ``finar`` shares: consoles, errors, options, parameters, rendering.
+
+The commands compute nothing themselves: they call :mod:`finar.reporting.pipeline` (data,
+periods, models, runs) and :mod:`finar.reporting.tables` (result tables as DataFrames), as the
+report does, and render the tables with :func:`frame_table`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from typer.core import TyperGroup
+
+from finar.errors import DataError, FinarError, FinarWarning
+from finar.models import Forecaster, registry
+from finar.reporting.pipeline import ModelSpec
+
+__all__ = ["EXIT_USAGE", "ColumnOpt", "DataOpt", "EndOpt", "FinarGroup", "StartOpt", "check_table_path",
+           "forecaster_names", "frame_table", "model_spec", "parse_param", "parse_params", "stderr", "stdout",
+           "working", "write"]
+
+#: exit status for errors the user can fix (bad data, unknown model, bad file); click uses the
+#: same status for bad command lines
+EXIT_USAGE = 2
+TABLE_SUFFIXES = {".parquet", ".pq", ".csv"}
+
+
+def stdout() -> Console:
+    """The results console (created per call, so colour and width follow this invocation's streams)."""
+    return Console(highlight=False)
+
+
+def stderr() -> Console:
+    """The console of progress, warnings and errors."""
+    return Console(stderr=True, highlight=False)
+
+
+class FinarGroup(TyperGroup):
+    """Turns :class:`finar.FinarError` from any command into ``error: ...`` and exit status 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FinarError as exc:
+            stderr().print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(EXIT_USAGE) from None
+
+
+# ---- options shared by several commands ------------------------------------------------------
+DataOpt = Annotated[str, typer.Option(
+    "--data", "-d", help="Bundled dataset (see `finar datasets`), a .csv/.parquet price "
+                         "file, or `yahoo:TICKER`.")]
+ColumnOpt = Annotated[list[str] | None, typer.Option(
+    "--column", "-c", help="Price column(s) to model; repeat for several. Default: adj_close if "
+                           "present, else close; for a panel such as sp500-stocks, every column.")]
+StartOpt = Annotated[str | None, typer.Option(help="First date of data to use (inclusive).")]
+EndOpt = Annotated[str | None, typer.Option(help="Last date of data to use (inclusive).")]
+
+
+def forecaster_names() -> str:
+    """The registered forecasters, for help texts: ``'ar, garch, ...'``."""
+    return ", ".join(sorted(registry(Forecaster)))
+
+
+# ---- parameters ------------------------------------------------------------------------------
+def parse_param(text: str) -> tuple[str, Any]:
+    """Parse one ``--param key=value``.
+
+    The value becomes an ``int``, a ``float``, a ``bool`` (``true``/``false``), ``None``
+    (``none``/``null``), or else stays a string; quotes force a string (``order='5'``).
+
+    >>> parse_param("dist=t"), parse_param("p=2"), parse_param("o=none")
+    (('dist', 't'), ('p', 2), ('o', None))
+    """
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or not key.isidentifier():
+        raise typer.BadParameter(f"{text!r} is not key=value (e.g. --param dist=t)", param_hint="--param")
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        return key, raw[1:-1]
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return key, lowered == "true"
+    if lowered in ("none", "null"):
+        return key, None
+    for convert in (int, float):
+        try:
+            return key, convert(raw)
+        except ValueError:
+            pass
+    return key, raw
+
+
+def parse_params(values: Sequence[str] | None) -> dict[str, Any]:
+    """Parse repeated ``--param key=value`` options into keyword arguments."""
+    out: dict[str, Any] = {}
+    for text in values or ():
+        key, value = parse_param(text)
+        if key in out:
+            raise typer.BadParameter(f"{key!r} is given twice", param_hint="--param")
+        out[key] = value
+    return out
+
+
+def model_spec(text: str, params: Sequence[str] | None = None) -> ModelSpec:
+    """``garch`` or ``garch:dist=t,vol=gjr`` (plus ``--param`` values) -> a spec named ``text``.
+
+    ``exog=true`` is not a model parameter: it gives the model the data's covariates (the range).
+
+    >>> model_spec("garch:dist=t,p=2").params
+    {'dist': 't', 'p': 2}
+    >>> model_spec("garchx:vol=gjr,exog=true").exog
+    True
+    """
+    name, _, rest = text.partition(":")
+    inline = [p for p in rest.split(",") if p.strip()]
+    parsed = parse_params([*inline, *(params or ())])
+    exog = parsed.pop("exog", False)
+    if not isinstance(exog, bool):
+        raise typer.BadParameter(f"exog must be true or false, got {exog!r}")
+    return ModelSpec(text, name.strip(), parsed, exog=exog)
+
+
+# ---- running and writing ---------------------------------------------------------------------
+@contextlib.contextmanager
+def working(message: str, spinner: bool = True) -> Iterator[None]:
+    """A spinner on stderr (shown on a terminal only) that also relays finar's warnings."""
+    err = stderr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FinarWarning)
+        with err.status(escape(message)) if spinner else contextlib.nullcontext():
+            yield
+    for w in caught:
+        if issubclass(w.category, FinarWarning):
+            err.print(f"[yellow]warning:[/] {escape(str(w.message))}", soft_wrap=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+def check_table_path(path: Path | None) -> None:
+    """Refuse an ``--out`` that is not a .parquet or .csv file name, before any work."""
+    if path is not None and path.suffix.lower() not in TABLE_SUFFIXES:
+        raise DataError(f"--out {str(path)!r}: use a .parquet or .csv file name")
+
+
+def write(what: str, path: Path, writer: Callable[[Path], Any]) -> Path:
+    """Run ``writer(path)``; a file-system failure becomes a one-line finar error."""
+    try:
+        writer(path)
+    except OSError as exc:
+        if isinstance(exc, FinarError):
+            raise
+        raise FinarError(f"could not write {what} to {str(path)!r}: {exc.strerror or exc}") from exc
+    return path
+
+
+# ---- rendering -------------------------------------------------------------------------------
+Format = Callable[[Any], str]
+
+
+def _number(value: Any) -> str:
+    return "" if pd.isna(value) else f"{value:.4f}"
+
+
+def frame_table(frame: pd.DataFrame, columns: Mapping[str, tuple[str, Format]] | None = None, *,
+                index: tuple[str, Format] | None = None, index_options: Mapping[str, Any] | None = None,
+                no_wrap: bool = False, **table: Any) -> Table:
+    """A result DataFrame as a rich Table, the index first.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A table of :mod:`finar.reporting.tables`.
+    columns : mapping, optional
+        Column -> (heading, format) of the columns to show, in order; default: every column,
+        numbers to 4 decimals. A format returns rich markup, so it escapes any text it shows; it
+        gets ``None`` for a column ``frame`` does not have.
+    index : (str, callable), optional
+        Heading and format of the index; default: its name, escaped.
+    index_options : mapping, optional
+        Passed on to :meth:`rich.table.Table.add_column` for the index column.
+    no_wrap : bool
+        Keep every value on one line.
+    **table
+        Passed on to :class:`rich.table.Table` (default: no box, no edge padding).
+    """
+    cols = columns or {str(c): (str(c), _number) for c in frame.columns}
+    head, show = index or (str(frame.index.name or ""), lambda v: escape(str(v)))
+    out = Table(**{"box": None, "pad_edge": False, **table})
+    out.add_column(escape(head), **(index_options or {}))
+    for heading, _ in cols.values():
+        out.add_column(escape(heading), justify="right", no_wrap=no_wrap)
+    # column by column, so that integers stay integers; a column the results lack (a test that
+    # needs more days than were scored) is shown blank
+    values = [frame[c].tolist() if c in frame.columns else [None] * len(frame) for c in cols]
+    formats = [fmt for _, fmt in cols.values()]
+    for i, key in enumerate(frame.index):
+        out.add_row(show(key), *(fmt(v[i]) for fmt, v in zip(formats, values, strict=True)))
+    return out
