@@ -49,7 +49,8 @@ from finar.ticks.stylized import discriminator_features, real_vs_real, uninforma
 
 FLOOR = "real vs real"
 MODELS: dict[str, tuple[str, Any]] = {
-    "TickModel": ("finar", lambda epochs, seed: ticks.TickModel(train={"max_epochs": epochs, "seed": seed})),
+    "TickModel": ("finar", lambda epochs, seed: ticks.TickModel(
+        train={"seed": seed} if epochs is None else {"max_epochs": epochs, "seed": seed})),
     "Hawkes": ("reference", lambda epochs, seed: ticks.Hawkes()),
     "ACD(1,1)": ("reference", lambda epochs, seed: ticks.ACD()),
     "SeasonalPoisson": ("reference", lambda epochs, seed: ticks.SeasonalPoisson()),
@@ -183,7 +184,9 @@ def main() -> None:
     parser.add_argument("--files", nargs="*", default=[], help="more trades files (CSV or Parquet)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--n-events", type=int, default=P5.n_events, help="trades of the simulator stream")
-    parser.add_argument("--epochs", type=int, default=P5.epochs, help="TickModel's max_epochs")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="TickModel's max_epochs (default: the model's own, "
+                             f"{ticks.TickModel.default_train.max_epochs})")
     parser.add_argument("--threads", type=int, default=P5.threads, help="torch threads")
     parser.add_argument("--speed-events", type=int, default=P5.speed_events, help="0 skips the speed test")
     parser.add_argument("--cache-dir", default="data/cache", help="where the E-mini wheel is kept")
@@ -228,13 +231,17 @@ def main() -> None:
              "`*`: within the real-vs-real floor, i.e. uninformative for that model:\n\n"
              + distance_table(rows) + f"\n\nAcceptance (PROTOCOLS.md P5, TickModel): {verdicts}")
     write_results(args.name, "P5", rows, columns=HEADLINE,
-                  extra={"acceptance": verdicts, "streams": extra, "sources": sources, "epochs": args.epochs,
+                  extra={"acceptance": verdicts, "streams": extra, "sources": sources,
+                         "epochs": args.epochs or ticks.TickModel.default_train.max_epochs,
                          "threads": args.threads, "metrics": METRICS}, notes=notes)
     if args.speed_events and fitted.get("simulator") is not None:
         write_results("tick_generation_speed", "speed", speed(fitted["simulator"], args.speed_events),
                       columns=["name", "value", "unit"],
-                      notes="TickModel fitted on the simulator stream's first 70%. The machine is shared: "
-                            f"rerun when it is quiet (load average at the end: {_load()}).")
+                      notes="TickModel fitted on the simulator stream's first 70%: the rest of its last "
+                            "session, then whole sessions from their open, one stream per session (a "
+                            "session is drawn trade by trade from the model, so its trades run in "
+                            "sequence). The machine is shared: rerun when it is quiet (load average at "
+                            f"the end: {_load()}).")
     print(finar.__version__)
 
 

@@ -63,6 +63,7 @@ _BUILTIN: dict[str, str] = {
     "hawkes": "finar.ticks.baselines",
     "acd": "finar.ticks.baselines",
     "seasonalpoisson": "finar.ticks.baselines",
+    "markovhawkes": "finar.ticks.markov",
     "anomalydetector": "finar.anomaly",
 }
 _REGISTRY: dict[str, type[Estimator]] = {}

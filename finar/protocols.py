@@ -197,7 +197,7 @@ class TicksRealism:
     n_events: int = 200_000
     train_fraction: float = 0.7
     #: TickModel training epochs and torch threads of the benchmark run
-    epochs: int = 15
+    epochs: int = 30
     threads: int = 1
     seed: int = 0
     #: bar interval of the bar-return metrics

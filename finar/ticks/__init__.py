@@ -14,6 +14,7 @@ from finar.ticks.contract import EventModel
 from finar.ticks.emini import emini_trades
 from finar.ticks.events import Events, EventSpace
 from finar.ticks.io import clean, infer_tick_size, read_trades, session_ids, tick_rule, to_bars
+from finar.ticks.markov import MarkovHawkes
 from finar.ticks.simulator import SimParams, simulate
 from finar.ticks.stylized import RealismReport, realism
 
@@ -26,4 +27,5 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 __all__ = ["simulate", "SimParams", "clean", "read_trades", "infer_tick_size", "tick_rule", "session_ids",
            "to_bars", "Events", "EventSpace", "EventModel", "EmpiricalMarks", "Hawkes", "ACD",
-           "SeasonalPoisson", "TickModel", "TickNetwork", "realism", "RealismReport", "emini_trades"]
+           "SeasonalPoisson", "MarkovHawkes", "TickModel", "TickNetwork", "realism", "RealismReport",
+           "emini_trades"]

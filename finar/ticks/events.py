@@ -18,24 +18,39 @@ the tails with a geometric decay fitted on the training data, and ``size`` in bi
 whole unit up to 8, then log-spaced) whose last bin is a Pareto tail with a Hill index. Within a
 class or bin the distribution is fixed by the space, so models differ only in the class/bin
 probabilities and the time density.
+
+What a model may condition on besides the earlier events themselves is computed here too, from
+the past only: the wall-clock time of day (:func:`clock_of_day`) and the activity profile over
+the day (:func:`activity_profile`), decayed trade counts and
+long-memory averages (:func:`activity_memory`), and whether sides are those of the tick rule
+(:func:`follows_tick_rule`, for files without a side column).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import signal
 
 from finar.data.validate import clean_trades
 from finar.errors import DataError, SeriesTooShortError
 from finar.ticks.io import infer_tick_size, session_ids, tick_rule
 
-__all__ = ["Events", "EventSpace", "clock_of_day", "local_seconds"]
+__all__ = ["Events", "EventSpace", "clock_of_day", "local_seconds", "activity_profile", "activity_memory",
+           "follows_tick_rule", "ACTIVITY_SECONDS", "HALF_LIVES", "N_MEMORY"]
 
 _DAY_NS = 86_400 * 10**9
+#: time scales (seconds) of the decayed trade counts of :func:`activity_memory`
+ACTIVITY_SECONDS = (1.0, 10.0, 100.0, 1_000.0, 10_000.0)
+#: half-lives (trades) of its exponentially weighted means of sides and of price moves
+HALF_LIVES = (16.0, 256.0, 4096.0)
+#: its columns
+N_MEMORY = len(ACTIVITY_SECONDS) + 2 * len(HALF_LIVES)
 
 
 def local_seconds(index: pd.DatetimeIndex) -> np.ndarray:
@@ -266,3 +281,80 @@ class EventSpace:
         if not same:
             raise DataError("the two models code events differently (tick size, classes or size bins); "
                             "fit them on the same trades")
+
+
+def activity_profile(ev: Events, n_bins: int = 96, prior: float = 5.0,
+                     min_sessions: int = 3) -> tuple[np.ndarray, tuple[float, float]]:
+    """The intraday activity profile ``log a(c)`` in ``n_bins`` bins of the 24-hour clock, and the
+    trading hours (earliest session open, latest session close, as fractions of a day).
+
+    ``a`` is arrivals (positive gaps) per unit of exposure in each bin over the mean rate, shrunk
+    towards the mean by ``prior`` pseudo-arrivals: ``a = (n + prior) / (e + prior / r) / r``.
+    A bin traded in fewer than ``min_sessions`` sessions takes the value of the nearest bin (on
+    the circle of the day) traded in that many; with none, the profile is flat (``log a = 0``):
+    with a day or two of data, the clock cannot be told apart from the day.
+
+    Examples
+    --------
+    >>> import finar
+    >>> t = finar.ticks.simulate(n_events=120_000, seed=0)  # four sessions, 09:30-16:00
+    >>> log_a, (open_, close) = activity_profile(EventSpace().fit(t).encode(t))
+    >>> bool(log_a[38] > log_a[50]), round(open_ * 24, 1)  # busier at 09:30 than at 12:30
+    (True, 9.5)
+    """
+    n = int(n_bins)
+    arrivals = ev.scored & (ev.dt > 0)
+    counts = np.bincount(np.minimum((ev.clock[arrivals] * n).astype(np.int64), n - 1), minlength=n)
+    span = pd.DataFrame({"s": ev.session, "c": ev.clock}).groupby("s")["c"].agg(["min", "max"]).to_numpy()
+    edges = np.arange(n + 1) / n  # sessions never cross midnight (session_ids starts one each day)
+    overlap = np.minimum(span[:, 1:], edges[1:]) - np.maximum(span[:, :1], edges[:-1])
+    exposure = np.clip(overlap, 0, None).sum(0)
+    mean = max(counts.sum(), 1) / max(exposure.sum(), 1e-12)
+    log_a = np.log((counts + prior) / (exposure + prior / mean) / mean)
+    seen = np.flatnonzero((overlap > 0).sum(0) >= min_sessions)
+    if seen.size:
+        gap = np.abs(np.arange(n)[:, None] - seen[None, :])
+        log_a = log_a[seen[np.argmin(np.minimum(gap, n - gap), axis=1)]]
+    else:
+        log_a = np.zeros(n)
+    return log_a, (float(span[:, 0].min()), float(span[:, 1].max()))
+
+
+def activity_memory(ev: Events) -> np.ndarray:
+    """Recent activity and long memory at every event, the event included, session by session.
+
+    Columns: ``log(1 + A_tau)`` for each ``tau`` in :data:`ACTIVITY_SECONDS`, with
+    ``A_tau(t_i) = sum_{j <= i} exp(-(t_i - t_j) / tau)`` the trades of the session counted with
+    exponential decay; then exponentially weighted means ``m_i = l m_{i-1} + (1 - l) x_i``
+    (``l = 2^(-1/h)``, ``h`` in :data:`HALF_LIVES`, ``m`` = 0 before the session) of the sides
+    and of ``dp != 0``. :class:`finar.ticks.TickModel` updates the same quantities trade by trade
+    when it generates (its tests check that the two agree).
+
+    Examples
+    --------
+    >>> import finar
+    >>> t = finar.ticks.simulate(n_events=2_000, seed=0)
+    >>> mem = activity_memory(EventSpace().fit(t).encode(t))
+    >>> mem.shape == (2_000, N_MEMORY), float(mem[0, 0]) == math.log(2)  # the first trade: A = 1
+    (True, True)
+    """
+    secs = local_seconds(ev.index)
+    out = np.zeros((len(ev), N_MEMORY))
+    n_act, n_hl = len(ACTIVITY_SECONDS), len(HALF_LIVES)
+    bounds = np.r_[0, np.flatnonzero(np.diff(ev.session)) + 1, len(ev)]
+    for a, b in itertools.pairwise(bounds):
+        t = secs[a:b] - secs[a]
+        for k, tau in enumerate(ACTIVITY_SECONDS):  # log A_i = logsumexp_j (t_j / tau) - t_i / tau
+            out[a:b, k] = np.logaddexp(0.0, np.logaddexp.accumulate(t / tau) - t / tau)
+        for k, half in enumerate(HALF_LIVES):
+            lam = 0.5 ** (1 / half)
+            out[a:b, n_act + k] = signal.lfilter([1 - lam], [1, -lam], ev.side[a:b].astype(float))
+            out[a:b, n_act + n_hl + k] = signal.lfilter([1 - lam], [1, -lam], (ev.dp[a:b] != 0).astype(float))
+    return out
+
+
+def follows_tick_rule(ev: Events) -> np.ndarray:
+    """Per event: is its side the tick rule's, given its price change and the previous side? (A
+    session's first trade, which has no price change of its own, always is.)"""
+    prev = np.r_[0, ev.side[:-1]]
+    return ~ev.scored | np.where(ev.dp != 0, ev.side == np.sign(ev.dp), ev.side == prev)

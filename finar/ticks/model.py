@@ -21,13 +21,16 @@ that moment, so that the model conditions on the clock and on recent activity:
   which remember the state of the session (a quiet overnight, a busy day session) far beyond
   the receptive field, and keep generated trades in that state;
 - **long memory** of trade signs and of price moves: exponentially weighted means of ``side``
-  and of ``dp != 0`` with half-lives of 16, 256 and 4,096 trades.
+  and of ``dp != 0`` with half-lives of 16, 256 and 4,096 trades
+  (:func:`~finar.ticks.events.activity_memory`), clipped to their training range: beyond it the
+  network has never seen what follows, and generated trades would run away with them.
 
-The heads:
+The heads read the trunk's output and, directly, the previous event's fields (the Markov
+structure of marks, such as the bid-ask bounce, is then a lookup):
 
-- ``dt``: an explicit zero-gap class (sweeps: trades sharing a timestamp) plus a mixture of
-  normals over the standardised, deseasonalised log gap ``z = (log(dt a(c_{i-1})) - m) / s``
-  (light tails: a Student t's would give gaps hours long a real chance), so
+- ``dt``: an explicit zero-gap class (sweeps: trades sharing a timestamp) plus a Student-t
+  mixture (:class:`~finar.models.heads.StudentTMixtureHead`) over the standardised,
+  deseasonalised log gap ``z = (log(dt a(c_{i-1})) - m) / s``, so
   ``log p(dt) = log P(dt > 0) + log p(z) - log s - log dt`` (per second; ``a`` cancels);
 - ``side``: Bernoulli; ``dp``: categorical over the classes ``-K..K``; ``size``: categorical over
   the size bins; the within-class tails and within-bin shares are those of the shared event
@@ -58,7 +61,6 @@ someone else cannot run code.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import os
 from collections.abc import Mapping
@@ -68,12 +70,11 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from scipy import signal
 from torch import Tensor, nn
 
 from finar._estimator import check_device, check_int, check_number, check_seed, plain, register
 from finar.errors import DataError, ModelFileError
-from finar.models.heads import _LocScaleMixture
+from finar.models.heads import StudentTMixtureHead
 from finar.models.neural import stack_windows, window_starts
 from finar.models.training import (
     TRAIN_DEFAULTS,
@@ -87,17 +88,21 @@ from finar.models.training import (
 from finar.models.wavenet import WaveNetConfig, WaveNetNetwork
 from finar.ticks.baselines import EmpiricalMarks
 from finar.ticks.contract import EventModel
-from finar.ticks.events import Events, EventSpace, local_seconds
+from finar.ticks.events import (
+    ACTIVITY_SECONDS,
+    HALF_LIVES,
+    N_MEMORY,
+    Events,
+    EventSpace,
+    activity_memory,
+    activity_profile,
+    follows_tick_rule,
+    local_seconds,
+)
 
 __all__ = ["TickModel", "TickNetwork"]
 
 _DAY = 86_400.0
-_SEASON_BINS = 96  # intraday activity profile: 15-minute bins of the 24-hour clock
-_SEASON_PRIOR = 5.0  # pseudo-arrivals shrinking a thinly exposed bin towards the mean rate
-_SEASON_SESSIONS = 3  # a clock bin needs trades from this many sessions to differ from the mean
-_ACTIVITY_SECONDS = (1.0, 10.0, 100.0, 1_000.0, 10_000.0)  # decayed trade counts at these time scales
-_HALF_LIVES = (16.0, 256.0, 4096.0)  # EWMAs of sides and of price moves, in trades
-_N_MEMORY = len(_ACTIVITY_SECONDS) + 2 * len(_HALF_LIVES)
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -109,46 +114,6 @@ def _categorical(logits: Tensor, gen: torch.Generator) -> Tensor:
     cdf = logits.softmax(-1).double().cumsum(-1)
     u = torch.rand((len(logits), 1), generator=gen, device=logits.device, dtype=torch.float64)
     return (cdf < u * cdf[:, -1:]).sum(-1).clamp(max=logits.shape[-1] - 1)
-
-
-class _GaussianMixtureHead(_LocScaleMixture):
-    """Mixture of ``K`` normals, ``raw = [logits (K), mu (K), r_s (K)]``: light tails for the log gap.
-
-    A Student t's polynomial tails in log-gap space give gaps hours long a real chance; generated
-    trades then meet them, and a session that should be busy goes quiet for a while.
-    """
-
-    def __init__(self, n_components: int) -> None:
-        super().__init__(min_scale=1e-3)
-        self.n_components, self.n_params = n_components, 3 * n_components
-
-    def _params(self, raw: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-        logits, loc, r_s = self._raw(raw).unflatten(-1, (3, self.n_components)).unbind(-2)
-        return logits.log_softmax(-1), loc, *self._scale_excess(r_s, None)
-
-
-def _memory(ev: Events) -> np.ndarray:
-    """Activity and long-memory features of every event, the event included, session by session:
-    ``log(1 + A_tau)`` per :data:`_ACTIVITY_SECONDS`, then EWMAs of sides and of ``dp != 0``."""
-    secs = local_seconds(ev.index)
-    out = np.zeros((len(ev), _N_MEMORY))
-    n_act, n_hl = len(_ACTIVITY_SECONDS), len(_HALF_LIVES)
-    bounds = np.r_[0, np.flatnonzero(np.diff(ev.session)) + 1, len(ev)]
-    for a, b in itertools.pairwise(bounds):
-        t = secs[a:b] - secs[a]
-        for k, tau in enumerate(_ACTIVITY_SECONDS):  # log A_i = logsumexp_j (t_j / tau) - t_i / tau
-            out[a:b, k] = np.logaddexp(0.0, np.logaddexp.accumulate(t / tau) - t / tau)
-        for k, half in enumerate(_HALF_LIVES):
-            lam = 0.5 ** (1 / half)
-            out[a:b, n_act + k] = signal.lfilter([1 - lam], [1, -lam], ev.side[a:b].astype(float))
-            out[a:b, n_act + n_hl + k] = signal.lfilter([1 - lam], [1, -lam], (ev.dp[a:b] != 0).astype(float))
-    return out
-
-
-def _follows_tick_rule(ev: Events) -> np.ndarray:
-    """Per event: is its side the tick rule's given its price change and the previous side?"""
-    prev = np.r_[0, ev.side[:-1]]
-    return ~ev.scored | np.where(ev.dp != 0, ev.side == np.sign(ev.dp), ev.side == prev)
 
 
 class TickNetwork(nn.Module):
@@ -173,7 +138,7 @@ class TickNetwork(nn.Module):
                                       hidden, n_covariates=n_embed)
         self.n_prev = 3 + n_dp + n_size  # the previous event's zero flag, start flag, side, dp, size
         k = hidden + self.n_prev
-        self.time_head = _GaussianMixtureHead(n_components)
+        self.time_head = StudentTMixtureHead(n_components)
         self.time_out = _mlp(k, hidden, 1 + self.time_head.n_params)  # zero-gap logit, mixture
         self.side_out = _mlp(k + 2, hidden, 1)
         self.dp_out = _mlp(k + 3, hidden, n_dp)
@@ -232,8 +197,8 @@ class TickModel(EventModel):
         Dilations ``1, 2, ..., 2**(layers-1)``: a receptive field of ``2**layers`` events.
     hidden : int, default 64
         Width of the trunk output and of the field heads.
-    n_components : int, default 8
-        Normal components of the log-gap mixture.
+    n_components : int, default 4
+        Student-t components of the log-gap mixture.
     max_ticks : int, default 10
         Price-change classes ``-K..K`` (edge classes carry geometric tails).
     session_gap : str, default '30min'
@@ -243,7 +208,7 @@ class TickModel(EventModel):
         Training settings (:class:`~finar.models.training.TrainConfig`); ``window`` is the scored
         events per training window (each after a full receptive field of context) and the last
         ``val_fraction`` of the windows in time validate. Defaults: lr 3e-3, batch_size 4,
-        max_epochs 15, patience 3, window 1024, val_fraction 0.1; a mapping changes only the
+        max_epochs 30, patience 3, window 1024, val_fraction 0.1; a mapping changes only the
         settings it names.
     device : str, default 'cpu'
     progress : bool, default False
@@ -275,10 +240,10 @@ class TickModel(EventModel):
     True
     """
 
-    default_train = dataclasses.replace(TRAIN_DEFAULTS, lr=3e-3, batch_size=4, max_epochs=15, patience=3,
+    default_train = dataclasses.replace(TRAIN_DEFAULTS, lr=3e-3, batch_size=4, max_epochs=30, patience=3,
                                         window=1024, val_fraction=0.1)
 
-    def __init__(self, channels: int = 32, layers: int = 7, hidden: int = 64, n_components: int = 8,
+    def __init__(self, channels: int = 32, layers: int = 7, hidden: int = 64, n_components: int = 4,
                  max_ticks: int = 10, session_gap: str = "30min", dropout: float = 0.0,
                  train: TrainConfig | Mapping[str, Any] | None = default_train, device: str = "cpu",
                  progress: bool = False) -> None:
@@ -315,30 +280,9 @@ class TickModel(EventModel):
         return as_config(self.train, self.default_train, "TickModel.train")
 
     # ---- the clock and the features --------------------------------------------------------------
-    def _fit_season(self, ev: Events) -> None:
-        """``log a(c)`` per clock bin: arrivals over exposure, shrunk towards the mean rate, over it."""
-        n = _SEASON_BINS
-        arrivals = ev.scored & (ev.dt > 0)
-        counts = np.bincount(np.minimum((ev.clock[arrivals] * n).astype(np.int64), n - 1), minlength=n)
-        span = pd.DataFrame({"s": ev.session, "c": ev.clock}).groupby("s")["c"].agg(["min", "max"]).to_numpy()
-        edges = np.arange(n + 1) / n  # sessions never cross midnight (session_ids starts one each day)
-        overlap = np.minimum(span[:, 1:], edges[1:]) - np.maximum(span[:, :1], edges[:-1])
-        exposure = np.clip(overlap, 0, None).sum(0)
-        mean = max(counts.sum(), 1) / max(exposure.sum(), 1e-12)
-        log_a = np.log((counts + _SEASON_PRIOR) / (exposure + _SEASON_PRIOR / mean) / mean)
-        # with trades from fewer sessions at a clock time, the day cannot be told from the clock
-        seen = np.flatnonzero((overlap > 0).sum(0) >= _SEASON_SESSIONS)
-        if not seen.size:
-            self.log_season_ = np.zeros(n)
-        else:
-            gap = np.abs(np.arange(n)[:, None] - seen[None, :])
-            nearest = seen[np.argmin(np.minimum(gap, n - gap), axis=1)]  # on the circle of the day
-            self.log_season_ = log_a[nearest]
-        self.hours_ = (float(span[:, 0].min()), float(span[:, 1].max()))
-
     def _log_season(self, clock: np.ndarray | Tensor) -> np.ndarray | Tensor:
         """``log a(c)`` at clock times ``c`` (fractions of a day)."""
-        n = _SEASON_BINS
+        n = len(self.log_season_)
         if isinstance(clock, Tensor):
             table = self._tables(clock.device)["log_season"]
             return table[(clock * n).long().clamp(0, n - 1)].to(clock.dtype)
@@ -376,7 +320,7 @@ class TickModel(EventModel):
         """Per-row arrays of all sessions, each preceded by ``R`` empty rows; also where each event
         landed and the row mask of scored events."""
         R, sp = self.receptive_field_, self.space_
-        memory = _memory(ev) if memory is None else memory
+        memory = activity_memory(ev) if memory is None else memory
         zero = ((ev.dt == 0) & ev.scored).astype(np.float32)
         z = np.where(ev.dt > 0, (self._log_gap(ev) - self.u_mean_) / self.u_std_, 0.0).astype(np.float32)
         tg = {"zero": zero, "z": z, "side": ev.side.astype(np.float32),
@@ -404,19 +348,20 @@ class TickModel(EventModel):
         for name in ("channels", "layers", "hidden", "n_components", "max_ticks"):
             check_int(name, getattr(self, name))
         check_number("dropout", self.dropout, 0.0, 1.0, high_open=True)
+        self.__dict__.pop("_cache", None)  # tables of an earlier fit
         self.space_ = EventSpace(self.max_ticks, self.session_gap).fit(trades)
         ev = self.space_.encode(trades)
-        self.tick_rule_ = bool(_follows_tick_rule(ev).all())
+        self.tick_rule_ = bool(follows_tick_rule(ev).all())
         self.marks_ = EmpiricalMarks().fit(ev, self.space_)
-        self._fit_season(ev)
-        memory = _memory(ev)
+        self.log_season_, self.hours_ = activity_profile(ev)
+        memory = activity_memory(ev)
         u = self._log_gap(ev)[ev.scored & (ev.dt > 0)]
         self.u_mean_, self.u_std_ = float(u.mean()), float(max(u.std(), 1e-6))
         self.mem_mean_, self.mem_std_ = memory.mean(0), np.maximum(memory.std(0), 1e-6)
         self.mem_lo_, self.mem_hi_ = memory.min(0), memory.max(0)
         self.events_per_session_ = float(np.median(np.bincount(ev.session)))
         self.last_ = (ev.index[-1], float(trades["price"].iloc[-1]))
-        self.n_features_ = 3 + self.space_.n_dp + self.space_.n_size + 1 + _N_MEMORY
+        self.n_features_ = 3 + self.space_.n_dp + self.space_.n_size + 1 + N_MEMORY
         self._build_network(config.seed)
         rows, _, scored = self._padded(ev, memory)
         R = self.receptive_field_
@@ -476,7 +421,7 @@ class TickModel(EventModel):
         """
         self._check_fitted("log_prob")
         ev = self.space_.encode(trades)
-        if self.tick_rule_ and not (ok := _follows_tick_rule(ev)).all():
+        if self.tick_rule_ and not (ok := follows_tick_rule(ev)).all():
             bad = np.flatnonzero(~ok)
             raise DataError(f"this TickModel was fitted on sides signed by the tick rule, and the trades "
                             f"at rows {bad[:5].tolist()} ({len(bad)} in all) have sides that break it; drop "
@@ -524,9 +469,9 @@ class TickModel(EventModel):
         computing.
         """
         net, dev, K = self.network_.eval(), self.device, int(self.max_ticks)
-        tau = torch.tensor(_ACTIVITY_SECONDS, dtype=torch.float64, device=dev)
-        lam = torch.tensor([0.5 ** (1 / h) for h in _HALF_LIVES], dtype=torch.float64, device=dev)
-        n_act, n_hl = len(_ACTIVITY_SECONDS), len(_HALF_LIVES)
+        tau = torch.tensor(ACTIVITY_SECONDS, dtype=torch.float64, device=dev)
+        lam = torch.tensor([0.5 ** (1 / h) for h in HALF_LIVES], dtype=torch.float64, device=dev)
+        n_act, n_hl = len(ACTIVITY_SECONDS), len(HALF_LIVES)
         act, ewma = torch.expm1(memory[:, :n_act]), memory[:, n_act:]  # decayed counts A and the EWMAs
         ids = torch.arange(len(t), device=dev)  # the stream of each row of the batch
         count = torch.zeros(len(t), dtype=torch.long, device=dev)
@@ -598,10 +543,10 @@ class TickModel(EventModel):
         queues = [[buf.expand(B, -1, -1).contiguous(), pos] for buf, pos in queues]
         t = torch.tensor(opens, dtype=torch.float64, device=dev)
         side = torch.tensor(side0, dtype=torch.float32, device=dev)
-        memory = torch.zeros((B, _N_MEMORY), dtype=torch.float64, device=dev)
-        memory[:, :len(_ACTIVITY_SECONDS)] = math.log(2.0)  # A = 1: the trade itself
-        lam = torch.tensor([0.5 ** (1 / h) for h in _HALF_LIVES], dtype=torch.float64, device=dev)
-        n_act = len(_ACTIVITY_SECONDS)
+        memory = torch.zeros((B, N_MEMORY), dtype=torch.float64, device=dev)
+        memory[:, :len(ACTIVITY_SECONDS)] = math.log(2.0)  # A = 1: the trade itself
+        lam = torch.tensor([0.5 ** (1 / h) for h in HALF_LIVES], dtype=torch.float64, device=dev)
+        n_act = len(ACTIVITY_SECONDS)
         memory[:, n_act:n_act + len(lam)] = (1 - lam) * side.double()[:, None]
         dpc, sb = torch.as_tensor(dpc0, device=dev), torch.as_tensor(sb0, device=dev)
         zeros = torch.zeros(B, device=dev)
@@ -662,6 +607,7 @@ class TickModel(EventModel):
             "n_features": self.n_features_, "training": dataclasses.asdict(self.training_)})
 
     def _set_state(self, state: dict[str, Any]) -> None:
+        self.__dict__.pop("_cache", None)
         self.space_ = EventSpace.from_state(state["space"])
         self.marks_ = EmpiricalMarks.from_state(state["marks"])
         self.tick_rule_ = bool(state["tick_rule"])

@@ -11,7 +11,7 @@ import torch
 import finar
 from finar.errors import DataError
 from finar.ticks import TickModel, simulate
-from finar.ticks.model import _ACTIVITY_SECONDS, _follows_tick_rule, _memory
+from finar.ticks.events import ACTIVITY_SECONDS, activity_memory, follows_tick_rule
 
 TINY = dict(channels=8, layers=3, hidden=16, n_components=2,
             train=dict(window=64, max_epochs=2, batch_size=8))
@@ -90,14 +90,14 @@ def test_memory_features_by_hand(model):
     times = pd.DatetimeIndex([t0 + pd.Timedelta(seconds=s) for s in (0, 2, 2, 12)], name="time")
     frame = pd.DataFrame({"price": [100.0, 100.25, 100.25, 100.0], "size": 1.0, "side": [1, 1, 1, -1]},
                          index=times)
-    mem = _memory(model.space_.encode(frame))
+    mem = activity_memory(model.space_.encode(frame))
     a10 = [1.0, 1 + np.exp(-0.2), 2 + np.exp(-0.2), 1 + (2 + np.exp(-0.2)) * np.exp(-1.0)]  # tau = 10 s
     np.testing.assert_allclose(mem[:, 1], np.log1p(a10))
     lam = 0.5 ** (1 / 16)  # the side EWMA with a half-life of 16 trades
     want = np.zeros(4)
     for i, s in enumerate([1, 1, 1, -1]):
         want[i] = lam * (want[i - 1] if i else 0.0) + (1 - lam) * s
-    np.testing.assert_allclose(mem[:, len(_ACTIVITY_SECONDS)], want)
+    np.testing.assert_allclose(mem[:, len(ACTIVITY_SECONDS)], want)
 
 
 def test_sample_is_seeded_and_well_formed(model):
@@ -148,7 +148,7 @@ def test_tick_rule_sides_stay_consistent(model, trades):
     tm = TickModel(**TINY).fit(unsigned.iloc[:6_000])
     assert tm.tick_rule_ and not model.tick_rule_  # the simulator's sides are the aggressors' own
     s = tm.sample(n_events=3_000, seed=0)
-    assert _follows_tick_rule(tm.space_.encode(s)).all()  # no generated side contradicts its price change
+    assert follows_tick_rule(tm.space_.encode(s)).all()  # no generated side contradicts its price change
     lp = tm.log_prob(unsigned.iloc[6_000:])
     assert np.isfinite(lp["total"].iloc[1:]).all()
     with pytest.raises(DataError, match="tick rule"):
