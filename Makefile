@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine with Python >= 3.11:
-#   make demo   - local virtual environment, install, run the main job offline -> reports/
+#   make demo   - local virtual environment, install, run the main job offline -> reports/ (rebuilt each time)
 #   make test   - same set-up, then lint, the documentation site (strict) and the whole test suite
 #   make docs   - the documentation site, built strictly into build/site (open build/site/index.html)
 PYTHON ?= python3
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/finar report --data sp500 --out reports/sp500.html
+	$(BIN)/finar report --data sp500 --out reports/sp500.html --force
 
 lint: $(STAMP)
 	$(BIN)/ruff check finar tests benchmarks

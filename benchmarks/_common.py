@@ -51,14 +51,15 @@ def write_results(name: str, protocol: str, rows: list[dict[str, Any]], *, colum
                "command": "python " + " ".join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
                "rows": _plain(rows), **_plain(extra or {})}
     path = RESULTS / f"{name}.json"
-    atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
+    # a rerun of the protocol replaces its own results (they live in git, so nothing is lost)
+    atomic_write_text(path, json.dumps(payload, indent=1) + "\n", overwrite=True)
     table = pd.DataFrame(rows, dtype=object)  # object: integer seeds stay integers
     table = table[[c for c in columns if c in table.columns]]
     md = [f"# {protocol}: {name}", "", f"`{payload['command']}` on {payload['machine']}, "
           f"finar {finar.__version__}, {payload['created']}", "", _markdown(table)]
     if notes:
         md += ["", notes]
-    atomic_write_text(RESULTS / f"{name}.md", "\n".join(md) + "\n")
+    atomic_write_text(RESULTS / f"{name}.md", "\n".join(md) + "\n", overwrite=True)
     return path
 
 

@@ -23,6 +23,7 @@ True
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import dataclasses
 import importlib
@@ -40,7 +41,7 @@ from finar._io import atomic_path
 from finar.errors import DataError, FinarError, ModelFileError, NotFittedError
 
 __all__ = ["Estimator", "clone", "register", "registry", "create", "load", "write_model_file",
-           "read_model_file", "plain", "check_int", "check_number", "check_seed", "check_device",
+           "read_model_file", "rebuild", "plain", "check_int", "check_number", "check_seed", "check_device",
            "FILE_FORMAT", "FILE_VERSION"]
 
 FILE_FORMAT = "finar-model"
@@ -91,6 +92,23 @@ def check_number(name: str, value: Any, low: float = -math.inf, high: float = ma
         lo, hi = ("(" if low_open else "[") + f"{low:g}", f"{high:g}" + (")" if high_open else "]")
         raise DataError(f"{name} must be a finite number in {lo}, {hi}, got {value!r}")
     return float(value)
+
+
+def check_date(value: Any, name: str) -> Any:
+    """``value`` as a ``pandas.Timestamp``, or a DataError naming ``name`` and the value.
+
+    >>> check_date("2015-01-02", "start").year
+    2015
+    """
+    import pandas as pd
+
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{name} must be a date such as '2015-01-01', got {value!r} ({exc})") from None
+    if stamp is pd.NaT:
+        raise DataError(f"{name} must be a date such as '2015-01-01', got {value!r}")
+    return stamp
 
 
 def check_seed(seed: Any, name: str = "seed") -> int | None:
@@ -167,6 +185,14 @@ class Estimator:
 
     registry_name: ClassVar[str] = ""
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # a device parameter is checked where it is given (construction, set_params), so that
+        # device="bogus" fails at once and not after minutes of data preparation; unpickling and
+        # copying restore __dict__ directly, so a model built on a GPU machine still unpickles
+        if name == "device" and name in self._param_names():
+            check_device(value)
+        super().__setattr__(name, value)
+
     @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
@@ -238,15 +264,25 @@ class Estimator:
     def _to_device(self, device: str) -> None:
         """Move loaded tensors/networks to ``device`` (estimators with a ``device`` parameter)."""
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the fitted estimator to ``path`` atomically; read it back with :func:`finar.models.load`."""
+    def _check_state(self) -> None:
+        """Check loaded state against the parameters (raise KeyError/ValueError/... on a mismatch).
+
+        Called by :func:`load` after :meth:`_set_state`, so a file whose parameters contradict
+        its learned state fails there, not at the first use of the model."""
+
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the fitted estimator to ``path`` atomically; read it back with :func:`finar.models.load`.
+
+        An existing file is replaced only with ``overwrite=True``
+        (:class:`~finar.errors.FileExistsFinarError` otherwise, the file left as it was).
+        """
         self._check_fitted("save")
         if not self.registry_name or _REGISTRY.get(self.registry_name) is not type(self):
             raise FinarError(f"{type(self).__name__} is not registered, so its file could not be "
                              "loaded again; decorate the class with finar.models.register(name)")
         return write_model_file(path, {"model": self.registry_name,
                                        "params": plain(self.get_params(deep=False)),
-                                       "state": self._get_state()})
+                                       "state": self._get_state()}, overwrite=overwrite)
 
 
 def clone(est: Estimator) -> Estimator:
@@ -297,15 +333,16 @@ def create(name: str, **params: Any) -> Estimator:
 
 
 def write_model_file(path: str | os.PathLike[str], content: dict[str, Any], *, fmt: str = FILE_FORMAT,
-                     version: int = FILE_VERSION) -> Path:
+                     version: int = FILE_VERSION, overwrite: bool = False) -> Path:
     """Write ``content`` (plain values and tensors) with ``torch.save``, atomically, under a header:
-    the format marker ``fmt``, the file ``version`` and the finar version."""
+    the format marker ``fmt``, the file ``version`` and the finar version. An existing file is
+    replaced only with ``overwrite=True``."""
     import torch
 
     from finar._version import __version__
 
     payload = {"format": fmt, "file_version": version, "finar_version": __version__, **content}
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         torch.save(payload, tmp)
     return Path(path)
 
@@ -347,36 +384,92 @@ def load(path: str | os.PathLike[str], device: str | None = None) -> Estimator:
     path : str or path
         A file written by ``save``.
     device : str, optional
-        Where the saved tensors go (``'cpu'``, ``'cuda'``...); a file saved from a GPU loads on a
-        CPU-only machine with the default. Estimators with a ``device`` parameter are set to it.
+        Where the saved tensors go (``'cpu'``, ``'cuda'``...; ``map_location`` of ``torch.load``)
+        and, for estimators with a ``device`` parameter, where they run from now on. Default:
+        the tensors go to the CPU and the saved ``device`` is kept where this machine has it; a
+        file saved on a GPU loads on a CPU-only machine, set to ``'cpu'`` with a
+        :class:`~finar.errors.DeviceWarning`.
 
     Raises
     ------
     ModelFileError
         If the file is missing, corrupted, not a finar model, from a newer format, or its
-        parameters or state do not match its class.
+        parameters or state do not match its class or each other.
+    DataError
+        If ``device`` is not a device of this machine.
     """
     p = Path(path)
     target = "cpu" if device is None else check_device(device)
     payload = read_model_file(p, device=target)
-    name = payload.get("model")
+    if "state" not in payload:
+        raise ModelFileError(f"{str(p)!r}: the learned state is missing; was the file written by finar?")
+    token = _LOADING.set((device, target, p))
+    try:
+        est = rebuild(payload.get("model"), payload.get("params"))
+        try:
+            est._set_state(payload["state"])
+            est._check_state()
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, FinarError) as exc:
+            raise ModelFileError(f"{str(p)!r}: the model state does not match its parameters: "
+                                 f"{type(exc).__name__}: {_first_line(exc)}") from exc
+    finally:
+        _LOADING.reset(token)
+    return est
+
+
+#: while :func:`load` runs: (the ``device`` asked for, where tensors go, the file), for nested models
+_LOADING: contextvars.ContextVar[tuple[str | None, str, Path] | None] = contextvars.ContextVar(
+    "finar_loading", default=None)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else ""
+
+
+def rebuild(name: Any, params: Any) -> Estimator:
+    """An unfitted estimator from a model file's ``model`` name and ``params``, checked.
+
+    :func:`load` builds the file's estimator with it, and ensembles and detectors their nested
+    models, so that every model of a file gets the same checks and the ``device`` given to
+    :func:`load`. Raises :class:`~finar.errors.ModelFileError` on an unknown name or parameters
+    that do not match the class.
+    """
+    device, target, p = _LOADING.get() or (None, "cpu", Path("<model file>"))
     cls = _lookup(name) if isinstance(name, str) else None
     if cls is None:
         raise ModelFileError(f"{str(p)!r} holds an unknown model {name!r}; known: {sorted(registry())}")
-    params = payload.get("params")
     if not isinstance(params, dict):
-        raise ModelFileError(f"{str(p)!r}: the parameters are damaged (not a mapping)")
+        raise ModelFileError(f"{str(p)!r}: the parameters of {cls.__name__} are damaged (not a mapping)")
     expected = set(cls._param_names())
     extra, missing = sorted(set(params) - expected), sorted(expected - set(params))
     if extra or missing:
         raise ModelFileError(f"{str(p)!r}: parameters do not match {cls.__name__} "
                              f"(unexpected {extra}, missing {missing}); was it written by another finar?")
-    if device is not None and "device" in expected:
-        params = {**params, "device": target}
+    if "device" in expected:
+        params = {**params, "device": _load_device(params["device"], device, target, p)}
     try:
-        est = cls(**params)
-        est._set_state(payload["state"])
-    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, DataError) as exc:
-        raise ModelFileError(f"{str(p)!r}: the model state does not match its parameters: "
-                             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
-    return est
+        return cls(**params)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, FinarError) as exc:
+        raise ModelFileError(f"{str(p)!r}: the parameters of {cls.__name__} are invalid: "
+                             f"{type(exc).__name__}: {_first_line(exc)}") from exc
+
+
+def _load_device(saved: Any, device: str | None, target: str, path: Path) -> Any:
+    """The ``device`` parameter of a loaded estimator: ``device`` when given, else the saved one
+    if this machine has it, else the CPU (with a warning)."""
+    if device is not None:
+        return target
+    try:
+        check_device(saved)
+    except DataError as exc:
+        import warnings
+
+        from finar.errors import DeviceWarning
+
+        warnings.warn(f"{str(path)!r} was saved for device {saved!r}, which is not usable here ({exc}); "
+                      "loaded on 'cpu' (pass device= to choose)", DeviceWarning, stacklevel=3)
+        return "cpu"
+    return saved

@@ -39,13 +39,15 @@ paths.
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from finar._estimator import Estimator, create, plain, register, write_model_file
+from finar._estimator import Estimator, plain, rebuild, register, write_model_file
 from finar._progress import progress_bar
 from finar.errors import DataError, FinarError, SeriesTooShortError
 from finar.models.base import Forecaster, UnivariateForecaster, check_exog, check_returns, clone
@@ -202,6 +204,13 @@ def _stats(det: AnomalyDetector, x: pd.DataFrame, ex: pd.DataFrame | None, t0: i
     return np.hstack([u for u, _ in out]), np.hstack([st for _, st in out])
 
 
+def _real(name: str, value: Any) -> float:
+    """``value`` as a finite float, or a DataError naming the setting (text, None, NaN, bools)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise DataError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
 @register("anomalydetector")
 class AnomalyDetector(Estimator):
     """Flag improbable returns with any forecaster's exact one-step predictive distribution.
@@ -311,22 +320,26 @@ class AnomalyDetector(Estimator):
     def _check_params(self) -> None:
         if not isinstance(self.model, Forecaster):
             raise DataError(f"model must be a finar forecaster, got {type(self.model).__name__}")
-        if not 0 < float(self.level) < 0.5:
+        names = ("level", "window", "flat_window", "gate", "flat_gate", "calibration_fraction",
+                 "calibration_folds")
+        level, window, flat_window, gate, flat_gate, fraction, folds = (_real(n, getattr(self, n))
+                                                                        for n in names)
+        if not 0 < level < 0.5:
             raise DataError(f"level must lie in (0, 0.5), got {self.level!r}")
-        if int(self.window) != self.window or self.window < 1:
+        if int(window) != window or window < 1:
             raise DataError(f"window must be a positive integer, got {self.window!r}")
-        if int(self.flat_window) != self.flat_window or self.flat_window < 2:
+        if int(flat_window) != flat_window or flat_window < 2:
             raise DataError(f"flat_window must be an integer >= 2, got {self.flat_window!r}")
         if self.calibration not in ("conformal", "train", "model"):
             raise DataError(f"calibration must be 'conformal', 'train' or 'model', got {self.calibration!r}")
-        for name in ("gate", "flat_gate"):
-            if not 0 < float(getattr(self, name)) <= 1:
+        for name, value in (("gate", gate), ("flat_gate", flat_gate)):
+            if not 0 < value <= 1:
                 raise DataError(f"{name} must lie in (0, 1], got {getattr(self, name)!r}")
-        if not 0 < float(self.calibration_fraction) < 1:
+        if not 0 < fraction < 1:
             raise DataError(f"calibration_fraction must lie in (0, 1), got {self.calibration_fraction!r}")
-        if self.resolution is not None and not float(self.resolution) >= 0:
+        if self.resolution is not None and not _real("resolution", self.resolution) >= 0:
             raise DataError(f"resolution must be a number >= 0 or None, got {self.resolution!r}")
-        if int(self.calibration_folds) != self.calibration_folds or self.calibration_folds < 1:
+        if int(folds) != folds or folds < 1:
             raise DataError(f"calibration_folds must be a positive integer, got {self.calibration_folds!r}")
 
     def fit(self, r_train: pd.Series | pd.DataFrame, *, exog: pd.DataFrame | pd.Series | None = None
@@ -334,7 +347,7 @@ class AnomalyDetector(Estimator):
         """Fit the model on ``r_train`` (and covariates ``exog``, with its rows) and calibrate the
         threshold; returns ``self``."""
         self._check_params()
-        frame = check_returns(r_train, what="r_train")
+        frame = check_returns(r_train, what="r_train", fitting=True)
         ex = check_exog(exog, frame.index, "fit exog")
         if ex is not None and "exog" not in self.model.tags:
             raise DataError(f"{type(self.model).__name__} takes no covariates (its tags "
@@ -437,6 +450,9 @@ class AnomalyDetector(Estimator):
         """
         self._check_fitted("score")
         frame = check_returns(r)
+        if len(frame) == 0:
+            raise SeriesTooShortError("r is empty: there is no day to score; pass the returns of the "
+                                      "days to check (and earlier ones as context)")
         same = [str(c) for c in frame.columns] == self.columns_
         if not same and not frame.shape[1] == len(self.columns_) == 1:
             raise DataError(f"r has columns {list(map(str, frame.columns))}; the detector was fitted on "
@@ -525,13 +541,14 @@ class AnomalyDetector(Estimator):
             spec["state"] = model._get_state()
         return spec
 
-    def save(self, path: Any) -> Any:
-        """Write the fitted detector, with its fitted model, to ``path``; read it back with
-        :func:`finar.models.load`. The model must be registered (every finar model is)."""
+    def save(self, path: Any, *, overwrite: bool = False) -> Any:
+        """Write the fitted detector, with its fitted model, to ``path`` (an existing file only with
+        ``overwrite=True``); read it back with :func:`finar.models.load`. The model must be
+        registered (every finar model is)."""
         self._check_fitted("save")
         params = {**self.get_params(deep=False), "model": self._model_spec(self.model, fitted=False)}
         return write_model_file(path, {"model": self.registry_name, "params": plain(params),
-                                       "state": self._get_state()})
+                                       "state": self._get_state()}, overwrite=overwrite)
 
     def _get_state(self) -> dict[str, Any]:
         return {"fitted_model": self._model_spec(self.model_, fitted=True), "columns": list(self.columns_),
@@ -542,15 +559,18 @@ class AnomalyDetector(Estimator):
 
     def _set_state(self, state: dict[str, Any]) -> None:
         if isinstance(self.model, dict):  # the unfitted model's spec, as save wrote it
-            self.model = create(self.model["model"], **self.model["params"])
+            self.model = rebuild(self.model.get("model"), self.model.get("params"))
         spec = state["fitted_model"]
-        self.model_ = create(spec["model"], **spec["params"])
+        self.model_ = rebuild(spec["model"], spec["params"])  # checked, and on load's device
         self.model_._set_state(spec["state"])
         self.columns_ = list(state["columns"])
         self.exog_columns_ = list(state["exog_columns"])
         for name in ("impute", "typical", "resolution", "calibration", "calibration_day"):
             setattr(self, f"{name}_", np.asarray(state[name], dtype=float))
         self.threshold_ = float(state["threshold"])
+
+    def _check_state(self) -> None:
+        self.model_._check_state()
 
 
 def inject_anomalies(r: pd.Series | pd.DataFrame, sigma: pd.Series | pd.DataFrame, *, n_events: int = 32,

@@ -22,6 +22,7 @@ __all__ = [
     "MixedTimeZoneError",
     "InvalidTimestampError",
     "SeriesTooShortError",
+    "ConstantSeriesError",
     "UnknownDatasetError",
     "DataSourceError",
     "NotFittedError",
@@ -30,6 +31,7 @@ __all__ = [
     "FinarWarning",
     "StaleCacheWarning",
     "ConvergenceWarning",
+    "DeviceWarning",
 ]
 
 
@@ -85,6 +87,10 @@ class SeriesTooShortError(DataError):
     """A series has fewer observations than a model or transform needs."""
 
 
+class ConstantSeriesError(DataError):
+    """A series to fit a model to has the same value on every row."""
+
+
 class UnknownDatasetError(FinarError, KeyError):
     """A dataset name that finar does not know."""
 
@@ -122,3 +128,7 @@ class StaleCacheWarning(FinarWarning):
 
 class ConvergenceWarning(FinarWarning):
     """An optimiser reported that it did not converge."""
+
+
+class DeviceWarning(FinarWarning):
+    """A model file asked for a device this machine lacks and was loaded on the CPU instead."""

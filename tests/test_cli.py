@@ -24,15 +24,16 @@ def invoke(*args: str | Path):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def assert_user_error(result, *fragments: str) -> None:
-    """Exit status 2, one red ``error:`` line naming the problem, no traceback."""
+def assert_user_error(result, *fragments: str) -> str:
+    """Exit status 2, one red ``error:`` line naming the problem, no traceback; returns the line."""
     assert result.exit_code == 2, result.output
     assert isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     for fragment in fragments:
-        assert fragment in lines[0]
+        assert fragment in lines[0], lines[0]
+    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -335,3 +336,17 @@ def test_ticks_fits_samples_and_scores(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "zero_gap_share" in result.stdout
     assert len(pd.read_parquet(tmp_path / "syn.parquet")) == 1000
+
+
+def test_make_demo_rebuilds_its_report(tmp_path: Path) -> None:
+    """``make demo`` runs the main job again over its earlier report: its command passes --force,
+    which replaces an existing page (without it the command refuses, as every command does)."""
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    line = next(ln.strip() for ln in makefile.split("\ndemo:")[1].splitlines() if "finar" in ln)
+    args = line.split()[1:]
+    assert args[:1] == ["report"] and "--force" in args
+    assert args[args.index("--out") + 1] == "reports/sp500.html"
+    out = tmp_path / "sp500.html"
+    out.write_text("an earlier report")
+    assert_user_error(invoke("report", "--out", out, "--fast", "--data", "nope"), str(out), "--force")
+    assert out.read_text() == "an earlier report"

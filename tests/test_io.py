@@ -1,20 +1,60 @@
 """Atomic writes: nothing half-written, nothing overwritten unless asked, the umask respected."""
 
+import errno
 import os
 import threading
 
+import pandas as pd
 import pytest
 
-from finar._io import atomic_path, atomic_write_text
+from finar._io import atomic_path, atomic_write_text, write_frame
 from finar.errors import FileExistsFinarError
 
 
-def test_atomic_write_replaces_by_default(tmp_path):
+def test_atomic_write_keeps_an_existing_file_unless_asked(tmp_path):
     p = tmp_path / "a.txt"
     atomic_write_text(p, "one")
-    atomic_write_text(p, "two")
+    with pytest.raises(FileExistsFinarError, match="refusing to overwrite"):
+        atomic_write_text(p, "two")
+    assert p.read_text() == "one"
+    atomic_write_text(p, "two", overwrite=True)
     assert p.read_text() == "two"
     assert [f.name for f in tmp_path.iterdir()] == ["a.txt"]  # no temporary files left
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_folder_is_never_replaced(tmp_path, overwrite):
+    folder = tmp_path / "out.csv"
+    folder.mkdir()
+    with pytest.raises(FileExistsFinarError, match="is a folder"):
+        write_frame(pd.DataFrame({"a": [1]}), folder, overwrite=overwrite)
+    assert folder.is_dir()
+
+
+def test_write_frame_refuses_an_existing_file_unless_asked(tmp_path):
+    p = tmp_path / "prices.csv"
+    p.write_text("keep me")
+    with pytest.raises(FileExistsFinarError, match=r"prices\.csv"):
+        write_frame(pd.DataFrame({"a": [1.0]}), p)
+    assert p.read_text() == "keep me"
+    write_frame(pd.DataFrame({"a": [1.0]}), p, overwrite=True)
+    assert pd.read_csv(p, index_col=0)["a"].tolist() == [1.0]
+
+
+def test_no_overwrite_without_hard_links(tmp_path, monkeypatch):
+    """On a file system without hard links the exclusive move still refuses a file that appeared."""
+    def no_link(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)
+    p = tmp_path / "new.txt"
+    atomic_write_text(p, "fresh")
+    assert p.read_text() == "fresh"
+    q = tmp_path / "race.txt"
+    with pytest.raises(FileExistsFinarError, match="appeared"), atomic_path(q) as tmp:
+        tmp.write_text("mine")
+        q.write_text("theirs")
+    assert q.read_text() == "theirs"
 
 
 def test_no_overwrite_refuses_and_keeps_the_file(tmp_path):
@@ -40,7 +80,7 @@ def test_no_overwrite_catches_a_file_created_meanwhile(tmp_path):
 def test_failed_write_leaves_target_untouched(tmp_path):
     p = tmp_path / "a.txt"
     p.write_text("old")
-    with pytest.raises(RuntimeError), atomic_path(p) as tmp:
+    with pytest.raises(RuntimeError), atomic_path(p, overwrite=True) as tmp:
         tmp.write_text("half")
         raise RuntimeError("boom")
     assert p.read_text() == "old"

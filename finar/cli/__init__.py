@@ -19,6 +19,11 @@ One module per command group: :mod:`~finar.cli.data` (datasets), :mod:`~finar.cl
 prints the tables of :mod:`finar.reporting.tables`, the same functions the HTML report uses, so
 the command line and the report always agree.
 
+Nothing is lost: no command overwrites an existing file unless ``--force`` is given, and none
+writes over one of its own inputs (``--data``, ``--model``, another output) even then; both are
+checked before any work, and again atomically when the file is written
+(:func:`finar.cli._common.check_outputs`, :func:`finar._io.atomic_path`).
+
 Errors of finar's own (:class:`finar.FinarError`) end the command with one red ``error: ...``
 line on stderr and exit status 2; finar's warnings are shown as yellow ``warning: ...`` lines.
 Progress spinners go to stderr and only on a terminal, so stdout carries just the results.
@@ -51,7 +56,7 @@ def _root(
 
     `--data` takes a bundled dataset name (see `finar datasets`), a .csv/.parquet file of
     prices, or `yahoo:TICKER`. Models work on daily percent log returns of a price column;
-    log scores are in nats. Start with `finar demo`.
+    log scores are in nats. No command overwrites a file without `--force`. Start with `finar demo`.
     """
 
 

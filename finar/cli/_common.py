@@ -8,6 +8,7 @@ report does, and render the tables with :func:`frame_table`.
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -20,11 +21,13 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from finar.errors import DataError, FinarError, FinarWarning
+from finar.data.sources import DATASET_NAMES
+from finar.errors import DataError, FileExistsFinarError, FinarError, FinarWarning
 from finar.models import Forecaster, registry
 from finar.reporting.pipeline import ModelSpec
 
-__all__ = ["EXIT_USAGE", "ColumnOpt", "DataOpt", "EndOpt", "FinarGroup", "StartOpt", "check_table_path",
+__all__ = ["EXIT_USAGE", "ColumnOpt", "DataOpt", "EndOpt", "FinarGroup", "ForceOpt", "StartOpt",
+           "check_html_path", "check_model_path", "check_outputs", "check_table_path", "data_path",
            "forecaster_names", "frame_table", "model_spec", "parse_param", "parse_params", "stderr", "stdout",
            "working", "write"]
 
@@ -32,6 +35,9 @@ __all__ = ["EXIT_USAGE", "ColumnOpt", "DataOpt", "EndOpt", "FinarGroup", "StartO
 #: same status for bad command lines
 EXIT_USAGE = 2
 TABLE_SUFFIXES = {".parquet", ".pq", ".csv"}
+#: what ``finar fit --out`` may be called: a torch file, as ``save`` writes
+MODEL_SUFFIXES = {".pt", ".pth"}
+HTML_SUFFIXES = {".html", ".htm"}
 
 
 def stdout() -> Console:
@@ -64,6 +70,9 @@ ColumnOpt = Annotated[list[str] | None, typer.Option(
                            "present, else close; for a panel such as sp500-stocks, every column.")]
 StartOpt = Annotated[str | None, typer.Option(help="First date of data to use (inclusive).")]
 EndOpt = Annotated[str | None, typer.Option(help="Last date of data to use (inclusive).")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Overwrite output files that exist. An output that is one of the command's "
+                    "inputs (--data, --model, ...) is refused even so.")]
 
 
 def forecaster_names() -> str:
@@ -146,10 +155,79 @@ def working(message: str, spinner: bool = True) -> Iterator[None]:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
-def check_table_path(path: Path | None) -> None:
+def check_table_path(path: Path | None, option: str = "--out") -> None:
     """Refuse an ``--out`` that is not a .parquet or .csv file name, before any work."""
     if path is not None and path.suffix.lower() not in TABLE_SUFFIXES:
-        raise DataError(f"--out {str(path)!r}: use a .parquet or .csv file name")
+        raise DataError(f"{option} {str(path)!r}: use a .parquet or .csv file name")
+
+
+def check_model_path(path: Path | None, option: str = "--out") -> None:
+    """Refuse a model file name without a torch suffix (``fit --out prices.csv``), before any work."""
+    if path is not None and path.suffix.lower() not in MODEL_SUFFIXES:
+        raise DataError(f"{option} {str(path)!r}: a model file is a torch file; use a .pt file name "
+                        "(e.g. garch.pt)")
+
+
+def check_html_path(path: Path | None, option: str = "--out") -> None:
+    """Refuse an HTML page's file name that does not end in .html or .htm, before any work."""
+    if path is not None and path.suffix.lower() not in HTML_SUFFIXES:
+        raise DataError(f"{option} {str(path)!r}: the page is HTML; use a .html file name")
+
+
+def data_path(data: str | os.PathLike[str] | None) -> Path | None:
+    """The file behind a ``--data``/``--trades`` value, or None for a bundled dataset or ``yahoo:``."""
+    if data is None:
+        return None
+    text = os.fspath(data)
+    if text.lower().startswith("yahoo:"):
+        return None
+    if text.lower() in DATASET_NAMES and not Path(text).exists():
+        return None
+    return Path(text)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def check_outputs(outputs: Mapping[str, Path | None], inputs: Mapping[str, Path | None] | None = None, *,
+                  force: bool, own: Callable[[Path], bool] | None = None) -> None:
+    """Refuse, before any work, an output that would destroy a file.
+
+    An output that is one of the command's inputs, or another of its outputs, is refused
+    always (``--force`` does not apply: the command would read what it overwrites); an existing
+    file is refused unless ``force``, or unless ``own(path)`` says the command wrote it earlier.
+    The writers check again, atomically, when they write (:func:`finar._io.atomic_path`).
+
+    Parameters
+    ----------
+    outputs, inputs : mapping
+        Option name (``"--out"``) -> path, or None where the option is not given.
+    force : bool
+        ``--force``: existing files may be replaced.
+    own : callable, optional
+        Whether an existing output is the command's own earlier output (``finar demo``).
+    """
+    ins = {k: Path(v) for k, v in (inputs or {}).items() if v is not None}
+    seen: dict[str, Path] = {}
+    for option, value in outputs.items():
+        if value is None:
+            continue
+        path = Path(value)
+        for other, q in [*ins.items(), *seen.items()]:
+            if _same_file(path, q):
+                raise FileExistsFinarError(
+                    f"{option} {str(path)!r} is also {other}; refusing to write over "
+                    f"{'an input' if other in ins else 'another output'} of this command, even with "
+                    "--force: choose another file name")
+        seen[option] = path
+        if path.is_dir():
+            raise FileExistsFinarError(f"{option} {str(path)!r} is a folder; give a file name")
+        if not force and path.exists() and not (own is not None and own(path)):
+            raise FileExistsFinarError(f"{option} {str(path)!r} exists; pass --force to overwrite it, or "
+                                       "choose another file name")
 
 
 def write(what: str, path: Path, writer: Callable[[Path], Any]) -> Path:

@@ -10,13 +10,17 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from finar._estimator import check_seed
 from finar._io import write_frame
 from finar.cli._common import (
     ColumnOpt,
     DataOpt,
     EndOpt,
+    ForceOpt,
     StartOpt,
+    check_outputs,
     check_table_path,
+    data_path,
     forecaster_names,
     frame_table,
     model_spec,
@@ -84,14 +88,18 @@ def backtest(
     start: StartOpt = None,
     end: EndOpt = None,
     covariates: CovariatesOpt = "auto",
+    force: ForceOpt = False,
 ) -> None:
     """Rolling one-step backtest of one or more models, with VaR tests and DM against the first.
 
     Without -m: GARCH(1,1)-t, AR, and GJR-X with the day's range when the data has high/low prices.
+    An existing --out file is kept unless --force is given.
 
     Example: `finar backtest --data sp500 -m garch:dist=t -m ar --test-start 2015-01-01`
     """
+    check_seed(seed, "--seed")
     check_table_path(out)
+    check_outputs({"--out": out}, {"--data": data_path(data)}, force=force)
     specs = [model_spec(t) for t in (model or DEFAULT_BACKTEST)]
     for spec in specs:
         spec.create()  # an unknown model or parameter fails before any work
@@ -101,8 +109,8 @@ def backtest(
         specs.append(model_spec(DEFAULT_WITH_RANGE))
     for spec in specs:
         spec.covariates(d.exog)  # a model asking for covariates the data lacks fails before any work
-    stderr().print(escape(d.exog_note[0].upper() + d.exog_note[1:]), soft_wrap=True)
     first, last = backtest_period(r.index, test_start, test_end)
+    stderr().print(escape(d.exog_note[0].upper() + d.exog_note[1:]), soft_wrap=True)
     results = {}
     for spec in specs:
         with working(f"backtest of {spec.name}"):
@@ -122,7 +130,7 @@ def backtest(
     if out is not None:
         frame = pd.concat({name: b.daily for name, b in results.items()}, names=["model", "time"])
         frame = frame.reset_index()
-        write("the daily scores", out, lambda p: write_frame(frame, p))
+        write("the daily scores", out, lambda p: write_frame(frame, p, overwrite=force))
         con.print(f"wrote daily scores to [bold]{escape(str(out))}[/]", soft_wrap=True)
 
 
@@ -141,12 +149,16 @@ def anomalies(
     start: StartOpt = None,
     end: EndOpt = None,
     covariates: CovariatesOpt = "auto",
+    force: ForceOpt = False,
 ) -> None:
     """Flag anomalous days with finar.AnomalyDetector: fit before the test period, score after it.
+
+    An existing --out file is kept unless --force is given.
 
     Example: `finar anomalies --data sp500 -m garch:dist=t --level 0.01 --out flags.csv`
     """
     check_table_path(out)
+    check_outputs({"--out": out}, {"--data": data_path(data)}, force=force)
     spec = model_spec(model)
     spec.create()  # an unknown model or parameter fails before any work
     d = load_data(data, column, start=start, end=end, covariates=covariates)
@@ -166,5 +178,5 @@ def anomalies(
         "return": ("return (%)", lambda v: f"{v:.2f}"), "score": ("score (-log p)", lambda v: f"{v:.2f}"),
         "p_value": ("p-value", lambda v: f"{v:.2e}")}, index=("day", lambda v: escape(day(v)))))
     if out is not None:
-        write("the flags", out, lambda p: write_frame(flags, p))
+        write("the flags", out, lambda p: write_frame(flags, p, overwrite=force))
         con.print(f"wrote flags to [bold]{escape(str(out))}[/]", soft_wrap=True)

@@ -10,13 +10,19 @@ import pandas as pd
 import typer
 from rich.markup import escape
 
+from finar._estimator import check_seed
 from finar._io import write_frame
 from finar.cli._common import (
     ColumnOpt,
     DataOpt,
     EndOpt,
+    ForceOpt,
     StartOpt,
+    check_html_path,
+    check_model_path,
+    check_outputs,
     check_table_path,
+    data_path,
     forecaster_names,
     frame_table,
     parse_params,
@@ -43,7 +49,7 @@ def fit(
     model: Annotated[str, typer.Option(
         "--model", "-m", help=f"Registered model name: {forecaster_names()}.")],
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Where to save the fitted model (read it back with "
+        "--out", "-o", help="Where to save the fitted model, a .pt file (read it back with "
                             "`finar sample --model`). Without it nothing is saved.")] = None,
     param: Annotated[list[str] | None, typer.Option(
         "--param", "-p", help="Model parameter key=value, repeatable: e.g. -p dist=t -p vol=gjr. "
@@ -51,11 +57,16 @@ def fit(
     column: ColumnOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Fit a model to percent log returns and save it.
 
+    An existing --out file is kept unless --force is given.
+
     Example: `finar fit --data sp500 --end 2017-12-31 --model garch -p dist=t --out garch.pt`
     """
+    check_model_path(out)
+    check_outputs({"--out": out}, {"--data": data_path(data)}, force=force)
     m = ModelSpec(model, model, parse_params(param)).create()
     d = load_data(data, column, start=start, end=end)
     r = d.returns
@@ -73,7 +84,7 @@ def fit(
         "log_likelihood": ("log-likelihood", lambda v: f"{v:,.2f}"),
         "mean_log_score": ("mean log score / day", lambda v: f"{v:.4f}")}, index=("series", _series)))
     if out is not None:
-        write("the model", out, m.save)
+        write("the model", out, lambda p: m.save(p, overwrite=force))
         con.print(f"saved model to [bold]{escape(str(out))}[/]", soft_wrap=True)
 
 
@@ -94,14 +105,20 @@ def sample(
     start: StartOpt = None,
     end: Annotated[str | None, typer.Option(
         help="Last date of context: paths start on the next business day.")] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Simulate future return paths from a saved model, after the data up to --end.
 
-    Prints quantiles, VaR and ES of the return accumulated over the horizon.
+    Prints quantiles, VaR and ES of the return accumulated over the horizon. Existing --out and
+    --html files are kept unless --force is given.
 
     Example: `finar sample -m garch.pt --data sp500 --end 2017-12-31 --horizon 20 --out sc.parquet`
     """
+    check_seed(seed, "--seed")
     check_table_path(out)
+    check_html_path(html, "--html")
+    check_outputs({"--out": out, "--html": html}, {"--data": data_path(data), "--model": model},
+                  force=force)
     with working(f"loading {model}"):
         m = load_model(model)
     if not isinstance(m, Forecaster):
@@ -120,12 +137,13 @@ def sample(
     risk = risk_table(sc)
     con.print(frame_table(risk, {c: (c, lambda v: f"{v:.2f}") for c in risk.columns}))
     if out is not None:
-        write("the scenarios", out, lambda p: write_frame(sc.to_frame(), p))
+        write("the scenarios", out, lambda p: write_frame(sc.to_frame(), p, overwrite=force))
         con.print(f"wrote {sc.n_paths:,} x {sc.horizon} x {len(sc.columns)} paths to "
                   f"[bold]{escape(str(out))}[/]", soft_wrap=True)
     if html is not None:
         name = type(m).__name__
         default = f"{name} scenarios for {data}" + (
             f" from {sc.index[0]:%Y-%m-%d}" if isinstance(sc.index, pd.DatetimeIndex) else "")
-        write("the HTML page", html, lambda p: scenario_page({name: sc}, d.prices, title or default, p))
+        write("the HTML page", html, lambda p: scenario_page({name: sc}, d.prices, title or default, p,
+                                                           overwrite=force))
         con.print(f"wrote page to [bold]{escape(str(html))}[/]", soft_wrap=True)

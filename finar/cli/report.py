@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,20 @@ import typer
 from rich.markup import escape
 
 from finar._io import write_frame
-from finar.cli._common import DataOpt, EndOpt, StartOpt, frame_table, stderr, stdout, working, write
+from finar.cli._common import (
+    DataOpt,
+    EndOpt,
+    ForceOpt,
+    StartOpt,
+    check_html_path,
+    check_outputs,
+    data_path,
+    frame_table,
+    stderr,
+    stdout,
+    working,
+    write,
+)
 from finar.models.scenarios import Scenarios
 from finar.reporting.builder import report as build_report
 from finar.reporting.config import ReportConfig
@@ -27,6 +41,7 @@ __all__ = ["DEMO_MODELS", "demo", "report"]
 DEMO_MODELS = (ModelSpec("GARCH(1,1)-t", "garch", {"vol": "garch", "p": 1, "q": 1, "dist": "t"}),
                ModelSpec("AR(aic)", "ar", {"order": "aic"}))
 DEMO_END = "2017-12-31"
+DEMO_TITLE = "S&P 500: scenarios for 2018 from GARCH(1,1)-t and AR(aic)"
 
 
 def _progress_line(i: int, n: int, section: Section) -> None:
@@ -54,13 +69,18 @@ def report(
     threads: Annotated[int, typer.Option(
         min=1, help="Torch threads of this process. One is fastest for finar's small networks and "
                     "does not oversubscribe a busy machine.")] = 1,
+    force: ForceOpt = False,
 ) -> None:
     """Build the HTML report: data, model comparison, fans, PIT/VaR, stylized facts, anomalies.
 
-    Runs offline on bundled data. Progress goes to stderr, one line per section.
+    Runs offline on bundled data. Progress goes to stderr, one line per section. An existing
+    --out file is kept unless --force is given (`make demo` passes it to rebuild its report).
 
     Example: `finar report --data sp500 --out reports/sp500.html` (add `--fast` for a quick one)
     """
+    check_html_path(out)
+    check_outputs({"--out": out}, {"--data": data_path(data), "--config": config,
+                                   "--trades": data_path(trades)}, force=force)
     import torch
 
     torch.set_num_threads(threads)  # the command owns its process; the library never sets this
@@ -76,7 +96,7 @@ def report(
     with working("", spinner=False):
         rep = build_report(data, config=cfg, trades=trades, title=title, progress=True,
                            on_section=_progress_line)
-    write("the report", out, rep.write_html)
+    write("the report", out, lambda p: rep.write_html(p, overwrite=force))
     con = stdout()
     for key, why in rep.unavailable.items():
         con.print(f"[yellow]section {escape(key)} not available:[/] {escape(why)}", soft_wrap=True)
@@ -84,17 +104,35 @@ def report(
               f"{time.perf_counter() - t0:.1f} s", soft_wrap=True)
 
 
+def _demo_output(path: Path) -> bool:
+    """Whether ``path`` is what an earlier ``finar demo`` wrote (which a new demo replaces)."""
+    try:
+        if path.suffix == ".html":
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return f"<title>{html.escape(DEMO_TITLE)}</title>" in fh.read(1 << 12)
+        import pyarrow.parquet as pq
+
+        return sorted(pq.read_schema(path).names) == ["adj_close", "path", "time"]
+    except (OSError, ValueError):  # unreadable, or not Parquet (pyarrow's errors are ValueErrors)
+        return False
+
+
 def demo(
     out_dir: Annotated[Path, typer.Option(help="Folder for the outputs.")] = Path("reports"),
     fast: Annotated[bool, typer.Option(
         "--fast", help="250 paths of 20 days instead of 1000 of 250 (a quick check).")] = False,
+    force: ForceOpt = False,
 ) -> None:
     """The offline demo: S&P 500 scenarios for 2018 from GARCH(1,1)-t and AR(aic).
 
     Fits both models to daily percent log returns of the bundled sp500 adjusted close up to
     2017-12-31, simulates paths from the last date (seed 0), writes the GARCH paths to
-    OUT_DIR/sp500_scenarios.parquet and a page with both models to OUT_DIR/sp500.html.
+    OUT_DIR/sp500_scenarios.parquet and a page with both models to OUT_DIR/sp500.html. Running
+    it again replaces those files when an earlier demo wrote them; any other existing file
+    there (e.g. the report of `make demo`) is kept unless --force is given.
     """
+    parquet, page = out_dir / "sp500_scenarios.parquet", out_dir / "sp500.html"
+    check_outputs({"the scenarios file": parquet, "the page": page}, force=force, own=_demo_output)
     t0 = time.perf_counter()
     n_paths, horizon = (250, 20) if fast else (1000, 250)
     d = load_data("sp500", ["adj_close"], end=DEMO_END)
@@ -109,11 +147,13 @@ def demo(
         risk = tail_risk(scenarios[spec.name], RISK_LEVELS).iloc[0]
         rows.append(pd.concat([scores, risk]).rename(spec.name))
     first = DEMO_MODELS[0].name
-    parquet, page = out_dir / "sp500_scenarios.parquet", out_dir / "sp500.html"
+    # replaced only where the check above allowed it: an earlier demo's output, or --force
+    replace = {p: force or p.exists() for p in (parquet, page)}
     with working("writing outputs"):
-        write("the scenarios", parquet, lambda p: write_frame(scenarios[first].to_frame(), p))
-        write("the HTML page", page, lambda p: scenario_page(
-            scenarios, d.prices["adj_close"], "S&P 500: scenarios for 2018 from GARCH(1,1)-t and AR(aic)", p))
+        write("the scenarios", parquet, lambda p: write_frame(scenarios[first].to_frame(), p,
+                                                              overwrite=replace[parquet]))
+        write("the HTML page", page, lambda p: scenario_page(scenarios, d.prices["adj_close"], DEMO_TITLE, p,
+                                                             overwrite=replace[page]))
 
     con = stdout()
     con.print(f"S&P 500 (bundled sp500, adj_close): {len(r):,} daily percent log returns, "

@@ -8,8 +8,18 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from finar._estimator import check_seed
 from finar._io import write_frame
-from finar.cli._common import check_table_path, parse_params, stdout, working, write
+from finar.cli._common import (
+    ForceOpt,
+    check_outputs,
+    check_table_path,
+    data_path,
+    parse_params,
+    stdout,
+    working,
+    write,
+)
 from finar.data import load
 from finar.reporting.config import TICK_PARAMS
 from finar.reporting.pipeline import run_tick_model
@@ -33,12 +43,17 @@ def ticks(
         "--param", "-p", help="TickModel parameter key=value, repeatable, training settings as "
                               "train__<name> (default: the report's small network; e.g. -p channels=16 "
                               "-p train__max_epochs=5).")] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Fit finar.ticks.TickModel to trades, sample synthetic trades and print their realism (P5).
 
+    An existing --out file is kept unless --force is given.
+
     Example: `finar ticks --events 50000 --synthetic 20000 --out synthetic.parquet`
     """
+    check_seed(seed, "--seed")
     check_table_path(out)
+    check_outputs({"--out": out}, {"--trades": data_path(trades)}, force=force)
     params = {**TICK_PARAMS, **parse_params(param)}
     with working("loading trades" if trades else f"simulating {events:,} trades"):
         t = load(trades) if trades else simulate(n_events=events, seed=seed)
@@ -49,5 +64,5 @@ def ticks(
               f"synthetic, seed {seed + 1}", soft_wrap=True)
     con.print(escape(realism_table(run.realism).to_string()))
     if out is not None:
-        write("the synthetic trades", out, lambda p: write_frame(run.synthetic, p))
+        write("the synthetic trades", out, lambda p: write_frame(run.synthetic, p, overwrite=force))
         con.print(f"wrote synthetic trades to [bold]{escape(str(out))}[/]", soft_wrap=True)

@@ -35,12 +35,28 @@ import math
 import numpy as np
 import pandas as pd
 
-from finar.errors import DataError, MissingColumnsError, NonPositivePriceError, format_rows
+from finar.errors import (
+    DataError,
+    DuplicateTimestampError,
+    MissingColumnsError,
+    NonFiniteValueError,
+    NonPositivePriceError,
+    UnsortedIndexError,
+    format_rows,
+)
 
 __all__ = ["parkinson", "garman_klass", "rogers_satchell", "yang_zhang", "range_measures",
            "RANGE_ESTIMATORS"]
 
 _OHLC = ("open", "high", "low", "close")
+
+
+def _scale(scale: float) -> float:
+    """``scale`` as a positive finite float (0 or NaN would give zero or NaN variances silently)."""
+    if isinstance(scale, bool) or not isinstance(scale, int | float | np.integer | np.floating) or not (
+            math.isfinite(scale) and scale > 0):
+        raise DataError(f"scale must be a positive number (100 for percent), got {scale!r}")
+    return float(scale)
 
 
 def _bars(bars: pd.DataFrame, needed: tuple[str, ...]) -> pd.DataFrame:
@@ -53,11 +69,15 @@ def _bars(bars: pd.DataFrame, needed: tuple[str, ...]) -> pd.DataFrame:
                                   f"(found {[str(c) for c in bars.columns]}). Close-only data has no range: "
                                   "use squared returns instead")
     frame = bars[list(needed)].apply(pd.to_numeric, errors="coerce").astype(float)
-    if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
-        raise DataError("bars must have a sorted index without repeated days")
+    if not frame.index.is_monotonic_increasing:
+        raise UnsortedIndexError("bars must be sorted by time (use sort_index())")
+    if frame.index.has_duplicates:
+        twice = frame.index[frame.index.duplicated()]
+        raise DuplicateTimestampError(f"bars repeat the days {format_rows(twice)}; each day must appear once")
     bad = ~np.isfinite(frame.to_numpy()).all(axis=1)
     if bad.any():
-        raise DataError(f"bars have missing or non-numeric prices at {format_rows(frame.index[bad])}")
+        raise NonFiniteValueError(f"bars have missing or non-numeric prices at "
+                                  f"{format_rows(frame.index[bad])}")
     nonpos = (frame <= 0).any(axis=1)
     if nonpos.any():
         raise NonPositivePriceError(f"bars have non-positive prices at {format_rows(frame.index[nonpos])}")
@@ -76,6 +96,7 @@ def _bars(bars: pd.DataFrame, needed: tuple[str, ...]) -> pd.DataFrame:
 
 def parkinson(bars: pd.DataFrame, *, scale: float = 100.0) -> pd.Series:
     """Parkinson's variance ``(ln H/L)^2 / (4 ln 2)`` per day, times ``scale**2``."""
+    scale = _scale(scale)
     b = _bars(bars, ("high", "low"))
     hl = np.log(b["high"] / b["low"])
     return (hl**2 / (4 * math.log(2)) * scale**2).rename("parkinson")
@@ -83,6 +104,7 @@ def parkinson(bars: pd.DataFrame, *, scale: float = 100.0) -> pd.Series:
 
 def garman_klass(bars: pd.DataFrame, *, scale: float = 100.0) -> pd.Series:
     """Garman-Klass variance ``0.5 (ln H/L)^2 - (2 ln 2 - 1) (ln C/O)^2`` per day, times ``scale**2``."""
+    scale = _scale(scale)
     b = _bars(bars, _OHLC)
     hl, co = np.log(b["high"] / b["low"]), np.log(b["close"] / b["open"])
     return ((0.5 * hl**2 - (2 * math.log(2) - 1) * co**2) * scale**2).rename("garman_klass")
@@ -90,6 +112,7 @@ def garman_klass(bars: pd.DataFrame, *, scale: float = 100.0) -> pd.Series:
 
 def rogers_satchell(bars: pd.DataFrame, *, scale: float = 100.0) -> pd.Series:
     """Rogers-Satchell variance ``ln(H/C) ln(H/O) + ln(L/C) ln(L/O)`` per day, times ``scale**2``."""
+    scale = _scale(scale)
     b = _bars(bars, _OHLC)
     h, lo, c = np.log(b["high"] / b["open"]), np.log(b["low"] / b["open"]), np.log(b["close"] / b["open"])
     return ((h * (h - c) + lo * (lo - c)) * scale**2).rename("rogers_satchell")
@@ -102,6 +125,7 @@ def yang_zhang(bars: pd.DataFrame, window: int = 20, *, scale: float = 100.0) ->
     """
     if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 2:
         raise DataError(f"window must be an integer >= 2, got {window!r}")
+    scale = _scale(scale)
     b = _bars(bars, _OHLC)
     o = np.log(b["open"] / b["close"].shift(1))
     c = np.log(b["close"] / b["open"])

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy.special import ndtri
 
 from finar.errors import (
+    ConstantSeriesError,
     DataError,
     NonFiniteValueError,
     NotFittedError,
@@ -235,19 +236,20 @@ class _AffineScaler(_Params, ABC):
         return self
 
 
-def _zero_spread(scale: np.ndarray, x: Any, what: str, advice: str) -> None:
+def _zero_spread(scale: np.ndarray, x: Any, what: str, advice: str,
+                 error: type[DataError] = DataError) -> None:
     zero = np.atleast_1d(scale) == 0
     if zero.any():
         names = list(x.columns[zero]) if isinstance(x, pd.DataFrame) else np.flatnonzero(zero).tolist()
         which = "x has" if np.ndim(scale) == 0 else f"column(s) {list(names)} of x have"
-        raise DataError(f"{which} zero {what}, so the scaled values are undefined; {advice}")
+        raise error(f"{which} zero {what}, so the scaled values are undefined; {advice}")
 
 
 class StandardScaler(_AffineScaler):
     """Centre on the mean and divide by the standard deviation: ``z = (x - mean_) / std_``.
 
     ``scale_`` is the population standard deviation (``ddof=0``), as in scikit-learn. A
-    constant column raises :class:`~finar.errors.DataError`.
+    constant column raises :class:`~finar.errors.ConstantSeriesError` (a DataError).
 
     Examples
     --------
@@ -262,7 +264,7 @@ class StandardScaler(_AffineScaler):
     def _statistics(self, values: np.ndarray, x: Any) -> tuple[np.ndarray, np.ndarray]:
         # ptp is exact; a float std of constant values can be a tiny non-zero number
         _zero_spread(np.ptp(values, axis=0), x, "standard deviation (constant values)",
-                     "drop them, or use IdentityScaler")
+                     "drop them, or use IdentityScaler", ConstantSeriesError)
         loc = values.mean(axis=0)
         # divide by the largest deviation first, so squares neither underflow nor overflow
         dev = values - loc

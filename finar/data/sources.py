@@ -18,7 +18,7 @@ import pandas as pd
 from finar.data.validate import TIME_NAMES, clean_bars, clean_trades, normalize_columns
 from finar.errors import DataError, MixedTimeZoneError, UnknownDatasetError
 
-__all__ = ["datasets", "load", "read_file"]
+__all__ = ["DATASET_NAMES", "datasets", "load", "read_file"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,8 @@ _DATASETS = {
                  "BSD-3-Clause (finar/data/bundled/LICENSE)", _sp500_stocks),
     ]
 }
+#: the names ``load`` reads as bundled datasets
+DATASET_NAMES = frozenset(_DATASETS)
 
 
 def datasets() -> pd.DataFrame:
@@ -152,7 +154,7 @@ def read_file(path: str | os.PathLike[str], *, kind: str = "auto", time_column: 
             if isinstance(raw.index, pd.DatetimeIndex):
                 raw = raw.reset_index(names=raw.index.name or "time")
         elif ".csv" in suffixes or ".txt" in suffixes:
-            raw = pd.read_csv(p, **read_kwargs)
+            raw = _read_csv(p, read_kwargs)
             if "index_col" in read_kwargs and raw.index.name is None:
                 raw.index.name = "time"  # an unnamed index the user chose is the time
             if raw.columns.size and str(raw.columns[0]) == "Unnamed: 0" and not (
@@ -194,6 +196,38 @@ def read_file(path: str | os.PathLike[str], *, kind: str = "auto", time_column: 
         return clean_trades(raw, time_column=time_column, sort=sort, source=str(p))
     return clean_bars(raw, time_column=time_column, sort=sort, drop_duplicates=drop_duplicates,
                       source=str(p))
+
+
+#: delimiters tried, in order, when a CSV read with commas comes out as one column
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def _read_csv(path: Path, read_kwargs: dict[str, Any]) -> pd.DataFrame:
+    """``pd.read_csv``, telling the delimiter when none is given: a file that read with commas as
+    one column whose header holds ``;``, a tab or ``|`` is read again with that delimiter (and
+    with decimal commas when its ``;``-separated numbers use them, as European exports do)."""
+    if {"sep", "delimiter"} & set(read_kwargs):
+        return pd.read_csv(path, **read_kwargs)
+    head = pd.read_csv(path, nrows=0, **{k: v for k, v in read_kwargs.items() if k != "nrows"})
+    names = [str(c) for c in head.columns]
+    sep = next((d for d in _OTHER_DELIMITERS if len(names) == 1 and d in names[0]), None)
+    if sep is None:
+        return pd.read_csv(path, **read_kwargs)
+    raw = pd.read_csv(path, sep=sep, **read_kwargs)
+    if sep == ";" and "decimal" not in read_kwargs and _decimal_commas(raw):
+        raw = pd.read_csv(path, sep=sep, decimal=",", **read_kwargs)
+    return raw
+
+
+def _decimal_commas(raw: pd.DataFrame) -> bool:
+    """Whether some text column holds numbers written with a decimal comma (``1234,5``) only."""
+    for col in raw.columns:
+        values = raw[col].dropna()
+        if not pd.api.types.is_numeric_dtype(values) and len(values):
+            text = values.astype(str).str.strip()
+            if text.str.fullmatch(r"[+-]?\d+(,\d+)?").all() and text.str.contains(",").any():
+                return True
+    return False
 
 
 def load(name: str | os.PathLike[str], start: Any = None, end: Any = None,

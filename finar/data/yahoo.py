@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from finar._estimator import check_date
 from finar._io import write_frame
 from finar.data.validate import clean_bars
 from finar.errors import DataError, DataSourceError, FinarWarning, StaleCacheWarning
@@ -143,7 +144,7 @@ def load_yahoo(ticker: str, start: str | date | None = None, end: str | date | N
     span = [lo, hi if hi is not None else pd.Timestamp.now("UTC")]
     span = [_align(t, fresh.index.tz) for t in span]
     merged = _merge(_read_cache(path, ticker) if path.exists() else None, fresh, span, path)
-    write_frame(merged, path)
+    write_frame(merged, path, overwrite=True)  # the cache, refreshed
     return _clip(merged, lo, hi)
 
 
@@ -156,13 +157,7 @@ def _check_ticker(ticker: object) -> str:
 def _bound(value: object, name: str) -> Bound:
     if value is None:
         return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as err:
-        raise DataError(f"{name}={value!r} is not a date or time ({err})") from None
-    if ts is pd.NaT:
-        raise DataError(f"{name}={value!r} is not a date or time")
-    return ts
+    return check_date(value, name)
 
 
 def _align(ts: Bound, tz: Any) -> Bound:

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from finar._estimator import check_date, check_int, check_seed
 from finar.data.transforms import as_frame
 from finar.errors import DataError, LookAheadError, format_rows
 from finar.evaluation import scoring, stattests
@@ -271,6 +272,14 @@ class _Plan:
 def _plan(model: Forecaster, r: pd.Series | pd.DataFrame, exog: Exog, start: Any, end: Any, horizon: int,
           window: Literal["expanding"] | int, refit_every: int | None, levels: tuple[float, ...],
           n_paths: int, seed: int, check_causality: bool, one_step: OneStep) -> _Plan:
+    if not isinstance(model, Forecaster):
+        hint = (f"; create one with finar.models.create({model!r})" if isinstance(model, str)
+                else " such as finar.models.GARCH()")
+        raise DataError(f"model must be a finar forecaster, got {type(model).__name__} {model!r}{hint}")
+    seed = check_seed(seed)
+    if seed is None:
+        raise DataError("seed must be an integer >= 0, got None (a backtest is always reproducible)")
+    n_paths = check_int("n_paths", n_paths)
     frame = check_returns(r)
     if frame.shape[1] != 1:
         raise DataError(f"backtest takes one series; got {frame.shape[1]} columns "
@@ -292,11 +301,9 @@ def _plan(model: Forecaster, r: pd.Series | pd.DataFrame, exog: Exog, start: Any
     if one_step not in ("auto", "paths"):
         raise DataError(f"one_step must be 'auto' or 'paths', got {one_step!r}")
     idx = series.index
-    first = int(idx.searchsorted(pd.Timestamp(start) if isinstance(idx, pd.DatetimeIndex) else start))
+    first = _position(idx, start, "start")
     last_target = len(series) - horizon
-    last = last_target if end is None else min(
-        last_target, int(idx.searchsorted(pd.Timestamp(end) if isinstance(idx, pd.DatetimeIndex)
-                                          else end, side="right")) - 1)
+    last = last_target if end is None else min(last_target, _position(idx, end, "end", side="right") - 1)
     if first < 1 or first > last:
         raise DataError(f"no test days between start={start!r} and end={end!r} with data before them "
                         f"(series spans {idx[0]} .. {idx[-1]})")
@@ -314,6 +321,18 @@ def _plan(model: Forecaster, r: pd.Series | pd.DataFrame, exog: Exog, start: Any
                 "n_paths": int(n_paths), "seed": int(seed), "model": repr(model), "one_step": one_step,
                 "exog": [] if ex is None else list(ex.columns)}
     return _Plan(series, jobs, first, last, settings)
+
+
+def _position(idx: pd.Index, value: Any, what: str, side: Literal["left", "right"] = "left") -> int:
+    """Where ``value`` (a date for a DatetimeIndex) falls in ``idx``, or a DataError naming it."""
+    key = value
+    if isinstance(idx, pd.DatetimeIndex):
+        key = check_date(value, what)
+    try:
+        return int(idx.searchsorted(key, side=side))
+    except (TypeError, ValueError) as exc:  # a zone-aware date against naive days, text against numbers
+        raise DataError(f"{what}={value!r} cannot be compared with the returns' index "
+                        f"({idx.dtype}): {exc}") from exc
 
 
 def _assemble(plan: _Plan, results: list[_Block], label: str, seconds: float) -> BacktestResult:
@@ -508,6 +527,8 @@ def backtest_panel(model: Forecaster | Mapping[str, Forecaster], r: pd.DataFrame
     if missing:
         raise DataError(f"model has no entry for assets {format_rows(missing)}; pass one model per column")
     levels = tuple(float(a) for a in levels)
+    if check_seed(seed) is None:
+        raise DataError("seed must be an integer >= 0, got None (a backtest is always reproducible)")
     plans = {a: _plan(models[a], r[c].dropna(), _asset_exog(exog, a, c, r), start, end, horizon, window,
                       refit_every, levels, n_paths, task_seed(seed, a), check_causality, one_step)
              for a, c in zip(assets, r.columns, strict=True)}

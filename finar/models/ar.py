@@ -103,6 +103,21 @@ class AR(UnivariateForecaster):
         """An AR(p) day depends on the ``p`` days before it only."""
         return self.min_context
 
+    def _check_state_1d(self, state: dict[str, Any]) -> None:
+        self._validate()
+        p = int(state["order"])
+        chosen = isinstance(self.order, str)  # by aic/bic: any order up to max_order
+        if not (0 <= p <= int(self.max_order) if chosen else p == int(self.order)):
+            raise ValueError(f"fitted order {p} does not agree with order={self.order!r}, "
+                             f"max_order={self.max_order!r}")
+        if len(state["coefs"]) != p or len(state["exog_coefs"]) != len(self.exog_columns_):
+            raise ValueError(f"{len(state['coefs'])} AR and {len(state['exog_coefs'])} covariate "
+                             f"coefficients for order {p} and {len(self.exog_columns_)} covariates")
+        if not float(state["sigma2"]) > 0:
+            raise ValueError(f"innovation variance {state['sigma2']!r} is not positive")
+        if self.innovations == "bootstrap" and not len(state["resid"]):
+            raise ValueError("innovations='bootstrap' but the file has no residuals")
+
     def _fit_1d(self, y: np.ndarray, x: np.ndarray | None) -> dict[str, Any]:
         self._validate()
         # covariates lagged one day: row t holds x_{t-1}; row 0 (no x_{-1}) is held back

@@ -53,10 +53,12 @@ from finar._estimator import load as _load_any
 from finar._estimator import plain as _plain
 from finar.data.transforms import as_frame, check_length
 from finar.errors import (
+    ConstantSeriesError,
     DataError,
     DuplicateTimestampError,
     FinarError,
     NonFiniteValueError,
+    UnsortedIndexError,
     format_rows,
 )
 from finar.models.predictive import LocScalePredictive, Predictive
@@ -191,7 +193,7 @@ def check_exog(exog: Exog, index: pd.Index, what: str = "exog",
     """
     if exog is None:
         return None
-    frame = check_returns(exog, what=what)
+    frame = check_returns(exog, what=what, largest=None)
     frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
     if columns is not None:
         missing = [c for c in columns if c not in frame.columns]
@@ -206,8 +208,20 @@ def check_exog(exog: Exog, index: pd.Index, what: str = "exog",
     return frame
 
 
-def check_returns(r: pd.Series | pd.DataFrame, *, what: str = "r") -> pd.DataFrame:
-    """Validate returns given to a model: pandas, numeric, finite. Returns a DataFrame view."""
+#: no return in any unit is this large (a percent log return of 1e10 is a price ratio of
+#: e^(1e8)): such values are a unit or column mistake, and float32 networks would square them to inf
+LARGEST_RETURN = 1e10
+
+
+def check_returns(r: pd.Series | pd.DataFrame, *, what: str = "r", fitting: bool = False,
+                  largest: float | None = LARGEST_RETURN) -> pd.DataFrame:
+    """Validate returns given to a model: pandas, numeric, finite, sorted, each day once.
+
+    Values of magnitude ``largest`` or more are refused (covariates pass ``largest=None``). With
+    ``fitting`` (the returns a model is fitted to) a column whose values are all equal is
+    refused too: no model of returns can learn a scale from it, and the classical ones would
+    "fit" it and score every day NaN or infinite. Returns a DataFrame view.
+    """
     if not isinstance(r, pd.Series | pd.DataFrame):
         raise DataError(f"{what} must be a pandas Series or DataFrame of returns, got "
                         f"{type(r).__name__}; wrap arrays with pd.Series(values)")
@@ -224,12 +238,31 @@ def check_returns(r: pd.Series | pd.DataFrame, *, what: str = "r") -> pd.DataFra
             f"{what} has NaN or infinite returns at {format_rows(frame.index[bad])}; "
             "returns must be finite (finar.returns gives NaN-free returns)"
         )
+    if largest is not None:
+        huge = (np.abs(values) >= largest).any(axis=1)
+        if huge.any():
+            raise DataError(f"{what} has values of magnitude {largest:g} or more at "
+                            f"{format_rows(frame.index[huge])}; these are not returns in any unit: pass "
+                            "returns (finar.returns(prices)), not prices, volumes or sums")
     if not frame.index.is_monotonic_increasing:
-        raise DataError(f"{what} must be sorted by time")
+        try:
+            back = frame.index[1:][np.asarray(frame.index[1:] < frame.index[:-1])]
+        except TypeError:  # labels that do not compare (mixed types)
+            back = []
+        where = f"; it goes back at {format_rows(back)}" if len(back) else ""
+        raise UnsortedIndexError(f"{what} must be sorted by time (use sort_index()){where}")
     if frame.index.has_duplicates:
         raise DuplicateTimestampError(f"{what} has repeated rows at "
                                       f"{format_rows(frame.index[frame.index.duplicated()])}; each "
                                       "day must appear once")
+    if fitting and len(frame) > 1:
+        flat = [c for c, v in zip(frame.columns, values.T, strict=True) if v.min() == v.max()]
+        if flat:
+            raise ConstantSeriesError(
+                f"{what} is constant in column(s) {format_rows(flat)} (every value "
+                f"{float(frame[flat[0]].iloc[0]):g}); a model cannot learn a distribution from it: "
+                "check the price column, or drop the constant series"
+            )
     return frame
 
 
@@ -264,7 +297,7 @@ class UnivariateForecaster(Forecaster):
         if exog is not None and "exog" not in self.tags:
             raise DataError(f"{type(self).__name__} takes no covariates (its tags {sorted(self.tags)} lack "
                             "'exog'); drop exog, or add 'exog' to its tags and use x in _fit_1d")
-        frame = check_returns(r)
+        frame = check_returns(r, fitting=True)
         check_length(frame, max(self.min_fit_obs, self.min_context + 1),
                      what=f"fitting {type(self).__name__}")
         ex = check_exog(exog, frame.index, "fit exog")
@@ -339,6 +372,16 @@ class UnivariateForecaster(Forecaster):
         self.series_name_ = state["series_name"]
         self.exog_columns_ = list(state.get("exog_columns", []))
 
+    def _check_state(self) -> None:
+        if not isinstance(self.states_, dict) or sorted(self.states_) != sorted(self.columns_):
+            raise ValueError(f"the per-series states do not match the columns {self.columns_}")
+        for state in self.states_.values():
+            self._check_state_1d(state)
+
+    def _check_state_1d(self, state: dict[str, Any]) -> None:
+        """Check one series' loaded state against the parameters; raise ValueError/KeyError on a
+        mismatch (:func:`finar.models.load` turns it into a ModelFileError). Default: nothing."""
+
     @abstractmethod
     def _fit_1d(self, y: np.ndarray, x: np.ndarray | None) -> dict[str, Any]: ...
 
@@ -374,7 +417,7 @@ def future_exog(exog_future: Exog, columns: list[str], horizon: int) -> np.ndarr
     if exog_future is None:
         raise DataError(f"sample: the model was fitted with exog {columns}; pass exog_future with at "
                         f"least horizon - 1 = {horizon - 1} rows of them")
-    frame = check_returns(exog_future, what="exog_future")
+    frame = check_returns(exog_future, what="exog_future", largest=None)
     frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
     missing = [c for c in columns if c not in frame.columns]
     if missing:

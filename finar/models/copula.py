@@ -254,7 +254,7 @@ class CopulaGARCH(Forecaster):
         self._validate()
         if exog is not None:
             raise DataError(f"{type(self).__name__} takes no exog; drop the argument")
-        frame = check_returns(r)
+        frame = check_returns(r, fitting=True)
         check_length(frame, self.min_fit_obs, what=f"fitting {type(self).__name__}")
         self.columns_ = [str(c) for c in frame.columns]
         self.series_name_ = r.name if isinstance(r, pd.Series) else None

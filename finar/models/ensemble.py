@@ -228,7 +228,9 @@ class Ensemble(Forecaster):
         return Scenarios(paths[order], first.index, list(first.columns), seed=seed)
 
     # ---- files: each member as (name, params, state), the ensemble's own params emptied ----------
-    def save(self, path: Any) -> Any:
+    def save(self, path: Any, *, overwrite: bool = False) -> Any:
+        """Write the fitted ensemble, each member with its state, to ``path`` (an existing file
+        only with ``overwrite=True``); read it back with :func:`finar.models.load`."""
         from finar._estimator import plain, write_model_file
 
         self._check_fitted("save")
@@ -237,7 +239,7 @@ class Ensemble(Forecaster):
                 raise DataError(f"Ensemble member {type(m).__name__} is not registered and cannot be saved")
         return write_model_file(path, {"model": self.registry_name,
                                        "params": {"members": [], "weights": plain(self.weights)},
-                                       "state": self._get_state()})
+                                       "state": self._get_state()}, overwrite=overwrite)
 
     def _get_state(self) -> dict[str, Any]:
         from finar._estimator import plain
@@ -247,17 +249,20 @@ class Ensemble(Forecaster):
                              "state": m._get_state()} for m in self.members_]}
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        from finar._estimator import _lookup
+        from finar._estimator import rebuild
 
         members = []
         for rec in state["members"]:
-            cls = _lookup(rec["model"])
-            if cls is None:
-                raise KeyError(f"unknown member model {rec['model']!r}")
-            m = cls(**rec["params"])
+            m = rebuild(rec["model"], rec["params"])  # checked, and on load's device
             m._set_state(rec["state"])
             members.append(m)
         self.members_ = members
         self.members = [clone(m) for m in members]
         self.weights_ = np.asarray(state["weights"], dtype=float)
         self.columns_ = list(state["columns"])
+
+    def _check_state(self) -> None:
+        if self.weights_.shape != (len(self.members_),):
+            raise ValueError(f"{self.weights_.size} weights for {len(self.members_)} members")
+        for m in self.members_:
+            m._check_state()

@@ -192,6 +192,18 @@ class GARCH(UnivariateForecaster):
         return am, resid, sigma2, bounds, mp, vp, dp
 
     # ---- UnivariateForecaster hooks -----------------------------------------------------
+    def _check_state_1d(self, state: dict[str, Any]) -> None:
+        self._validate()
+        k, n_x = self.min_context, len(self.exog_columns_)
+        am = self._arch(np.zeros(k + 2), np.zeros((k + 2, n_x)) if n_x else None)
+        n = am.num_params + am.volatility.num_params + am.distribution.num_params
+        values, names = state["params"]["values"], state["params"]["names"]
+        if len(values) != n or len(names) != n:
+            raise ValueError(f"{len(values)} fitted parameters ({names}) where mean={self.mean!r}, "
+                             f"vol={self.vol!r}, dist={self.dist!r} and {n_x} covariates have {n}")
+        for key in ("backcast", "train_var", "train_max_r2"):
+            float(state[key])
+
     def _fit_1d(self, y: np.ndarray, x: np.ndarray | None) -> dict[str, Any]:
         self._validate()
         am = self._arch(y, x)

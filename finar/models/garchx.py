@@ -122,6 +122,8 @@ class GARCHX(UnivariateForecaster):
         k = 0 if x is None else x.shape[1]
         mu, omega, alpha, gamma, beta, delta, _ = self._unpack(theta, k)
         eps = y - mu
+        if len(eps) == 0:  # no day: nothing to filter (the backcast row below would be one too many)
+            return eps, np.zeros(0)
         eps2_lag = np.r_[backcast, eps[:-1] ** 2]
         neg_lag = np.r_[0.5, (eps[:-1] < 0).astype(float)]  # arch: the backcast counts half as negative
         u = omega + (alpha + gamma * neg_lag) * eps2_lag
@@ -201,6 +203,16 @@ class GARCHX(UnivariateForecaster):
                 "x_backcast": x_backcast.tolist(), "n_exog": k, "loglikelihood": -float(res.fun)}
 
     # ---- the contract hooks ----------------------------------------------------------------------
+    def _check_state_1d(self, state: dict[str, Any]) -> None:
+        self._validate()
+        k = len(self.exog_columns_)
+        n = 4 + (self.vol == "gjr") + k + self._z.num_params
+        values = state["params"]["values"]
+        if len(values) != n or int(state["n_exog"]) != k or len(state["x_backcast"]) != k:
+            raise ValueError(f"{len(values)} fitted parameters and {state['n_exog']} covariates where "
+                             f"vol={self.vol!r}, dist={self.dist!r} and {k} covariates have {n}")
+        float(state["backcast"])
+
     def _filtered(self, state: dict[str, Any], y: np.ndarray,
                   x: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         theta = np.asarray(state["params"]["values"], dtype=float)

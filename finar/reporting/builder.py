@@ -65,9 +65,13 @@ class Report:
                   "stated in each section, so the same command gives the same page.")
         return page_html(self.title, self.subtitle, self.sections, footer)
 
-    def write_html(self, path: str | os.PathLike[str]) -> Path:
-        """Write the page atomically (parent folders created) and return its path."""
-        atomic_write_text(path, self.to_html())
+    def write_html(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the page atomically (parent folders created) and return its path.
+
+        An existing file is replaced only with ``overwrite=True``
+        (:class:`~finar.errors.FileExistsFinarError` otherwise, the file left as it was).
+        """
+        atomic_write_text(path, self.to_html(), overwrite=overwrite)
         return Path(path)
 
 

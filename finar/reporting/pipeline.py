@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from finar import ticks
+from finar._estimator import check_date
 from finar.anomaly import AnomalyDetector
 from finar.data import load, parkinson, returns
 from finar.data.validate import normalize_columns
@@ -249,6 +250,8 @@ def load_data(data: str | os.PathLike[str] | pd.DataFrame | pd.Series,
     else:
         source = os.fspath(data)
         frame = load(data, start=start, end=end, **(load_options or {}))
+    if len(frame) == 0 and (start is not None or end is not None):
+        raise DataError(f"{source} has no data between start={start!r} and end={end!r}")
     prices = pick_columns(frame, columns, source=source, prefer=prefer)
     r = returns(prices.iloc[:, 0] if prices.shape[1] == 1 else prices)
     if isinstance(r, pd.Series):
@@ -277,6 +280,11 @@ def default_test_period(index: pd.Index) -> tuple[pd.Timestamp, pd.Timestamp]:
     return index[min(len(index) - 1, int(len(index) * 0.75))], index[-1]
 
 
+def as_date(value: Any, what: str) -> pd.Timestamp:
+    """``value`` as a Timestamp, or a DataError naming ``what`` (``"test start"``) and the value."""
+    return check_date(value, what)
+
+
 def backtest_period(index: pd.Index, start: Any = None, end: Any = None
                     ) -> tuple[pd.Timestamp, pd.Timestamp]:
     """First and last test day: ``start`` (else :func:`default_test_period`) to ``end`` (else the
@@ -292,9 +300,9 @@ def backtest_period(index: pd.Index, start: Any = None, end: Any = None
     else:
         if not len(index):
             raise SectionUnavailable("there are no returns to test a forecast on")
-        first, last = pd.Timestamp(start), index[-1]
+        first, last = as_date(start, "test start"), index[-1]
     if end is not None:
-        last = pd.Timestamp(end)
+        last = as_date(end, "test end")
     if first > index[-1] or last < first:
         raise SectionUnavailable(f"no test days between {day(first)} and {day(last)}; the data "
                                  f"spans {span(index)}")
@@ -315,9 +323,9 @@ def anomaly_split(r: pd.Series, *, test_start: Any = None, test_end: Any = None,
         No day is left to score.
     """
     if train_end is not None:
-        train = r.loc[:train_end]
+        train = r.loc[:as_date(train_end, "train end")]
         test = r.iloc[len(train):]
-        test = test.loc[:test_end] if test_end is not None else test
+        test = test.loc[:as_date(test_end, "test end")] if test_end is not None else test
     else:
         start, end = backtest_period(r.index, test_start, test_end)
         train, test = r.loc[r.index < start], r.loc[start:end]

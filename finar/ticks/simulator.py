@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from finar._estimator import check_seed
 from finar.errors import DataError
 
 __all__ = ["SimParams", "simulate"]
@@ -136,6 +137,7 @@ def simulate(n_events: int = 200_000, seed: int = 0, params: SimParams | None = 
     """
     if isinstance(n_events, bool) or not isinstance(n_events, int | np.integer) or n_events < 2:
         raise DataError(f"n_events must be an integer >= 2, got {n_events!r}")
+    seed = check_seed(seed)
     p = params or SimParams()
     try:
         p = SimParams(**{**asdict(p), **overrides})

@@ -33,4 +33,4 @@ def small_report() -> Report:
 @pytest.fixture(scope="session")
 def small_report_file(small_report: Report) -> Path:
     """The small report written to tests/artifacts/report.html (kept for inspection)."""
-    return small_report.write_html(ARTIFACTS / "report.html")
+    return small_report.write_html(ARTIFACTS / "report.html", overwrite=True)
