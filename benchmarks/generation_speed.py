@@ -2,8 +2,13 @@
 
 - per-step time of cached vs naive generation for 1,000 paths at a receptive field >= 1,024;
 - 1,000 and 10,000 paths x 250 steps in paths per second, beside arch's GARCH(1,1) simulation
-  of the same size (``finar.models.GARCH.sample``, which runs arch's simulation forecast);
-- the Transformer's KV cache vs recomputing its context window, 1,000 paths x 1,000 steps.
+  of the same size (``finar.models.GARCH.sample``, which runs arch's simulation forecast); the
+  best of 2 runs for the networks and of 5 for arch, whose single runs vary by 2x;
+- the Transformer's KV cache vs recomputing its context window, 1,000 paths x 1,000 steps, and
+  10,000 x 250 paths beside arch;
+- the floating-point operations per generated step of one path (``torch.utils.flop_counter``: the
+  difference between generating ``h`` steps and one, per step and path) and this machine's float32
+  matrix-product rate, so the time the arithmetic alone needs is visible beside the measured time.
 
 The network is untrained (speed does not depend on the weights).
 
@@ -17,7 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
 from _common import write_results
+from torch.utils.flop_counter import FlopCounterMode
 
 import finar
 from finar.models.transformer import Transformer
@@ -35,6 +42,22 @@ def timed(fn, repeat: int = 1) -> float:
     return best
 
 
+def flops_per_step(model, r, n: int = 64, h: int = 9) -> float:
+    """Floating-point operations per generated step and path (prefill excluded)."""
+    def count(steps: int) -> int:
+        with FlopCounterMode(display=False) as fc:
+            model.sample(r, horizon=steps, n_paths=n, seed=0)
+        return fc.get_total_flops()
+
+    return (count(h) - count(1)) / ((h - 1) * n)
+
+
+def matmul_gflops(size: int = 2048) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    seconds = timed(lambda: a @ b, repeat=5)
+    return 2 * size ** 3 / seconds / 1e9
+
+
 def main() -> None:
     r = finar.returns(finar.load("sp500")["adj_close"])
     # receptive field 1 + 2 * 1023 = 2047 >= 1,024: kernel 2, dilations 1..512, two cycles
@@ -49,8 +72,9 @@ def main() -> None:
     model = WaveNet(train={"max_epochs": 1}).fit(r)  # the default configuration (receptive field 32)
     garch = finar.models.GARCH(dist="t").fit(r)
     for n in (1000, 10_000):
-        wn = timed(lambda n=n: model.sample(r, horizon=HORIZON, n_paths=n, seed=0))
-        ga = timed(lambda n=n: garch.sample(r, horizon=HORIZON, n_paths=n, seed=0))
+        # best of several runs: a single run of arch's fast simulation varies by 2x on a busy machine
+        wn = timed(lambda n=n: model.sample(r, horizon=HORIZON, n_paths=n, seed=0), repeat=2)
+        ga = timed(lambda n=n: garch.sample(r, horizon=HORIZON, n_paths=n, seed=0), repeat=5)
         rows += [{"name": f"WaveNet {n:,} x {HORIZON} paths", "value": n / wn, "unit": "paths/s"},
                  {"name": f"arch GARCH(1,1)-t {n:,} x {HORIZON} paths", "value": n / ga, "unit": "paths/s"},
                  {"name": f"WaveNet time / arch time, {n:,} paths", "value": wn / ga, "unit": "x"}]
@@ -61,6 +85,20 @@ def main() -> None:
     rows += [{"name": "Transformer KV cache, 1,000 x 1,000", "value": kv, "unit": "s"},
              {"name": "Transformer recompute, 1,000 x 1,000", "value": naive_tf, "unit": "s"},
              {"name": "speed-up KV cache vs recompute", "value": naive_tf / kv, "unit": "x"}]
+    n = 10_000
+    tf_t = timed(lambda: tf.sample(r, horizon=HORIZON, n_paths=n, seed=0), repeat=2)
+    ga = timed(lambda: garch.sample(r, horizon=HORIZON, n_paths=n, seed=0), repeat=5)
+    rows += [{"name": f"Transformer {n:,} x {HORIZON} paths", "value": n / tf_t, "unit": "paths/s"},
+             {"name": f"Transformer time / arch time, {n:,} paths", "value": tf_t / ga, "unit": "x"}]
+    # the arithmetic: FLOPs per generated step of one path, and what the matrix units of this
+    # machine can do, so the least time the arithmetic alone needs is visible
+    peak = matmul_gflops()
+    rows.append({"name": "float32 matrix product, 2048^2", "value": peak, "unit": "GFLOP/s"})
+    for name, m in (("WaveNet", model), ("Transformer", tf)):
+        f = flops_per_step(m, r)
+        rows += [{"name": f"{name} FLOPs per generated step and path", "value": f, "unit": "FLOP"},
+                 {"name": f"{name} {n:,} x {HORIZON}: arithmetic at the matrix-product rate", "value":
+                  f * n * HORIZON / (peak * 1e9), "unit": "s"}]
     for row in rows:
         print(f"{row['name']:45s} {row['value']:10.3f} {row['unit']}", flush=True)
     write_results("generation_speed", "speed", rows, columns=["name", "value", "unit"],

@@ -159,6 +159,20 @@ SCALEOUT_COLUMNS: Columns = [
     ("model", "work", ""), ("executor", "executor", ""), ("tasks", "tasks", ""), ("wall_s", "wall s", ".1f"),
     ("speedup", "speed-up", ".2f"), ("identical_to_serial", "identical to serial", ""),
 ]
+TAIL_COLUMNS: Columns = [
+    ("model", "model", ""), ("seed", "seed", ""), ("kurt_1", "kurt 1d", ".2f"),
+    ("inside_kurt_1", "in band", ""),
+    ("kurt_20", "kurt 20d", ".2f"), ("inside_kurt_20", "in band", ""), ("hill_left", "Hill left", ".2f"),
+    ("inside_hill_left", "in band", ""), ("hill_right", "Hill right", ".2f"),
+    ("inside_hill_right", "in band", ""),
+    ("max_loss_median", "max loss median", ".2f"), ("max_loss_p99", "max loss p99", ".2f"),
+    ("share_beyond_2x", "paths beyond 2x worst", ".3f"), ("drift", "scale drift", ".2f"),
+]
+HORIZON_COLUMNS: Columns = [
+    ("model", "model", ""), ("horizon", "h (days)", ""), ("crps", "CRPS", ".4f"),
+    ("crps_vs_garch_t", "CRPS - GARCH-t", ".4f"), ("cover_50", "50% coverage", ".3f"),
+    ("cover_90", "90% coverage", ".3f"), ("hit_1", "1% VaR hits", ".3f"), ("hit_5", "5% VaR hits", ".3f"),
+]
 SPEED_COLUMNS: Columns = [("name", "measure", ""), ("value", "value", ""), ("unit", "unit", "")]
 
 
@@ -225,6 +239,10 @@ def renderer(d: dict[str, Any]) -> Callable[[dict[str, Any]], str]:
         return _with(PANEL_COLUMNS)
     if "executor" in first and "wall_s" in first:
         return _with(SCALEOUT_COLUMNS)
+    if "share_beyond_2x" in first:
+        return _with(TAIL_COLUMNS)
+    if "cover_90" in first:
+        return _with(HORIZON_COLUMNS)
     return {"P1": _p1, "P2": _p2, "P3": _p3, "P5": _with(P5_COLUMNS),
             "P6": _with(P6_COLUMNS)}.get(str(d.get("protocol", "")), _generic)
 

@@ -203,19 +203,26 @@ class Head(nn.Module, ABC):
 class _LocScaleMixture(Head):
     """Shared by the continuous heads: ``p(y) = sum_k w_k f((y - mu_k) / s_k) / s_k``, ``f`` a
     standard normal or t. ``_params`` gives ``log w``, ``mu``, ``s`` and ``v - 2`` (``None`` for the
-    normal), each ``(..., K)``; ``s = softplus(r_s) + min_scale``, ``v = 2 + min(softplus(r_v),
-    max_df - 2)``."""
+    normal), each ``(..., K)``; ``s = softplus(r_s) + min_scale``, ``v = min_df + min(softplus(r_v),
+    max_df - min_df)``. ``min_df`` (default 2) is the floor of every ``v``: a model choice that
+    bounds how heavy a conditional tail can be (``min_df > 4``: every conditional has a finite
+    fourth moment, so long simulated paths cannot be dominated by a handful of draws)."""
 
-    def __init__(self, min_scale: float = 1e-3, max_df: float = 200.0) -> None:
+    def __init__(self, min_scale: float = 1e-3, max_df: float = 200.0, min_df: float = 2.0) -> None:
         super().__init__()
         self.min_scale = _check_number("min_scale", min_scale, 0.0)
         self.max_df = _check_number("max_df", max_df, 2.0)
+        self.min_df = _check_number("min_df", min_df, 0.0)
+        if not 2.0 <= self.min_df < self.max_df:
+            raise DataError(f"min_df must lie in [2, max_df={self.max_df:g}), got {min_df!r}")
 
     @abstractmethod
     def _params(self, raw: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor | None]: ...
 
     def _scale_excess(self, r_s: Tensor, r_v: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        excess = None if r_v is None else F.softplus(r_v).clamp(max=self.max_df - 2)  # v - 2, exactly
+        # v - 2, exactly (min_df - 2 is 0.0 by default, which leaves the sum bit-identical)
+        excess = None if r_v is None else (self.min_df - 2) + F.softplus(r_v).clamp(
+            max=self.max_df - self.min_df)
         return F.softplus(r_s) + self.min_scale, excess
 
     def log_prob(self, raw: Tensor, y: Tensor) -> Tensor:
@@ -447,8 +454,9 @@ class StudentTMixtureHead(_LocScaleMixture):
     (12, (5,))
     """
 
-    def __init__(self, n_components: int = 3, min_scale: float = 1e-3, max_df: float = 200.0) -> None:
-        super().__init__(min_scale, max_df)
+    def __init__(self, n_components: int = 3, min_scale: float = 1e-3, max_df: float = 200.0,
+                 min_df: float = 2.0) -> None:
+        super().__init__(min_scale, max_df, min_df)
         self.n_components = _check_int("n_components", n_components, 1)
         self.n_params = 4 * n_components
 

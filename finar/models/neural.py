@@ -203,7 +203,7 @@ class NeuralForecaster(Forecaster):
         self._validate()
         for stale in ("exog_scaler_", "edges_"):  # learned by an earlier fit, perhaps with other settings
             self.__dict__.pop(stale, None)
-        frame = check_returns(r)
+        frame = check_returns(r, fitting=True)
         check_length(frame, self.min_fit_obs, what=f"fitting {type(self).__name__}")
         self.columns_ = [str(c) for c in frame.columns]
         cov = self._fit_covariates(exog, frame.index)

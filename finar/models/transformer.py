@@ -152,6 +152,11 @@ class CausalSelfAttention(nn.Module):
         if T > C:  # query i sees keys i-C+1..i
             mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril().triu(1 - C)
             causal = False
+        if T == 1 and not causal and mask is None:
+            # one query per head (decoding): the g = nh // nkv query heads of a kv head attend as g
+            # queries of that head, with no copy of the cached keys and values
+            y = F.scaled_dot_product_attention(q.reshape(B, nkv, nh // nkv, hs), k, v)  # (B, nkv, g, hs)
+            return self.resid_drop(self.proj(y.reshape(B, 1, nh * hs)))
         k = k.repeat_interleave(nh // nkv, dim=1)  # (B, nh, S, hs): query head h uses kv head h // g
         v = v.repeat_interleave(nh // nkv, dim=1)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
@@ -296,6 +301,8 @@ class Transformer(NeuralForecaster):
         with wide tail bins, mu-law, or Chronos' mean-scaled bins (uniform on +-15 mean |z|;
         values beyond get log density -inf, as the model gives them no mass).
     n_bins, n_components : int, default 256, 3
+    min_df : float, default 2.0
+        Floor of the degrees of freedom of the t heads, as for :class:`finar.models.WaveNet`.
     train : TrainConfig or mapping, optional
         Training settings, as for :class:`finar.models.WaveNet`; ``window`` predicted steps per
         training window with RoPE (absolute positions train one step per window).
@@ -318,14 +325,15 @@ class Transformer(NeuralForecaster):
 
     def __init__(self, config: TransformerConfig | Mapping[str, Any] | None = default_config,
                  head: str | None = None, quantizer: str = "uniform", n_bins: int = 256,
-                 n_components: int = 3, train: TrainConfig | Mapping[str, Any] | None = default_train,
+                 n_components: int = 3, min_df: float = 2.0,
+                 train: TrainConfig | Mapping[str, Any] | None = default_train,
                  device: str = "cpu", progress: bool = False) -> None:
         # config and train are held as frozen configs (a mapping changes the defaults it names), so
         # that get_params(deep=True) lists config__context, train__lr ... and a loaded model equals
         # its original
         self.config = as_config(config, self.default_config, "Transformer.config")
         self.head, self.quantizer = head, quantizer
-        self.n_bins, self.n_components = n_bins, n_components
+        self.n_bins, self.n_components, self.min_df = n_bins, n_components, min_df
         self.train = as_config(train, self.default_train, "Transformer.train")
         self.device, self.progress = device, progress
 
@@ -357,6 +365,7 @@ class Transformer(NeuralForecaster):
         cfg = self.architecture
         check_int("n_bins", self.n_bins, 2)
         check_int("n_components", self.n_components)
+        check_number("min_df", self.min_df, 2.0)
         if self.quantizer not in ("uniform", "mulaw", "meanscaled"):
             raise DataError(f"quantizer must be 'uniform', 'mulaw' or 'meanscaled', got {self.quantizer!r}")
         if cfg.tokens == "discrete" and self.head not in (None, "categorical"):
@@ -373,8 +382,12 @@ class Transformer(NeuralForecaster):
                      "meanscaled": MeanScaledQuantizer}[self.quantizer]
                 self.edges_ = np.ravel(q(n_bins=int(self.n_bins)).fit(z.ravel()).edges_).tolist()
             return make_head("categorical", edges=torch.tensor(self.edges_, dtype=torch.float32))
-        if name in ("t_mixture", "logistic_mixture"):
+        if name == "t_mixture":
+            return make_head(name, n_components=int(self.n_components), min_df=float(self.min_df))
+        if name == "logistic_mixture":
             return make_head(name, n_components=int(self.n_components))
+        if name == "student_t":
+            return make_head(name, min_df=float(self.min_df))
         return make_head(name)
 
     def _network(self, n_series: int, n_covariates: int) -> TransformerNetwork:
@@ -414,17 +427,19 @@ class Transformer(NeuralForecaster):
         net, dev, C = self.network_.eval(), self.device, self.min_context
         series = torch.full((n,), sid, dtype=torch.long, device=dev)
         c = self._tensor(cov)
-        x = torch.tensor(z, dtype=torch.float32, device=dev)[None, :].expand(n, -1)
+        x = torch.empty((n, C + horizon), dtype=torch.float32, device=dev)  # context, then the paths
+        x[:, :C] = torch.tensor(z, dtype=torch.float32, device=dev)
         if cached:  # prefill once, then share the caches across paths
             caches: list[dict[str, Tensor]] = [{} for _ in net.blocks]
-            raw = net(x[:1], series[:1], None if c is None else c[None, :C], caches)[:, -1].expand(n, -1)
+            raw = net(x[:1, :C], series[:1], None if c is None else c[None, :C], caches)[:, -1].expand(n, -1)
             caches = [{k: t.expand(n, -1, -1, -1).contiguous() for k, t in cache.items()} for cache in caches]
         for h in range(horizon):
             if not cached:
-                raw = net(x[:, -C:], series, None if c is None else c[h:h + C][None].expand(n, -1, -1))[:, -1]
-            x = torch.cat([x, self.head_.sample(raw, gen, **kw)[:, None]], dim=1)
+                window = x[:, h:h + C]
+                raw = net(window, series, None if c is None else c[h:h + C][None].expand(n, -1, -1))[:, -1]
+            x[:, C + h] = self.head_.sample(raw, gen, **kw)
             if cached and h + 1 < horizon:
                 c_t = None if c is None else c[C + h][None, None, :].expand(n, -1, -1)
-                raw = net(x[:, -1:], series, c_t, caches, start=C + h)[:, 0]
-        return x[:, -horizon:].double().cpu().numpy()
+                raw = net(x[:, C + h:C + h + 1], series, c_t, caches, start=C + h)[:, 0]
+        return x[:, C:].double().cpu().numpy()
 

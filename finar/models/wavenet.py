@@ -34,7 +34,7 @@ from finar.models.heads import Head, make_head
 from finar.models.neural import NeuralForecaster
 from finar.models.training import TRAIN_DEFAULTS, TrainConfig, as_config
 
-__all__ = ["WaveNet", "WaveNetConfig", "WaveNetNetwork", "CausalConv1d", "ResidualBlock"]
+__all__ = ["WaveNet", "WaveNetConfig", "WaveNetNetwork", "CausalConv1d", "ResidualBlock", "Queues"]
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,43 @@ class CausalConv1d(nn.Conv1d):
     def forward(self, x: Tensor) -> Tensor:  # (B, C, T) -> (B, C_out, T)
         return super().forward(F.pad(x, (self.left, 0)))
 
-    def step(self, taps: Tensor) -> Tensor:
-        """One output column from its ``kernel_size`` input taps ``(B, C, k)`` -> ``(B, C_out)``.
+    def step(self, taps: list[Tensor]) -> Tensor:
+        """One output column from its ``kernel_size`` input taps, each (B, C), oldest first ->
+        (B, C_out): ``b + sum_j W_j tap_j``, one matrix product per tap on the queue's contiguous
+        columns (no gather of the taps into one block)."""
+        w = self.weight
+        out = F.linear(taps[-1], w[:, :, -1], self.bias)
+        for j in range(len(taps) - 1):
+            out = torch.addmm(out, taps[j], w[:, :, j].t())  # out of place: FLOP counters see it
+        return out
 
-        A single column is one matrix product, ``W (C_out, C k) @ taps (C k)``: on a CPU a
-        quarter of the cost of ``F.conv1d`` on the same numbers.
-        """
-        return F.linear(taps.flatten(1), self.weight.flatten(1), self.bias)
+
+class Queues:
+    """The generation state of a WaveNet (Paine et al. 2016): per block, a ring buffer of its most
+    recent ``left + 1`` inputs, time-major ``(size, B, C)``, and the slot of the oldest one.
+
+    Time-major buffers make both the write of a new column and the read of a tap one contiguous
+    ``(B, C)`` block, so a step copies nothing it does not compute on.
+    """
+
+    def __init__(self, buffers: list[Tensor], oldest: list[int]) -> None:
+        self.buffers, self.oldest = buffers, oldest
+
+    def expand(self, n: int) -> Queues:
+        """The same state for ``n`` rows (from a state of one row), each row its own copy."""
+        return Queues([b.expand(-1, n, -1).contiguous() for b in self.buffers], list(self.oldest))
+
+    def select(self, rows: Tensor) -> Queues:
+        """The state of the given rows only."""
+        return Queues([b[:, rows] for b in self.buffers], list(self.oldest))
+
+    def push(self, i: int, h: Tensor, dilation: int, k: int) -> list[Tensor]:
+        """Write block ``i``'s newest input ``h`` (B, C); return its ``k`` taps, oldest first."""
+        buf, newest = self.buffers[i], self.oldest[i]
+        size = buf.shape[0]
+        buf[newest] = h  # overwrite the oldest column with the newest input
+        self.oldest[i] = (newest + 1) % size
+        return [buf[(newest - (k - 1 - j) * dilation) % size] for j in range(k)]
 
 
 class ResidualBlock(nn.Module):
@@ -111,8 +141,9 @@ class ResidualBlock(nn.Module):
         z = self.drop(torch.tanh(f) * torch.sigmoid(g))  # the gated activation
         return x + self.res(z), self.skip(z)
 
-    def step(self, taps: Tensor, cond: Tensor | None) -> tuple[Tensor, Tensor]:
-        """One column: ``taps`` (B, residual, k), ``cond`` (B, n_cond) -> (residual update, skip)."""
+    def step(self, taps: list[Tensor], cond: Tensor | None) -> tuple[Tensor, Tensor]:
+        """One column: ``taps`` (``k`` of (B, residual), oldest first), ``cond`` (B, n_cond) ->
+        (residual update, skip)."""
         h = self.conv.step(taps)  # (B, 2G)
         if cond is not None and self.cond is not None:
             h = h + _pointwise(self.cond, cond)
@@ -167,22 +198,22 @@ class WaveNetNetwork(nn.Module):
 
     # ---- fast generation (Paine et al. 2016) ------------------------------------------------
     @torch.no_grad()
-    def start_cache(self, x: Tensor, series: Tensor | None, cov: Tensor | None) -> tuple[Tensor, list]:
-        """Run the context once; return the last output (B, n_params) and per-layer queues.
+    def start_cache(self, x: Tensor, series: Tensor | None, cov: Tensor | None) -> tuple[Tensor, Queues]:
+        """Run the context once; return the last output (B, n_params) and the :class:`Queues`.
 
-        Queue ``i`` is a ring buffer (B, C, left_i + 1) of block ``i``'s most recent inputs.
+        Queue ``i`` holds block ``i``'s ``left_i + 1`` most recent inputs, oldest in slot 0.
         """
         inputs: list[Tensor] = []
         raw = self.forward(x, series, cov, keep_inputs=inputs)
-        queues = []
+        buffers = []
         for block, h in zip(self.blocks, inputs, strict=True):
             size = block.conv.left + 1
-            h = F.pad(h, (max(0, size - h.shape[2]), 0))[:, :, -size:]
-            queues.append([h.contiguous(), 0])  # buffer and the position of the oldest column
-        return raw[:, -1], queues
+            h = F.pad(h, (max(0, size - h.shape[2]), 0))[:, :, -size:]  # (B, C, size)
+            buffers.append(h.permute(2, 0, 1).contiguous())  # (size, B, C)
+        return raw[:, -1], Queues(buffers, [0] * len(buffers))
 
     @torch.no_grad()
-    def step(self, queues: list, x_t: Tensor, series: Tensor | None, cov_t: Tensor | None) -> Tensor:
+    def step(self, queues: Queues, x_t: Tensor, series: Tensor | None, cov_t: Tensor | None) -> Tensor:
         """Feed one new input ``x_t`` (B,); return the head parameters for ``x_{t+1}`` (B, n_params)."""
         h = _pointwise(self.input, x_t[:, None])  # (B, residual)
         parts = [] if self.embed is None or series is None else [self.embed(series)]
@@ -190,15 +221,9 @@ class WaveNetNetwork(nn.Module):
             parts.append(cov_t)
         cond = torch.cat(parts, dim=1) if parts else None  # (B, n_cond)
         skip = 0.0
-        for block, queue in zip(self.blocks, queues, strict=True):
-            buf, oldest = queue
-            size = buf.shape[2]
-            buf[:, :, oldest] = h  # overwrite the oldest column with the newest input
-            newest = oldest
-            queue[1] = (oldest + 1) % size
-            d, k = block.conv.dilation[0], block.conv.kernel_size[0]
-            idx = torch.tensor([(newest - (k - 1 - j) * d) % size for j in range(k)], device=buf.device)
-            r, s = block.step(buf.index_select(2, idx), cond)
+        for i, block in enumerate(self.blocks):
+            taps = queues.push(i, h, block.conv.dilation[0], block.conv.kernel_size[0])
+            r, s = block.step(taps, cond)
             h = h + r
             skip = skip + s
         hidden, last = self.out[1], self.out[3]  # ReLU -> 1x1 -> ReLU -> 1x1, one column
@@ -225,6 +250,11 @@ class WaveNet(NeuralForecaster):
         Mixture components of mixture heads.
     n_bins : int, default 256
         Bins of the categorical head (uniform bins on the standardised returns).
+    min_df : float, default 2.0
+        Floor of the degrees of freedom of the t heads (``'t_mixture'``, ``'student_t'``): a
+        model choice bounding how heavy each conditional tail may be (see
+        :class:`~finar.models.heads.StudentTMixtureHead`); above 4 every conditional has a finite
+        fourth moment. Ignored by the other heads.
     embedding_dim : int, default 8
         Series-id embedding when fitted on several series (global conditioning).
     dropout : float, default 0.0
@@ -251,8 +281,9 @@ class WaveNet(NeuralForecaster):
 
     def __init__(self, residual_channels: int = 32, gate_channels: int = 32, skip_channels: int = 32,
                  kernel_size: int = 2, layers_per_cycle: int = 5, cycles: int = 1, head: str = "t_mixture",
-                 n_components: int = 3, n_bins: int = 256, embedding_dim: int = 8, dropout: float = 0.0,
-                 train: TrainConfig | Mapping[str, Any] | None = default_train, device: str = "cpu",
+                 n_components: int = 3, n_bins: int = 256, min_df: float = 2.0, embedding_dim: int = 8,
+                 dropout: float = 0.0, train: TrainConfig | Mapping[str, Any] | None = default_train,
+                 device: str = "cpu",
                  progress: bool = False) -> None:
         self.residual_channels = residual_channels
         self.gate_channels = gate_channels
@@ -263,6 +294,7 @@ class WaveNet(NeuralForecaster):
         self.head = head
         self.n_components = n_components
         self.n_bins = n_bins
+        self.min_df = min_df
         self.embedding_dim = embedding_dim
         self.dropout = dropout
         # a TrainConfig always (a mapping from the user or a model file is applied to the defaults),
@@ -292,6 +324,7 @@ class WaveNet(NeuralForecaster):
         _ = self.config
         check_int("n_components", self.n_components)
         check_int("n_bins", self.n_bins, 2)
+        check_number("min_df", self.min_df, 2.0)
 
     def _make_head(self, z: np.ndarray | None = None) -> Head:
         if self.head == "categorical":
@@ -300,8 +333,12 @@ class WaveNet(NeuralForecaster):
 
                 self.edges_ = UniformQuantizer(n_bins=int(self.n_bins)).fit(z.ravel()).edges_.tolist()
             return make_head("categorical", edges=torch.tensor(self.edges_, dtype=torch.float32))
-        if self.head in ("t_mixture", "logistic_mixture"):
+        if self.head == "t_mixture":
+            return make_head(self.head, n_components=int(self.n_components), min_df=float(self.min_df))
+        if self.head == "logistic_mixture":
             return make_head(self.head, n_components=int(self.n_components))
+        if self.head == "student_t":
+            return make_head(self.head, min_df=float(self.min_df))
         return make_head(self.head)
 
     def _network(self, n_series: int, n_covariates: int) -> WaveNetNetwork:
@@ -328,7 +365,7 @@ class WaveNet(NeuralForecaster):
         c = self._tensor(cov)
         x = torch.tensor(z, dtype=torch.float32, device=dev)[None, :]
         raw, queues = net.start_cache(x, series[:1], None if c is None else c[None, :R])
-        queues = [[buf.expand(n, -1, -1).contiguous(), pos] for buf, pos in queues]
+        queues = queues.expand(n)
         raw = raw.expand(n, -1)
         out = torch.empty((n, horizon), device=dev)
         for h in range(horizon):

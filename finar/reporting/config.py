@@ -66,6 +66,10 @@ DEFAULT_MODELS = (
     ModelSpec("GJR-X(range) Student-t", "garchx", {"vol": "gjr", "dist": "t"}, exog=True),
     ModelSpec("WaveNet t-mixture, seed 0", "wavenet", {"train__seed": 0}, refit=False),
     ModelSpec("Transformer t-mixture, seed 0", "transformer", {"train__seed": 0}, refit=False),
+    # the tail floor P3's rule chose on P1's training data (benchmarks/p1_sp500_daily.py): long
+    # scenario paths that do not explode (docs/benchmarks.md, P3 tails)
+    ModelSpec("WaveNet t-mixture, df >= 8 (chosen before 2015), seed 0", "wavenet",
+              {"min_df": 8.0, "train__seed": 0}, refit=False),
 )
 FAST_MODELS = DEFAULT_MODELS[:2]
 

@@ -85,7 +85,7 @@ from finar.models.training import (
     split_tensors,
     train,
 )
-from finar.models.wavenet import WaveNetConfig, WaveNetNetwork
+from finar.models.wavenet import Queues, WaveNetConfig, WaveNetNetwork
 from finar.ticks.baselines import EmpiricalMarks
 from finar.ticks.contract import EventModel
 from finar.ticks.events import (
@@ -457,7 +457,7 @@ class TickModel(EventModel):
 
     # ---- generation ------------------------------------------------------------------------------
     @torch.no_grad()
-    def _run(self, queues: list, raw: Tensor, t: Tensor, close: Tensor, memory: Tensor, prev: Tensor,
+    def _run(self, queues: Queues, raw: Tensor, t: Tensor, close: Tensor, memory: Tensor, prev: Tensor,
              budget: int, gen: torch.Generator) -> dict[str, np.ndarray]:
         """Run one stream per row from its state (WaveNet queues and last output ``raw``, local clock
         time ``t`` in seconds, raw ``memory`` and features ``prev`` of its last trade) until it
@@ -507,7 +507,7 @@ class TickModel(EventModel):
                 rows = alive.nonzero()[:, 0]
                 ids, t, close, alive, count = ids[rows], t[rows], close[rows], alive[rows], count[rows]
                 z, zero, side, dpc, sb, act, ewma = (v[rows] for v in (z, zero, side, dpc, sb, act, ewma))
-                queues = [[buf[rows], pos] for buf, pos in queues]
+                queues = queues.select(rows)
             mem = torch.cat([torch.log1p(act), ewma], -1)
             prev = self._cov(zero, torch.zeros_like(zero), side, dpc, sb,
                              self._log_season(torch.remainder(t, _DAY) / _DAY), mem)
@@ -540,7 +540,7 @@ class TickModel(EventModel):
         side0, dpc0, sb0 = self.marks_.draw(B, self.space_, rng)
         empty = torch.zeros((1, R, self.n_features_), device=dev)
         _, queues = net.wavenet.start_cache(torch.zeros((1, R), device=dev), None, net.embed(empty))
-        queues = [[buf.expand(B, -1, -1).contiguous(), pos] for buf, pos in queues]
+        queues = queues.expand(B)
         t = torch.tensor(opens, dtype=torch.float64, device=dev)
         side = torch.tensor(side0, dtype=torch.float32, device=dev)
         memory = torch.zeros((B, N_MEMORY), dtype=torch.float64, device=dev)

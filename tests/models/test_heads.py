@@ -38,7 +38,8 @@ def t_mixture_params(head: StudentTMixtureHead, raw: np.ndarray):
     """Weights, locs, scales, dfs from raw, written out independently of the head's code."""
     logits, loc, r_s, r_v = np.split(raw, 4, axis=-1)
     w = special.softmax(logits, axis=-1)
-    return w, loc, softplus(r_s) + head.min_scale, 2 + np.minimum(softplus(r_v), head.max_df - 2)
+    df = head.min_df + np.minimum(softplus(r_v), head.max_df - head.min_df)
+    return w, loc, softplus(r_s) + head.min_scale, df
 
 
 def t_mixture_logpdf(head: StudentTMixtureHead, raw: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -77,7 +78,7 @@ def chi2_pvalue(counts: np.ndarray, probs: np.ndarray) -> float:
 
 # --- continuous heads -----------------------------------------------------------------------------
 
-CONTINUOUS = [GaussianHead(), StudentTHead(), StudentTMixtureHead(K)]
+CONTINUOUS = [GaussianHead(), StudentTHead(), StudentTMixtureHead(K), StudentTMixtureHead(K, min_df=5.0)]
 
 
 @pytest.mark.parametrize("head", CONTINUOUS, ids=lambda h: type(h).__name__)
@@ -103,6 +104,26 @@ def test_t_mixture_matches_scipy():
     var = (w * (stats.t.var(df, loc, scale) + loc**2)).sum(-1) - mean**2
     np.testing.assert_allclose(head.mean(raw).numpy(), mean, rtol=1e-10)
     np.testing.assert_allclose(head.std(raw).numpy(), np.sqrt(var), rtol=1e-8)
+
+
+def test_df_floor_is_exact_and_the_default_unchanged():
+    """min_df raises every component's df to the floor; log_prob stays the exact t-mixture density,
+    and the default floor 2 gives bit-identical numbers to a head built without it."""
+    raw = 3 * torch.randn(200, 4 * K, generator=gen(5), dtype=torch.float64)
+    y = 2 * torch.randn(200, generator=gen(6), dtype=torch.float64)
+    floored = StudentTMixtureHead(K, min_df=6.0)
+    df = 2 + floored._params(raw)[3]
+    assert float(df.min()) >= 6.0 and float(df.max()) <= floored.max_df
+    expected = t_mixture_logpdf(floored, raw.numpy(), y.numpy())
+    np.testing.assert_allclose(floored.log_prob(raw, y).numpy(), expected, rtol=1e-6, atol=1e-6)
+    default, explicit = StudentTMixtureHead(K), StudentTMixtureHead(K, min_df=2.0)
+    assert torch.equal(default.log_prob(raw, y), explicit.log_prob(raw, y))
+    # a higher floor thins the tails: the 0.1% quantile moves inwards for the same raw outputs
+    low, high = StudentTMixtureHead(K).ppf(raw[:20], 0.001), floored.ppf(raw[:20], 0.001)
+    assert bool((high >= low - 1e-9).all())
+    for bad in (1.5, 200.0, math.nan, None):
+        with pytest.raises(DataError, match="min_df"):
+            StudentTMixtureHead(K, min_df=bad)
 
 
 def test_single_heads_match_scipy():

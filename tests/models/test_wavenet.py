@@ -203,3 +203,37 @@ def test_bad_settings_raise_finar_errors(r):
         WaveNet(**{**TINY, "dropout": 1.0}).fit(r)
     with pytest.raises(finar.errors.DataError, match="seed"):
         WaveNet(**TINY).fit(r).sample(r, horizon=2, n_paths=2, seed=-1)
+
+
+@pytest.mark.parametrize("cls", [WaveNet, finar.models.Transformer])
+def test_df_floor_reaches_the_head_and_round_trips(cls, r, tmp_path):
+    """min_df is a model parameter: it bounds every conditional df, survives clone and files, and a
+    value the t heads cannot take is refused at fit."""
+    tiny_tf = dict(config={"context": 16, "d_model": 16, "n_heads": 2, "n_kv_heads": 1},
+                   train=dict(max_epochs=2, batch_size=16))
+    kw = TINY if cls is WaveNet else tiny_tf
+    from finar._estimator import clone
+
+    m = cls(**kw, min_df=6.0).fit(r)
+    z = np.asarray(m.scaler_.transform(r.to_frame().to_numpy()))
+    df = 2 + m.head_._params(m._head_params(z, [0], None)[0])[3]
+    assert float(df.min()) >= 6.0 and m.head_.min_df == 6.0
+    assert clone(m).get_params()["min_df"] == 6.0
+    path = tmp_path / "m.pt"
+    m.save(path)
+    back = finar.models.load(path)
+    pd.testing.assert_series_equal(back.log_prob(r), m.log_prob(r))
+    with pytest.raises(finar.errors.DataError, match="min_df"):
+        cls(**kw, min_df=1.0).fit(r)
+
+
+@pytest.mark.parametrize(("kernel_size", "dilation"), [(2, 4), (3, 2)])
+def test_one_column_step_equals_the_convolution(kernel_size, dilation):
+    """CausalConv1d.step on the taps of the last column (oldest first) is that column of forward."""
+    from finar.models.wavenet import CausalConv1d
+
+    torch.manual_seed(0)
+    conv = CausalConv1d(5, 7, kernel_size, dilation)
+    x = torch.randn(3, 5, 20)
+    taps = [x[:, :, -1 - (kernel_size - 1 - j) * dilation] for j in range(kernel_size)]
+    torch.testing.assert_close(conv.step(taps), conv(x)[:, :, -1], rtol=1e-5, atol=1e-6)
