@@ -40,7 +40,7 @@ from finar.models import Forecaster, registry
 from finar.protocols import P3
 
 __all__ = ["P1_COLUMNS", "P3_COLUMNS", "P3_SEED", "Record", "check_results", "load_record",
-           "packaged_results", "registry_rows", "sync_results"]
+           "packaged_results", "read_result", "registry_rows", "sync_results"]
 
 P1_FILE, P3_FILE = "p1_sp500_daily.json", "p3_sp500_facts.json"
 #: recorded P1 figures shown per model
@@ -82,16 +82,18 @@ def load_record(directory: str | os.PathLike[str] | None = None) -> Record:
     -------
     Record
     """
-    where: Traversable | Path = packaged_results() if directory is None else Path(directory)
     source = "the benchmark results shipped with finar" if directory is None else os.fspath(directory)
+    return Record(read_result(P1_FILE, directory), read_result(P3_FILE, directory), source)
 
-    def read(name: str) -> dict[str, Any] | None:
-        file = where.joinpath(name)
-        if not file.is_file():
-            return None
-        return json.loads(file.read_text(encoding="utf-8"))
 
-    return Record(read(P1_FILE), read(P3_FILE), source)
+def read_result(name: str, directory: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+    """One results file (``"p5_ticks.json"``) from ``directory``, default the packaged copy; None
+    where it is missing."""
+    where: Traversable | Path = packaged_results() if directory is None else Path(directory)
+    file = where.joinpath(name)
+    if not file.is_file():
+        return None
+    return json.loads(file.read_text(encoding="utf-8"))
 
 
 def _belongs(row_name: str, registry_name: str, cls_name: str) -> bool:

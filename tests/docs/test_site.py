@@ -198,6 +198,19 @@ def test_the_readme_is_a_landing_page() -> None:
     assert len([line for line in ten[0].splitlines() if line.strip()]) <= 12
 
 
+def test_the_readme_figures_are_the_recorded_ones() -> None:
+    """The P5 figures the README quotes are those of benchmarks/results/p5_ticks.json."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = json.loads((ROOT / "benchmarks" / "results" / "p5_ticks.json").read_text(encoding="utf-8"))["rows"]
+    emini = {r["model"]: r for r in rows if r["data"] == "emini"}
+    quoted = [f"{emini['TickModel']['loglik_per_event']:.3f} nats per trade",
+              f"Hawkes {emini['Hawkes']['loglik_per_event']:.3f}",
+              f"AUROC {emini['TickModel']['auroc']:.3f}", f"give {emini['real vs real']['auroc']:.3f}"]
+    text = " ".join(readme.split())
+    for figure in quoted:
+        assert figure in text, figure
+
+
 # ---- the API pages' module lists ------------------------------------------------------------------
 def test_api_pages_list_every_module_and_flag_renamed_ones(caplog: pytest.LogCaptureFixture) -> None:
     api = hook("api")

@@ -17,7 +17,7 @@ from finar.reporting import ConfigError, ModelSpec, Report, ReportConfig
 from finar.reporting.context import Context
 from finar.reporting.page import Section, fmt
 from finar.reporting.pipeline import Data
-from finar.reporting.record import P1_COLUMNS, P3_COLUMNS, load_record, registry_rows
+from finar.reporting.record import P1_COLUMNS, P3_COLUMNS, load_record, read_result, registry_rows
 from finar.reporting.sections import SECTIONS, tick_realism
 from tests.data.test_yahoo import END, START, FakeYahoo, fresh_yfinance, no_network  # noqa: F401
 from tests.report.conftest import SMALL
@@ -200,3 +200,9 @@ def test_tick_section_shows_the_realism_of_a_fitted_tick_model() -> None:
     for metric, row in expected.iterrows():
         assert f"<td>{html.escape(str(metric))}</td>" in body and fmt(row.iloc[-1]) in body
     assert sec.figures == 1 and HOSTILE not in body and html.escape(HOSTILE) in body
+    # the recorded real-trade results, beside the real-vs-real floor, from the packaged P5 file
+    recorded = read_result("p5_ticks.json")
+    emini = {r["model"]: r for r in recorded["rows"] if r["data"] == "emini"}
+    assert "Recorded P5 on real trades" in body and "<td>real vs real</td>" in body
+    for model in ("TickModel", "Hawkes", "MarkovHawkes"):
+        assert f"<td>{model}</td>" in body and fmt(emini[model]["auroc"]) in body
