@@ -15,7 +15,6 @@ no test is claimed from them. The networks' tail floors are the values P3 chose 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, write_results
+from _common import write_results
+from p3_sp500_facts import chosen_floors
 
 import finar
 from finar.protocols import P1
@@ -34,21 +34,8 @@ N_PATHS = 200
 SEED = 0
 
 
-def floors() -> dict[str, float]:
-    """The tail floors P3 chose on its window (network name -> min_df)."""
-    path = RESULTS / "p3_tails.json"
-    out = {}
-    if path.exists():
-        for row in json.loads(path.read_text())["rows"]:
-            name = str(row["model"])
-            if ", df >= " in name:
-                base, k = name.split(", df >= ")
-                out[base] = float(k)
-    return out
-
-
 def models() -> dict[str, tuple[finar.models.Forecaster, int | None]]:
-    chosen = floors()
+    chosen = chosen_floors()
     out: dict[str, tuple[finar.models.Forecaster, int | None]] = {
         "GARCH(1,1) Student-t": (finar.models.GARCH(dist="t"), P1.refit_every),
         "GJR-GARCH(1,1,1) skew-t": (finar.models.GARCH(vol="gjr", dist="skewt"), P1.refit_every),
@@ -88,7 +75,7 @@ def main() -> None:
                   columns=["model", "horizon", "crps", "crps_vs_garch_t", "cover_50", "cover_90", "hit_1",
                            "hit_5", "mean_pit", "n_days"],
                   extra={"test_period": [P1.test_start, P1.test_end], "horizons": list(HORIZONS),
-                         "n_paths": N_PATHS, "seed": SEED, "tail_floors_from_p3": floors()},
+                         "n_paths": N_PATHS, "seed": SEED, "tail_floors_from_p3": chosen_floors()},
                   notes=(f"CRPS of the h-day cumulative % log return from {N_PATHS} paths a day (lower is "
                          "better; crps_vs_garch_t < 0 beats GARCH(1,1)-t); cover_50 / cover_90: share of "
                          "realised sums inside the central 50% / 90% interval; hit_1 / hit_5: share below "

@@ -92,17 +92,10 @@ def tail_floor_rows(r: pd.Series) -> list[Row]:
     test period, so those rows are no out-of-sample claim; they show the scenario generator of P3
     does not forecast worse than GARCH-t.
     """
-    import json
-
-    from p3_sp500_facts import NETWORKS, choose_min_df
+    from p3_sp500_facts import NETWORKS, choose_min_df, chosen_floors
 
     train = r.loc[:"2014-12-31"]  # the test window is never seen by the choice
-    p3 = {}
-    tails = Path(__file__).resolve().parent / "results" / "p3_tails.json"
-    for row in json.loads(tails.read_text())["rows"]:
-        if ", df >= " in str(row["model"]):
-            base, k = str(row["model"]).split(", df >= ")
-            p3[base] = float(k)
+    p3 = chosen_floors()
     out = []
     for name, cls in NETWORKS.items():
         k, _ = choose_min_df(name, train)

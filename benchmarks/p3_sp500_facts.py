@@ -28,6 +28,7 @@ are in the results.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -60,8 +61,6 @@ SELECT_SEED, SELECT_PATHS = 1000, 200
 NETWORKS = {"WaveNet t-mixture": finar.models.WaveNet, "Transformer t-mixture": finar.models.Transformer}
 SCORES = ["dy_1", "dy_5", "dy_20", "dy_100", "acf_id", "acf_abs", "acf_sq", "leverage", "emd_std_1",
           "emd_std_100"]
-TAIL_FACTS = ["kurt_1", "kurt_5", "kurt_20", "hill_left", "hill_right", "max_loss_median", "max_loss_p99",
-              "path_kurt_median", "share_beyond_2x", "drift"]
 CHOICE_FACTS = ["kurt_1", "kurt_20", "hill_left", "hill_right"]
 KEYS = ["emd_1", "emd_5", "emd_20", "emd_100", "emd_std_1", "emd_std_5", "emd_std_20", "emd_std_100",
         "dy_1", "dy_5", "dy_20", "dy_100", "acf_id", "acf_abs", "acf_sq", "leverage"]
@@ -88,10 +87,21 @@ def choose_min_df(name: str, real: pd.Series) -> tuple[float, list[dict]]:
     return best["min_df"], candidates
 
 
+def chosen_floors() -> dict[str, float]:
+    """The tail floors of the recorded P3 run (``results/p3_tails.json``): network name -> min_df."""
+    path = Path(__file__).resolve().parent / "results" / "p3_tails.json"
+    out = {}
+    if path.exists():
+        for row in json.loads(path.read_text())["rows"]:
+            if ", df >= " in str(row["model"]):
+                base, k = str(row["model"]).split(", df >= ")
+                out[base] = float(k)
+    return out
+
+
 def diagnosis(real: pd.Series) -> dict:
     """Why paths explode: the heads' degrees of freedom on the window's days, GARCH's fourth moment."""
     out: dict = {}
-    z = None
     for name, cls in NETWORKS.items():
         m = cls().fit(real)
         z = np.asarray(m.scaler_.transform(real.to_frame().to_numpy()))
@@ -169,8 +179,10 @@ def main() -> None:
     floor = pd.DataFrame(rows).query("model == 'block bootstrap'")[SCORES].mean()
     wins = {m: {"better_than_both": int((mean.loc[m] < classical).sum()),
                 "gap_to_bootstrap": (mean.loc[m] - floor).round(4).to_dict()} for m in mean.index}
-    tail_cols = ["model", "seed", *[c for f in TAIL_FACTS for c in (f, f"inside_{f}") if not c.startswith(
-        ("inside_share", "inside_drift", "inside_path_kurt_median", "inside_max_loss_p99"))]]
+    tail_cols = ["model", "seed", "kurt_1", "inside_kurt_1", "kurt_5", "inside_kurt_5", "kurt_20",
+                 "inside_kurt_20", "hill_left", "inside_hill_left", "hill_right", "inside_hill_right",
+                 "max_loss_median", "inside_max_loss_median", "max_loss_p99", "path_kurt_median",
+                 "share_beyond_2x", "drift"]
     bands = {f: [tails[f"{f}_q05"].iloc[0], tails[f"{f}_q95"].iloc[0]] for f in (
         "kurt_1", "kurt_5", "kurt_20", "hill_left", "hill_right", "max_loss_median", "path_kurt_median")}
     write_results("p3_tails", "P3", tail_rows, columns=tail_cols,

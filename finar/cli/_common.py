@@ -155,23 +155,25 @@ def working(message: str, spinner: bool = True) -> Iterator[None]:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
+def _check_suffix(path: Path | None, option: str, suffixes: set[str], advice: str) -> None:
+    if path is not None and path.suffix.lower() not in suffixes:
+        raise DataError(f"{option} {str(path)!r}: {advice}")
+
+
 def check_table_path(path: Path | None, option: str = "--out") -> None:
     """Refuse an ``--out`` that is not a .parquet or .csv file name, before any work."""
-    if path is not None and path.suffix.lower() not in TABLE_SUFFIXES:
-        raise DataError(f"{option} {str(path)!r}: use a .parquet or .csv file name")
+    _check_suffix(path, option, TABLE_SUFFIXES, "use a .parquet or .csv file name")
 
 
 def check_model_path(path: Path | None, option: str = "--out") -> None:
     """Refuse a model file name without a torch suffix (``fit --out prices.csv``), before any work."""
-    if path is not None and path.suffix.lower() not in MODEL_SUFFIXES:
-        raise DataError(f"{option} {str(path)!r}: a model file is a torch file; use a .pt file name "
-                        "(e.g. garch.pt)")
+    _check_suffix(path, option, MODEL_SUFFIXES,
+                  "a model file is a torch file; use a .pt file name (e.g. garch.pt)")
 
 
 def check_html_path(path: Path | None, option: str = "--out") -> None:
     """Refuse an HTML page's file name that does not end in .html or .htm, before any work."""
-    if path is not None and path.suffix.lower() not in HTML_SUFFIXES:
-        raise DataError(f"{option} {str(path)!r}: the page is HTML; use a .html file name")
+    _check_suffix(path, option, HTML_SUFFIXES, "the page is HTML; use a .html file name")
 
 
 def data_path(data: str | os.PathLike[str] | None) -> Path | None:

@@ -49,6 +49,7 @@ Examples
 from __future__ import annotations
 
 import warnings
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -269,9 +270,9 @@ class CopulaGARCH(Forecaster):
         self.n_obs_ = len(frame)
         return self
 
+    @abstractmethod
     def _fit_dependence(self, p: np.ndarray, sign: np.ndarray) -> None:
         """Set ``a_``, ``b_`` and ``nu_`` from the training tails ``p`` and signs (T, N)."""
-        raise NotImplementedError
 
     def _marginal_tails(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Tails ``min(u, 1 - u)`` of the PITs of standardised residuals ``z``, and their sides."""

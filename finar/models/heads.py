@@ -42,6 +42,7 @@ __all__ = [
     "Head",
     "StudentTHead",
     "StudentTMixtureHead",
+    "continuous_head",
     "make_head",
 ]
 
@@ -740,6 +741,21 @@ _HEADS: dict[str, type[Head]] = {
     "categorical": CategoricalHead,
     "logistic_mixture": DiscretizedLogisticMixtureHead,
 }
+
+
+def continuous_head(name: str, n_components: int, min_df: float) -> Head:
+    """A continuous head with the settings it takes: ``n_components`` for the mixtures, ``min_df``
+    for the t heads (the networks' ``head``, ``n_components`` and ``min_df`` parameters).
+
+    >>> continuous_head("t_mixture", 2, 6.0).min_df, continuous_head("gaussian", 2, 6.0).n_params
+    (6.0, 2)
+    """
+    kw: dict[str, Any] = {}
+    if name in ("t_mixture", "logistic_mixture"):
+        kw["n_components"] = int(n_components)
+    if name in ("t_mixture", "student_t"):
+        kw["min_df"] = float(min_df)
+    return make_head(name, **kw)
 
 
 def make_head(name: str, **kwargs: Any) -> Head:

@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 from finar._estimator import check_int, check_number, register
 from finar.errors import DataError
-from finar.models.heads import Head, make_head
+from finar.models.heads import Head, continuous_head, make_head
 from finar.models.neural import NeuralForecaster, window_starts
 from finar.models.training import TRAIN_DEFAULTS, TrainConfig, as_config
 
@@ -382,13 +382,7 @@ class Transformer(NeuralForecaster):
                      "meanscaled": MeanScaledQuantizer}[self.quantizer]
                 self.edges_ = np.ravel(q(n_bins=int(self.n_bins)).fit(z.ravel()).edges_).tolist()
             return make_head("categorical", edges=torch.tensor(self.edges_, dtype=torch.float32))
-        if name == "t_mixture":
-            return make_head(name, n_components=int(self.n_components), min_df=float(self.min_df))
-        if name == "logistic_mixture":
-            return make_head(name, n_components=int(self.n_components))
-        if name == "student_t":
-            return make_head(name, min_df=float(self.min_df))
-        return make_head(name)
+        return continuous_head(name, self.n_components, self.min_df)
 
     def _network(self, n_series: int, n_covariates: int) -> TransformerNetwork:
         cfg = self.architecture

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from finar._estimator import check_int, check_number, register
-from finar.models.heads import Head, make_head
+from finar.models.heads import Head, continuous_head, make_head
 from finar.models.neural import NeuralForecaster
 from finar.models.training import TRAIN_DEFAULTS, TrainConfig, as_config
 
@@ -333,13 +333,7 @@ class WaveNet(NeuralForecaster):
 
                 self.edges_ = UniformQuantizer(n_bins=int(self.n_bins)).fit(z.ravel()).edges_.tolist()
             return make_head("categorical", edges=torch.tensor(self.edges_, dtype=torch.float32))
-        if self.head == "t_mixture":
-            return make_head(self.head, n_components=int(self.n_components), min_df=float(self.min_df))
-        if self.head == "logistic_mixture":
-            return make_head(self.head, n_components=int(self.n_components))
-        if self.head == "student_t":
-            return make_head(self.head, min_df=float(self.min_df))
-        return make_head(self.head)
+        return continuous_head(self.head, self.n_components, self.min_df)
 
     def _network(self, n_series: int, n_covariates: int) -> WaveNetNetwork:
         return WaveNetNetwork(self.config, self.head_.n_params, n_series=n_series, n_covariates=n_covariates)
