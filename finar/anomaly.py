@@ -34,6 +34,15 @@ Covariates (``exog``, row ``t`` known at the close of day ``t``) reach every fit
 call, sliced with the returns. A model's capabilities are read from its ``tags``: one tagged
 ``"predictive"`` is scored from its exact predictive distributions, any other from one-step sample
 paths.
+
+**Joint models.** On a panel, ``F_t`` is each asset's law as the model's ``predictive`` gives it:
+given the past only for per-asset models and for :class:`~finar.models.Copula` and
+:class:`~finar.models.DCC` (their marginals), given the past and the assets to its left on the same
+day for PixelCNN (its chain rule). With ``given='others'`` a joint model that has
+``conditional_predictive`` (Copula, DCC) scores each asset-day by its exact law given the past
+*and all the day's other assets*, so an asset that breaks from the cross-section (one stock
+reversing on a market day) is improbable even at an ordinary size; ``given='left'`` conditions on
+the assets to its left instead, PixelCNN's order.
 """
 
 from __future__ import annotations
@@ -69,8 +78,13 @@ def _rows(ex: pd.DataFrame | None, lo: int, hi: int) -> pd.DataFrame | None:
     return None if ex is None else ex.iloc[lo:hi]
 
 
-def _predictives(model: Forecaster, x: pd.DataFrame, ex: pd.DataFrame | None) -> list[Predictive]:
-    """Each column's one-step predictive distributions over the days of ``x``."""
+def _predictives(model: Forecaster, x: pd.DataFrame, ex: pd.DataFrame | None,
+                 given: str | None = None) -> list[Predictive]:
+    """Each column's one-step predictive distributions over the days of ``x``: the model's own, or
+    (``given``) a joint model's law of each column given the same day's other columns too."""
+    if given is not None:
+        pred = model.conditional_predictive(x, given=given, **_kw(ex))
+        return [pred[str(c)] for c in x.columns]
     pred = model.predictive(x, **_kw(ex))
     if isinstance(pred, Predictive):
         return [pred]
@@ -78,22 +92,27 @@ def _predictives(model: Forecaster, x: pd.DataFrame, ex: pd.DataFrame | None) ->
 
 
 def _pit(model: Forecaster, x: pd.DataFrame, ex: pd.DataFrame | None, t0: int, n_paths: int, seed: int,
-         resolution: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+         resolution: np.ndarray, given: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """PIT values ``u`` and small-move probabilities ``q`` ``(T, N)`` of ``x`` under ``model`` (rows
     ``t0..`` at least), from its predictive distributions (tag ``"predictive"``), else one-step
     sample paths.
 
     ``q_t = P(|R_t| <= max(|r_t|, resolution))``: how probable a move at most this small was; the
     floor ``resolution`` (per column) is the data's precision, so an exact zero return is not
-    infinitely improbable."""
+    infinitely improbable. With ``given`` (a joint model's ``conditional_predictive``) each cell's law
+    also conditions on the same day's other columns, held at their values in ``x``."""
     values = x.to_numpy(dtype=float)
     a = np.maximum(np.abs(values), resolution)
     if "predictive" in model.tags:
-        preds = _predictives(model, x, ex)
+        preds = _predictives(model, x, ex, given)
+        t0 = min(max(int(t0), 0), len(x))  # the earlier rows only condition: NaN, as from paths
+        if t0:
+            preds, values, a = [p.take(slice(t0, None)) for p in preds], values[t0:], a[t0:]
         u = np.column_stack([p.cdf(values[:, j]) for j, p in enumerate(preds)])
         hi = np.column_stack([p.cdf(a[:, j]) for j, p in enumerate(preds)])
         lo = np.column_stack([p.cdf(-a[:, j]) for j, p in enumerate(preds)])
-        return u, np.clip(hi - lo, 0.0, 1.0)
+        head = np.full((t0, x.shape[1]), np.nan)
+        return np.vstack([head, u]), np.vstack([head, np.clip(hi - lo, 0.0, 1.0)])
     # No predictive distribution: u_t = (#{draws < r_t} + V #{draws == r_t}) / n from n one-step draws.
     rng = np.random.default_rng(seed)
     u, q = np.full(x.shape, np.nan), np.full(x.shape, np.nan)
@@ -107,27 +126,30 @@ def _pit(model: Forecaster, x: pd.DataFrame, ex: pd.DataFrame | None, t0: int, n
 
 
 def _quantile(model: Forecaster, x: pd.DataFrame, ex: pd.DataFrame | None, t: int,
-              q: np.ndarray) -> np.ndarray | None:
+              q: np.ndarray, given: str | None = None) -> np.ndarray | None:
     """Day ``t``'s predictive ``q``-quantiles per column (``q`` per column), or None for a model
     without a predictive distribution."""
     if "predictive" not in model.tags:
         return None
     lo = 0 if model.memory is None else max(0, t - model.memory)
-    preds = _predictives(model, x.iloc[lo: t + 1], _rows(ex, lo, t + 1))
+    preds = _predictives(model, x.iloc[lo: t + 1], _rows(ex, lo, t + 1), given)
     return np.array([p.take([-1]).ppf(float(q[j]))[0] for j, p in enumerate(preds)])
 
 
 def _run_stats(model: Forecaster, x: pd.DataFrame, ex: pd.DataFrame | None, t0: int, window: int,
                flat_window: int, gate: float,
                flat_gate: float, level: float, impute: np.ndarray, typical: np.ndarray,
-               resolution: np.ndarray, n_paths: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+               resolution: np.ndarray, n_paths: int, seed: int,
+               given: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """PIT ``u`` and statistic ``-log p`` for days ``t0..`` of ``x`` (earlier rows: context only).
 
     ``impute`` and ``typical`` (per column) stand in for the predictive quantiles of a repair
-    when the model has no predictive distribution: the training median and median absolute return."""
+    when the model has no predictive distribution: the training median and median absolute return.
+    ``given``: see :func:`_pit`; a repair then conditions the later days (the same day's other
+    columns keep the scores they got given the value as it was)."""
     values = x.to_numpy(dtype=float).copy()
     still = np.abs(values) <= resolution  # no change the data can show: always a flat candidate
-    u, small = _pit(model, x, ex, t0, n_paths, seed, resolution)
+    u, small = _pit(model, x, ex, t0, n_paths, seed, resolution, given)
     T, N = values.shape
     lp, lq = np.zeros((T, N)), np.zeros((T, N))  # -log p_s and -log q_s
     stat = np.full((T, N), np.nan)
@@ -156,7 +178,7 @@ def _run_stats(model: Forecaster, x: pd.DataFrame, ex: pd.DataFrame | None, t0: 
             up = u[t] >= 0.5
             q_rep = np.where(tail, np.where(up, 1 - level / 2, level / 2), np.where(up, 0.75, 0.25))
             frame = pd.DataFrame(values, index=x.index, columns=x.columns)
-            rep = _quantile(model, frame, ex, t, q_rep)
+            rep = _quantile(model, frame, ex, t, q_rep, given)
             if rep is None:
                 rep = np.where(tail, impute, np.where(up, typical, -typical))
             fix = tail | flat
@@ -168,19 +190,21 @@ def _run_stats(model: Forecaster, x: pd.DataFrame, ex: pd.DataFrame | None, t0: 
             lo, hi = (0, T) if mem is None else (max(0, t + 1 - mem), min(T, t + 1 + mem))
             if hi > t + 1:
                 part = pd.DataFrame(values[lo:hi], index=x.index[lo:hi], columns=x.columns)
-                u_new, q_new = _pit(model, part, _rows(ex, lo, hi), t + 1 - lo, n_paths, seed, resolution)
+                u_new, q_new = _pit(model, part, _rows(ex, lo, hi), t + 1 - lo, n_paths, seed, resolution,
+                                    given)
                 u[t + 1:hi], small[t + 1:hi] = u_new[t + 1 - lo:], q_new[t + 1 - lo:]
     return u[t0:], stat[t0:]
 
 
 def _asset_stats(item: tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray], model: Forecaster,
                  ex: pd.DataFrame | None, t0: int, window: int, flat_window: int, gate: float,
-                 flat_gate: float, level: float, n_paths: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+                 flat_gate: float, level: float, n_paths: int, seed: int,
+                 given: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One task of the per-asset fan-out, ``item = (one column, its impute, typical and resolution
     values)``; module level so that workers can import it."""
     x, impute, typical, resolution = item
     return _run_stats(model, x, ex, t0, window, flat_window, gate, flat_gate, level, impute, typical,
-                      resolution, n_paths, seed)
+                      resolution, n_paths, seed, given)
 
 
 def _stats(det: AnomalyDetector, x: pd.DataFrame, ex: pd.DataFrame | None, t0: int,
@@ -191,7 +215,7 @@ def _stats(det: AnomalyDetector, x: pd.DataFrame, ex: pd.DataFrame | None, t0: i
     model = det.model_ if model is None else model
     args = dict(model=model, ex=ex, t0=t0, window=int(det.window), flat_window=int(det.flat_window),
                 gate=float(det.gate), flat_gate=float(det.flat_gate), level=float(det.level),
-                n_paths=int(det.n_paths), seed=int(det.seed))
+                n_paths=int(det.n_paths), seed=int(det.seed), given=det.given)
     if x.shape[1] == 1 or not isinstance(model, UnivariateForecaster):
         return _run_stats(x=x, impute=det.impute_, typical=det.typical_, resolution=det.resolution_, **args)
     from finar.executors import run_tasks
@@ -270,6 +294,14 @@ class AnomalyDetector(Estimator):
         (also for the conformal blocks, which may then be in its training sample).
     n_paths, seed : int
         One-step sample paths per day for models without the ``"predictive"`` tag, and their seed.
+    given : {None, 'others', 'left'}, default None
+        What same-day information each asset's law conditions on, besides the past. None: the
+        model's ``predictive`` (the marginal law for Copula and DCC; for PixelCNN, the assets to
+        the left). ``'others'``: every other asset of the same day; ``'left'``: the assets to its
+        left (put the index first). Needs a joint model with ``conditional_predictive``
+        (:meth:`finar.models.DCC.conditional_predictive`, exact for the Gaussian and t copulas).
+        A repaired tail value conditions the later days; the same day's other assets keep the
+        scores they got given the value as it was.
     executor : {'serial', 'joblib', 'ray'} or executor object
         Where a panel's assets are scored when the model treats them independently (AR, GARCH):
         one task per asset (:func:`finar.executors.run_tasks`), results identical to serial.
@@ -300,7 +332,8 @@ class AnomalyDetector(Estimator):
                  calibration: Literal["conformal", "train", "model"] = "conformal",
                  calibration_fraction: float = 0.5, calibration_folds: int = 2,
                  resolution: float | None = None, refit: bool = True, n_paths: int = 1000,
-                 seed: int = 0, executor: Any = "serial") -> None:
+                 seed: int = 0, executor: Any = "serial",
+                 given: Literal["others", "left"] | None = None) -> None:
         self.model = model
         self.level = level
         self.window = window
@@ -315,6 +348,7 @@ class AnomalyDetector(Estimator):
         self.n_paths = n_paths
         self.seed = seed
         self.executor = executor
+        self.given = given
 
     # ---- fitting ---------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -341,6 +375,13 @@ class AnomalyDetector(Estimator):
             raise DataError(f"resolution must be a number >= 0 or None, got {self.resolution!r}")
         if int(folds) != folds or folds < 1:
             raise DataError(f"calibration_folds must be a positive integer, got {self.calibration_folds!r}")
+        if self.given not in (None, "others", "left"):
+            raise DataError(f"given must be None, 'others' or 'left', got {self.given!r}")
+        if self.given is not None and not (callable(getattr(self.model, "conditional_predictive", None))
+                                           and "predictive" in self.model.tags):
+            raise DataError(f"given={self.given!r} needs a joint model with conditional_predictive (e.g. "
+                            f"finar.models.DCC or Copula); {type(self.model).__name__} has none, so "
+                            "drop given")
 
     def fit(self, r_train: pd.Series | pd.DataFrame, *, exog: pd.DataFrame | pd.Series | None = None
             ) -> AnomalyDetector:

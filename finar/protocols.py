@@ -171,9 +171,10 @@ class AnomalyInject:
     panel_train: tuple[str, str] = ("2000-01-01", "2014-12-31")
     panel_test: tuple[str, str] = ("2015-01-01", "2018-12-31")
     panel_n_events: int = 48
-    #: kinds of the panel headline, and the kind reported beside it
-    panel_kinds: tuple[str, ...] = ("jump", "burst", "bad_print", "stale", "decouple")
-    panel_extra_kinds: tuple[str, ...] = ("flip",)
+    #: kinds of the panel headline (the cross-sectional ``flip`` in place of ``decouple``, which real
+    #: one-stock news saturates), and the kind reported beside it
+    panel_kinds: tuple[str, ...] = ("jump", "burst", "bad_print", "stale", "flip")
+    panel_extra_kinds: tuple[str, ...] = ("decouple",)
     # model selection of the detector's settings inside the training span, never on the test period
     selection_fit: tuple[str, str] = ("1999-01-01", "2006-12-31")
     selection_validation: tuple[str, str] = ("2007-01-01", "2010-12-31")

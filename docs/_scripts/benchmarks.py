@@ -20,6 +20,9 @@ Tables per protocol (``protocol`` of the file; the row keys are those of the pro
 - P2 and P3: the mean over seeds of each model (P2's ``seed: "mean"`` rows as recorded; P3's
   means computed here from the per-seed rows, with the real series' facts on its own row);
 - P4: AUROC per detector and anomaly kind (a pivot of the rows), and the false-alarm rate;
+- P1m: one row per series, one column per model: GARCH(1,1)-t's mean log score, and for every
+  other model its gain over GARCH-t in nats/day with the Diebold-Mariano t in brackets ("n/a"
+  where the model does not apply, "missing" where the run has not scored it);
 - P5, P6, panel, scale-out and speed files: their own row keys.
 
 Any other protocol gets every scalar column of its rows.
@@ -215,6 +218,32 @@ def _p4(d: dict[str, Any]) -> str:
     return table(rows, cols)
 
 
+def _short(model: str) -> str:
+    """A column header: the model's name without its seed and the note on how its floor was chosen."""
+    return re.sub(r" \(chosen before \d{4}\)|, seed \d+$", "", model).replace("Student-t", "t")
+
+
+def _p1m(d: dict[str, Any]) -> str:
+    base = d.get("dm_baseline", "GARCH(1,1) Student-t")
+    models = d.get("models") or list(dict.fromkeys(r["model"] for r in d["rows"]))
+    grid: dict[str, Row] = {}
+    for name in d.get("series") or list(dict.fromkeys(r["series"] for r in d["rows"])):
+        grid[name] = {"series": name, **dict.fromkeys(models, "missing")}
+    for r in d["rows"]:
+        cell = grid.setdefault(r["series"], {"series": r["series"], **dict.fromkeys(models, "missing")})
+        if r.get("log_score") is None:
+            cell[r["model"]] = "n/a" if r.get("note") else "missing"
+        elif r["model"] == base:
+            cell[r["model"]] = f"{r['log_score']:.4f}"
+        elif r.get("gain_vs_garch_t") is not None:
+            cell[r["model"]] = f"{r['gain_vs_garch_t']:+.4f} ({fmt(r.get('dm_t'), '.1f')})"
+        else:
+            cell[r["model"]] = f"{r['log_score']:.4f}"
+    cols = [("series", "series", "")] + [(m, f"{_short(m)}: log score" if m == base else _short(m), "")
+                                         for m in models]
+    return table(list(grid.values()), cols)
+
+
 def _with(columns: Columns) -> Callable[[dict[str, Any]], str]:
     return lambda d: table(d["rows"], columns)
 
@@ -243,7 +272,7 @@ def renderer(d: dict[str, Any]) -> Callable[[dict[str, Any]], str]:
         return _with(TAIL_COLUMNS)
     if "cover_90" in first:
         return _with(HORIZON_COLUMNS)
-    return {"P1": _p1, "P2": _p2, "P3": _p3, "P5": _with(P5_COLUMNS),
+    return {"P1": _p1, "P1m": _p1m, "P2": _p2, "P3": _p3, "P5": _with(P5_COLUMNS),
             "P6": _with(P6_COLUMNS)}.get(str(d.get("protocol", "")), _generic)
 
 

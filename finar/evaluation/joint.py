@@ -22,6 +22,7 @@ independent per-column models plug in:
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -209,6 +210,8 @@ def joint_backtest(model: Forecaster, r: pd.DataFrame, start: Any, end: Any = No
     ----------
     model : Forecaster
         Cloned and fitted on ``r`` before each block (expanding window from ``r``'s first day).
+        A model with ``warm_start=True`` (e.g. :class:`~finar.models.NeuralDCC`) is cloned once
+        and refitted in place, so each refit starts from the previous block's fit.
     r : DataFrame
         Returns of all series, training days first.
     start, end
@@ -236,8 +239,9 @@ def joint_backtest(model: Forecaster, r: pd.DataFrame, start: Any, end: Any = No
     scenarios : bool, default True
         False scores the exact densities only (log scores), without sampling: fast.
     fitted : bool, default False
-        With ``refit_every=None``: ``model`` is already fitted on days before ``start`` and is
-        scored as it is (a network fitted once is not fitted again).
+        ``model`` is already fitted on the days before ``start`` and is scored as it is: on every
+        day with ``refit_every=None`` (a network fitted once is not fitted again), else on the
+        first block, later blocks being refitted (``model`` itself is never changed).
 
     Returns
     -------
@@ -258,9 +262,15 @@ def joint_backtest(model: Forecaster, r: pd.DataFrame, start: Any, end: Any = No
     realised = {name: portfolio_returns(frame.to_numpy(dtype=float), w, kind=kind, scale=scale)
                 for name, w in wts.items()}
     rows, origin_rows, seconds = [], [], 0.0
+    warm, m = bool(getattr(model, "warm_start", False)), None
     for b0, b1 in _blocks(n0, n1, check_int("refit_every", refit_every, 1) if refit_every else None):
         t0 = time.perf_counter()
-        m = model if fitted and refit_every is None else clone(model).fit(frame.iloc[:b0])
+        if fitted and (refit_every is None or b0 == n0):
+            m = model
+        elif warm and m is not None:  # the previous block's fit, refitted (never the caller's model)
+            m = (copy.deepcopy(m) if m is model else m).fit(frame.iloc[:b0])
+        else:
+            m = clone(model).fit(frame.iloc[:b0])
         seconds += time.perf_counter() - t0
         upto = frame.iloc[:b1]
         joint = m.joint_log_prob(upto).to_numpy()

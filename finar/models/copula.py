@@ -51,6 +51,7 @@ from __future__ import annotations
 import warnings
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -62,10 +63,10 @@ from finar._estimator import check_seed
 from finar.data.transforms import check_length
 from finar.errors import ConvergenceWarning, DataError
 from finar.models.base import Exog, Forecaster, check_horizon, check_returns, register
-from finar.models.predictive import LocScalePredictive
+from finar.models.predictive import LocScalePredictive, Predictive, _check_level, _check_q, crps_quadrature
 from finar.models.scenarios import Scenarios, future_index
 
-__all__ = ["Copula", "CopulaGARCH"]
+__all__ = ["Copula", "CopulaConditionalPredictive", "CopulaGARCH"]
 
 _P_FLOOR = 1e-300  # smallest tail probability mapped back to a score (keeps draws finite)
 _NU_RANGE = (2.05, 500.0)  # the t copula's degrees of freedom (> 2: R targets a second moment)
@@ -150,6 +151,15 @@ def normalise(q: np.ndarray) -> np.ndarray:
     return r
 
 
+def whiten(chol: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``w = L^{-1} x`` per day and the diagonal of ``L`` broadcast to ``x``'s shape (T, N), for the
+    lower Cholesky factor ``L`` of one correlation matrix (N, N) or of one per day (T, N, N)."""
+    if chol.ndim == 2:
+        return (linalg.solve_triangular(chol, x.T, lower=True).T,
+                np.broadcast_to(np.diagonal(chol), x.shape))
+    return np.linalg.solve(chol, x[..., None])[..., 0], np.diagonal(chol, axis1=-2, axis2=-1)
+
+
 def chain_terms(x: np.ndarray, chol: np.ndarray, nu: float) -> np.ndarray:
     """Copula log density of each day split by the chain rule over columns, shape (T, N).
 
@@ -157,12 +167,7 @@ def chain_terms(x: np.ndarray, chol: np.ndarray, nu: float) -> np.ndarray:
     is the lower Cholesky factor of ``R`` (N, N), or of each day's ``R_t`` (T, N, N); ``nu`` the t
     copula's degrees of freedom (``inf``: Gaussian). Column 0 is exactly 0 (``R_00 = 1``).
     """
-    if chol.ndim == 2:
-        w = linalg.solve_triangular(chol, x.T, lower=True).T
-        diag = np.broadcast_to(np.diagonal(chol), x.shape)
-    else:
-        w = np.linalg.solve(chol, x[..., None])[..., 0]
-        diag = np.diagonal(chol, axis1=-2, axis2=-1)
+    w, diag = whiten(chol, x)
     j = np.arange(x.shape[1], dtype=float)
     if np.isfinite(nu):
         q = np.cumsum(w**2, axis=1) - w**2  # q_j = sum_{k<j} w_k^2
@@ -213,6 +218,138 @@ def conditional_scores(corr: np.ndarray, nu: float, given: np.ndarray, x_given: 
         e *= np.sqrt((nu + d) / rng.chisquare(nu + k, size=n))[:, None]
     out[:, rest] = mean + e
     return out
+
+
+# ---- one column given the same day's others -----------------------------------------------
+_HERMITE = np.polynomial.hermite_e.hermegauss(160)  # nodes and weights for E[f(W)], W ~ N(0, 1)
+_HERMITE = (_HERMITE[0], _HERMITE[1] / np.sqrt(2 * np.pi))
+
+
+def _t_quantile(p: np.ndarray, nu: float) -> np.ndarray:
+    """Quantiles at levels ``p`` of Student's t (normal for ``nu = inf``), accurate in both tails."""
+    p = np.asarray(p, dtype=float)
+    lo = np.minimum(p, 1 - p)
+    return from_tail(lo, np.where(p > 0.5, 1.0, -1.0), nu)
+
+
+@dataclass(frozen=True, eq=False)
+class CopulaConditionalPredictive(Predictive):
+    """One column's law on each day given the past *and* some of the same day's other columns.
+
+    In a copula model the column's score ``x = G^{-1}(F(z))`` (``z = (r - mu) / sigma`` the GARCH
+    standardised residual, ``F`` its marginal CDF, ``G`` the copula's univariate CDF) given the
+    other columns' scores is ``N(loc_t, scale_t^2)`` (Gaussian copula) or a Student-t with ``df``
+    degrees of freedom, location ``loc_t`` and scale ``scale_t`` (t copula); the return is the
+    increasing map ``r = mu + sigma_t F^{-1}(G(x))`` of it. ``cdf``, ``ppf`` and ``log_prob`` are
+    exact (closed form); ``mean``, ``std`` and ``es`` by Gauss-Hermite quadrature over the
+    normal scores of the quantile levels, ``crps`` by :func:`~finar.models.predictive.crps_quadrature`.
+    Built by :meth:`CopulaGARCH.conditional_predictive`.
+
+    Parameters
+    ----------
+    index : Index
+        The days.
+    mu : float
+        The column's GARCH mean.
+    sigma : ndarray, shape (T,)
+        Its GARCH conditional standard deviation.
+    marginal_nu : float
+        Degrees of freedom of its standardised marginal innovations (``inf``: normal).
+    copula_nu : float
+        The copula's degrees of freedom (``inf``: Gaussian copula).
+    df : float
+        Degrees of freedom of the conditional law of the score (``copula_nu + k`` given ``k``
+        columns; ``inf`` for the Gaussian copula).
+    loc, scale : ndarray, shape (T,)
+        Location and scale of the score's conditional law.
+    """
+
+    index: pd.Index
+    mu: float
+    sigma: np.ndarray
+    marginal_nu: float
+    copula_nu: float
+    df: float
+    loc: np.ndarray
+    scale: np.ndarray
+
+    def take(self, positions: Sequence[int] | np.ndarray | slice) -> CopulaConditionalPredictive:
+        """The distributions of a subset of days (by position)."""
+        idx = np.arange(len(self))[positions]
+        return CopulaConditionalPredictive(self.index[idx], self.mu, self.sigma[idx], self.marginal_nu,
+                                           self.copula_nu, self.df, self.loc[idx], self.scale[idx])
+
+    # ---- the maps between returns and standardised conditional scores ----------------------
+    def _z(self, y: np.ndarray) -> np.ndarray:
+        return (np.asarray(y, dtype=float) - self.mu) / self.sigma
+
+    def _score(self, z: np.ndarray) -> np.ndarray:
+        """The copula score of standardised residuals ``z``."""
+        c = float(t_scale(self.marginal_nu))
+        return from_tail(lower_tail(z * c, self.marginal_nu), np.sign(z), self.copula_nu)
+
+    def _value(self, s: np.ndarray) -> np.ndarray:
+        """The return whose standardised conditional score is ``s`` (broadcast over the days)."""
+        x = self.loc + self.scale * s
+        z = from_tail(lower_tail(x, self.copula_nu), np.sign(x), self.marginal_nu)
+        return self.mu + self.sigma * z / float(t_scale(self.marginal_nu))
+
+    # ---- densities and probabilities ------------------------------------------------------
+    def log_prob(self, y: np.ndarray) -> np.ndarray:
+        """``log p(y_t | the given columns, past)``: the score's conditional density times ``dx/dr``."""
+        z = self._z(y)
+        x = self._score(z)
+        s = (x - self.loc) / self.scale  # a standard t (or normal) variate
+        return (t_logpdf(s, self.df) - np.log(self.scale) + std_logpdf(z, self.marginal_nu)
+                - np.log(self.sigma) - t_logpdf(x, self.copula_nu))
+
+    def cdf(self, y: np.ndarray) -> np.ndarray:
+        """``P(r_t <= y_t | the given columns, past)`` per day: conditional PIT values."""
+        s = (self._score(self._z(y)) - self.loc) / self.scale
+        return special.ndtr(s) if not np.isfinite(self.df) else special.stdtr(self.df, s)
+
+    def ppf(self, q: float | np.ndarray) -> np.ndarray:
+        """Quantiles: ``q`` scalar -> (T,), or an array broadcastable to (..., T)."""
+        return self._value(_t_quantile(_check_q(q), self.df))
+
+    def _expect(self, level: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """``E[r]`` and ``E[r^2]`` over the quantile levels ``(0, level)``, by Gauss-Hermite."""
+        w, wt = _HERMITE
+        p = level * special.ndtr(w)  # levels in (0, level): p = level * Phi(w)
+        if level == 1.0:  # both tails accurate: the upper half from its own tail
+            s = from_tail(special.ndtr(-np.abs(w)), np.sign(w), self.df)
+        else:
+            s = _t_quantile(p, self.df)
+        r = self._value(s[:, None])  # (nodes, T)
+        return (wt[:, None] * r).sum(0), (wt[:, None] * r**2).sum(0)
+
+    def mean(self) -> np.ndarray:
+        return self._expect()[0]
+
+    def std(self) -> np.ndarray:
+        m1, m2 = self._expect()
+        return np.sqrt(np.maximum(m2 - m1**2, 0.0))
+
+    def es(self, alpha: float) -> np.ndarray:
+        """Expected shortfall as a positive loss, ``-(1 / alpha) int_0^alpha ppf(u) du``."""
+        return -self._expect(_check_level(alpha))[0]
+
+    def crps(self, y: np.ndarray) -> np.ndarray:
+        """CRPS per day, by :func:`~finar.models.predictive.crps_quadrature` of the CDF."""
+        y = np.asarray(y, dtype=float)
+        centre = self.ppf(0.5)
+        spread = (self.ppf(0.8413447460685429) - self.ppf(0.15865525393145707)) / 2
+
+        def cdf(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            return self.take(rows)._cdf_grid(x)
+
+        return crps_quadrature(cdf, y, centre[:, None], spread[:, None])
+
+    def _cdf_grid(self, x: np.ndarray) -> np.ndarray:
+        """The CDFs of the days at ``x`` (T, M)."""
+        z = (x - self.mu) / self.sigma[:, None]
+        s = (self._score(z) - self.loc[:, None]) / self.scale[:, None]
+        return special.ndtr(s) if not np.isfinite(self.df) else special.stdtr(self.df, s)
 
 
 # ---- the forecaster -------------------------------------------------------------------------
@@ -419,6 +556,125 @@ class CopulaGARCH(Forecaster):
         else:
             u = special.ndtr((x_r - loc) / np.sqrt(var))
         return pd.DataFrame(u, index=frame.index, columns=frame.columns[rest])
+
+    def conditional_predictive(self, r: pd.DataFrame, *, given: Literal["others", "left"] = "others",
+                               exog: Exog = None) -> dict[str, CopulaConditionalPredictive]:
+        """Each column's one-step law given the past *and* the same day's other columns, exactly.
+
+        Parameters
+        ----------
+        r : DataFrame
+            Returns with the model's columns (in its order).
+        given : {'others', 'left'}, default 'others'
+            ``'others'``: ``p(r_{t,j} | r_{t,-j}, r_{<t})``, every other column of the same day
+            (leave one out). With the correlation ``R_t`` and its inverse ``P``, the score ``x_j``
+            given the others is ``N(m_j, 1 / P_jj)`` with ``m_j = x_j - (P x)_j / P_jj``
+            (Gaussian copula), or a t with ``nu + N - 1`` degrees of freedom, location ``m_j``
+            and squared scale ``(nu + d_j) / (nu + N - 1) / P_jj`` with
+            ``d_j = x' P x - (P x)_j^2 / P_jj``, the others' Mahalanobis norm (t copula).
+            ``'left'``: given the columns to its left (the chain rule's order), whose log density
+            is exactly the cell of :meth:`log_prob`; the first column's law is the marginal one.
+        exog : None
+            The model takes no covariates.
+
+        Returns
+        -------
+        dict of str to CopulaConditionalPredictive
+            By column: exact ``cdf`` (conditional PIT values), ``ppf`` and ``log_prob``. Uniform
+            PITs on data from the model; an asset that breaks from the others on a day (e.g. one
+            stock reversing on a market day) gets an extreme PIT even at an ordinary size.
+        """
+        frame = self._frame(r, "conditional_predictive")
+        self._no_exog(exog)
+        if given not in ("others", "left"):
+            raise DataError(f"given must be 'others' or 'left', got {given!r}")
+        sigma, loc, scale, extra = self._laws(frame.to_numpy(dtype=float), given)
+        nu = self.nu_
+        marg = list(self.marginals_.values())
+        return {str(c): CopulaConditionalPredictive(
+            frame.index, float(marg[j]["mu"]), sigma[:, j].copy(), float(marg[j]["nu"]), float(nu),
+            float(nu + extra[j]), loc[:, j].copy(), scale[:, j].copy()) for j, c in enumerate(frame.columns)}
+
+    def _laws(self, y: np.ndarray, given: str) -> tuple[np.ndarray, ...]:
+        """GARCH ``sigma`` and the location and scale of each score's conditional law (T, N), and
+        the copula's extra degrees of freedom per column, for :meth:`conditional_predictive`.
+
+        Everything is causal (row ``t`` depends on rows ``<= t``), so the rows a previous call saw
+        unchanged are reused and the recursions restart from their state there: a detector that
+        rescores a long history after editing one day recomputes only the days from the edit on.
+        """
+        key = (given, repr(self._get_state()))
+        cache = getattr(self, "_laws_cache", None)
+        k = 0
+        if cache is not None and cache["key"] == key:
+            n = min(len(y), len(cache["y"]))
+            same = np.all(cache["y"][:n] == y[:n], axis=1)
+            k = n if same.all() else int(np.argmin(same))
+        else:
+            cache = None
+        if cache is not None and k == len(y):  # a prefix of the rows seen: nothing to recompute
+            n_cols = y.shape[1]
+            extra = np.full(n_cols, n_cols - 1.0) if given == "others" else np.arange(n_cols, dtype=float)
+            return np.sqrt(cache["s2"][:k]), cache["loc"][:k], cache["scale"][:k], extra
+        marg = list(self.marginals_.values())
+        mu = np.array([m["mu"] for m in marg])
+        eps = y[k:] - mu
+        s2 = np.empty(eps.shape)
+        for i, m in enumerate(marg):  # the GARCH variance recursion of garch_filter, from row k
+            e2_prev, s2_prev = ((m["backcast"], m["backcast"]) if k == 0
+                                else (cache["eps"][k - 1, i] ** 2, cache["s2"][k - 1, i]))
+            u = m["omega"] + m["alpha"] * np.r_[e2_prev, eps[:-1, i] ** 2]
+            s2[:, i] = signal.lfilter([1.0], [1.0, -m["beta"]], u, zi=[m["beta"] * s2_prev])[0]
+        x = self._scores(*self._marginal_tails(eps / np.sqrt(s2)), self.nu_)
+        qbar = np.asarray(self.qbar_, dtype=float)
+        q = None
+        if self.a_ == 0.0 and self.b_ == 0.0:
+            corr = normalise(qbar)
+        else:  # Q_t = (1 - a - b) Qbar + a x_{t-1} x_{t-1}' + b Q_{t-1}, Q_0 = Qbar, as _correlations
+            n_cols = y.shape[1]
+            if k == 0:
+                u = np.concatenate([qbar[None], (1 - self.a_ - self.b_) * qbar
+                                    + self.a_ * np.einsum("ti,tj->tij", x[:-1], x[:-1])], axis=0)
+                zi = np.zeros((1, n_cols * n_cols))
+            else:
+                x_all = np.vstack([cache["x"][k - 1: k], x[:-1]])
+                u = (1 - self.a_ - self.b_) * qbar + self.a_ * np.einsum("ti,tj->tij", x_all, x_all)
+                zi = self.b_ * cache["q"][k - 1].reshape(1, -1)
+            q = signal.lfilter([1.0], [1.0, -self.b_], u.reshape(len(u), -1), axis=0,
+                               zi=zi)[0].reshape(len(u), n_cols, n_cols)
+            corr = normalise(q)
+        loc, scale, extra = self._given_laws(x, corr, given)
+        if cache is not None and k:
+            def join(name: str, new: np.ndarray) -> np.ndarray:
+                return np.concatenate([cache[name][:k], new])
+            eps, s2, x, loc, scale = (join(n, v) for n, v in
+                                      (("eps", eps), ("s2", s2), ("x", x), ("loc", loc), ("scale", scale)))
+            q = None if q is None else join("q", q)
+        self._laws_cache = {"key": key, "y": y.copy(), "eps": eps, "s2": s2, "x": x, "q": q, "loc": loc,
+                            "scale": scale}
+        return np.sqrt(s2), loc, scale, extra
+
+    def _given_laws(self, x: np.ndarray, corr: np.ndarray, given: str) -> tuple[np.ndarray, ...]:
+        """Location and scale (T, N) of each score's law given the others (or those to its left)
+        under ``corr`` (N, N) or (T, N, N), and the extra degrees of freedom per column."""
+        nu, n_cols = self.nu_, x.shape[1]
+        if given == "others":
+            prec = np.linalg.inv(corr)
+            diag = np.diagonal(prec, axis1=-2, axis2=-1)
+            px = x @ prec if prec.ndim == 2 else np.einsum("tij,tj->ti", prec, x)
+            loc, var = x - px / diag, np.broadcast_to(1.0 / diag, x.shape)
+            extra = np.full(n_cols, n_cols - 1.0)
+            if np.isfinite(nu):
+                d = (x * px).sum(1, keepdims=True) - px**2 / diag
+                var = var * (nu + d) / (nu + extra)
+        else:
+            w, diag = whiten(np.linalg.cholesky(corr), x)
+            loc, var = x - diag * w, diag**2
+            extra = np.arange(n_cols, dtype=float)
+            if np.isfinite(nu):
+                q = np.cumsum(w**2, axis=1) - w**2  # q_j = sum_{k<j} w_k^2
+                var = var * (nu + q) / (nu + extra)
+        return loc, np.sqrt(var), extra
 
     def predictive(self, r: pd.Series | pd.DataFrame, *,
                    exog: Exog = None) -> LocScalePredictive | dict[str, LocScalePredictive]:

@@ -1,9 +1,11 @@
-"""``finar.report``: run finar's pipeline on one price series and assemble the HTML report.
+"""``finar.report``: run finar's pipeline on a price series (or a panel) and assemble the HTML report.
 
 The report is a list of sections, each built by one function of
 :mod:`finar.reporting.sections` from a shared :class:`~finar.reporting.context.Context` (the
 data, the settings and the results several sections share, such as the backtests, computed
-once). A section that cannot
+once). Data with several price columns (``sp500-stocks``) adds the portfolio section
+(:func:`finar.reporting.sections.portfolio`); the other sections then model one column of it,
+the index (:mod:`finar.reporting.portfolio`). A section that cannot
 run on the data (too short a series, a capability this finar does not have) says why on the
 page instead of stopping the report; any other error stops it.
 """
@@ -81,16 +83,19 @@ def report(data: str | os.PathLike[str] | pd.DataFrame | pd.Series = "sp500", *,
            results_dir: str | os.PathLike[str] | None = None, progress: bool = False,
            on_section: Callable[[int, int, Section], None] | None = None,
            load_options: dict[str, Any] | None = None) -> Report:
-    """Run the report's pipeline on one price series and return the built :class:`Report`.
+    """Run the report's pipeline on a price series or a panel and return the built :class:`Report`.
 
     Parameters
     ----------
     data : str, path, DataFrame or Series
         Anything :func:`finar.load` takes (bundled name, ``.csv``/``.parquet`` file,
         ``yahoo:TICKER``), or prices already loaded. The modelled column is ``config.column``,
-        else ``adj_close``, else ``close``, else the only column
-        (:func:`finar.reporting.pipeline.pick_columns`); a panel of several price columns needs
-        ``config.column``.
+        else ``adj_close``, else ``close``, else every column
+        (:func:`finar.reporting.pipeline.pick_columns`). Several columns (a panel of prices such
+        as ``sp500-stocks``, or ``config.column`` naming several) add the portfolio section:
+        joint DCC-t and independent GARCH-t scenarios of a portfolio, unconditional and given a
+        fall of the index (:class:`ReportConfig`'s ``portfolio_*`` and ``stress_fall``); the
+        other sections model the index column, else the first column.
     config : ReportConfig, or path of a ``report.toml``, optional
         Models, periods, sizes and seeds (:class:`finar.reporting.ReportConfig`).
     fast : bool
@@ -112,6 +117,12 @@ def report(data: str | os.PathLike[str] | pd.DataFrame | pd.Series = "sp500", *,
     Returns
     -------
     Report
+
+    Raises
+    ------
+    ConfigError
+        Settings the data cannot honour (e.g. a ``portfolio_index`` or a weight naming a column
+        the data does not have), before any section runs.
 
     Examples
     --------
@@ -140,7 +151,8 @@ def report(data: str | os.PathLike[str] | pd.DataFrame | pd.Series = "sp500", *,
         tr = trades if isinstance(trades, pd.DataFrame) else load(trades)
     ctx = Context(data_, cfg, tr, tr_label, progress, Path(results_dir) if results_dir is not None else None)
 
-    plan = [s for s in SECTIONS if s[0] != "ticks" or tr is not None]
+    plan = [s for s in SECTIONS if (s[0] != "ticks" or tr is not None)
+            and (s[0] != "portfolio" or ctx.panel is not None)]
     built = []
     for i, (key, heading, build) in enumerate(plan, start=1):
         section = Section(key, heading)
@@ -154,8 +166,17 @@ def report(data: str | os.PathLike[str] | pd.DataFrame | pd.Series = "sp500", *,
         if on_section is not None:
             on_section(i, len(plan), section)
     r = ctx.returns
-    page_title = title or f"finar report: {ctx.label} ({r.name})"
-    subtitle = [f"Data: {ctx.label}, column {r.name}: {len(r):,} daily percent log returns, {span(r.index)}.",
+    if ctx.panel is None:
+        page_title = title or f"finar report: {ctx.label} ({r.name})"
+        data_line = (f"Data: {ctx.label}, column {r.name}: {len(r):,} daily percent log returns, "
+                     f"{span(r.index)}.")
+    else:
+        n_cols = ctx.panel.shape[1]
+        page_title = title or f"finar report: {ctx.label} ({n_cols} columns)"
+        data_line = (f"Data: {ctx.label}, {n_cols} columns: {len(r):,} daily percent log returns each, "
+                     f"{span(r.index)}. The portfolio section models them jointly; the other sections "
+                     f"model column {r.name}.")
+    subtitle = [data_line,
                 f"Models: {', '.join(m.name for m in cfg.models)}. Seed {cfg.seed}.",
                 f"Covariates: {data_.exog_note}"
                 + (f" (left out: {', '.join(skipped)})." if skipped else ".")]

@@ -23,6 +23,12 @@ minutes. A ``report.toml`` overrides any of it::
     [anomaly]
     model = "GARCH(1,1) Student-t"
     level = 0.01
+    [portfolio]        # used when the data has several price columns (e.g. sp500-stocks)
+    index = "SP500"    # the market index: stressed, and left out of the equal-weight portfolio
+    fall = -5.0        # the index's return on the first scenario day of the stress fan (%)
+    horizon = 20
+    n_paths = 1000
+    # weights = { AAPL = 0.5, XOM = 0.5 }   # default: equal weights (see below)
     [[models]]
     name = "GARCH(1,1) Student-t"
     model = "garch"
@@ -36,10 +42,17 @@ minutes. A ``report.toml`` overrides any of it::
 
 Models with ``exog = true`` are given the data's covariates (the day's range, see
 :func:`finar.reporting.pipeline.range_covariate`); the report says which.
+
+A panel of several price columns (``column = ["SP500", "AAPL", "XOM"]``, or data without an
+``adj_close``/``close`` column such as ``sp500-stocks``) adds the portfolio section
+(:mod:`finar.reporting.portfolio`): DCC-t and independent GARCH-t scenarios of an equal-weight
+portfolio, unconditional and given a fall of the index. The single-series sections model the
+index column (``[portfolio] index``, by default a column named ``SP500``), else the first column.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -81,11 +94,20 @@ class ReportConfig:
     ``None`` for a date means: P1's / P3's date when the data covers it with enough history
     before it, else a date chosen from the data (the last quarter of the series for tests, the
     whole series for the facts); the page states the dates it used.
+
+    ``column`` is one price column, or several (a panel, e.g. ``("SP500", "AAPL", "XOM")``).
+    The ``portfolio_*`` and ``stress_fall`` settings are used when the data has several
+    columns (:func:`finar.reporting.portfolio.portfolio_plan` has the rules):
+    ``portfolio_index`` names the market index column (default: a column named ``SP500``, if
+    any), ``portfolio_weights`` the portfolio by column name (default: equal weights on the
+    columns other than the index), ``stress_fall`` the index's return on the first day of the
+    stress scenarios (percent log return), ``portfolio_horizon`` and ``portfolio_paths`` the
+    scenarios' days and paths.
     """
 
     models: tuple[ModelSpec, ...] = DEFAULT_MODELS
     seed: int = 0
-    column: str | None = None
+    column: str | tuple[str, ...] | None = None
     start: str | None = None
     end: str | None = None
     backtest_start: str | None = None
@@ -104,6 +126,11 @@ class ReportConfig:
     anomaly_level: float = 0.01
     tick_events: int = 20_000
     tick_params: dict[str, Any] = field(default_factory=lambda: dict(TICK_PARAMS))
+    portfolio_index: str | None = None
+    portfolio_weights: dict[str, float] | None = None
+    stress_fall: float = -5.0
+    portfolio_horizon: int = 20
+    portfolio_paths: int = 1000
 
     @classmethod
     def fast(cls) -> ReportConfig:
@@ -120,7 +147,7 @@ class ReportConfig:
         if len(set(names)) != len(names):
             raise ConfigError(f"model names repeat: {names}; give each [[models]] entry its own name")
         for key in ("refit_every", "backtest_paths", "fan_horizon", "fan_paths", "facts_paths",
-                    "facts_length", "facts_lags", "tick_events"):
+                    "facts_length", "facts_lags", "tick_events", "portfolio_horizon", "portfolio_paths"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{key} must be a positive integer, got {value!r}")
@@ -133,6 +160,32 @@ class ReportConfig:
             value = getattr(self, key)
             if value is not None and value not in names:
                 raise ConfigError(f"{key} {value!r} is not one of the report's models {names}")
+        self._check_portfolio()
+
+    def _check_portfolio(self) -> None:
+        """Types of ``column`` and the portfolio settings (their names are checked against the data
+        by :func:`finar.reporting.portfolio.portfolio_plan`)."""
+        col = self.column
+        if col is not None and not isinstance(col, str):
+            if not isinstance(col, list | tuple) or not col or not all(isinstance(c, str) for c in col) \
+                    or len(set(col)) != len(col):
+                raise ConfigError(f"column must be a column name or a list of distinct names, got {col!r}")
+            object.__setattr__(self, "column", tuple(col))
+        if self.portfolio_index is not None and not isinstance(self.portfolio_index, str):
+            raise ConfigError(f"portfolio_index must be a column name, got {self.portfolio_index!r}")
+        if not _is_number(self.stress_fall) or not math.isfinite(self.stress_fall):
+            raise ConfigError(f"stress_fall must be a finite return in percent (e.g. -5.0), got "
+                              f"{self.stress_fall!r}")
+        w = self.portfolio_weights
+        if w is not None:
+            if not isinstance(w, dict) or not w or not all(isinstance(k, str) for k in w):
+                raise ConfigError(f"portfolio_weights must be a non-empty table of column name -> weight, "
+                                  f"e.g. {{ AAPL = 0.5, XOM = 0.5 }}; got {w!r}")
+            bad = {k: v for k, v in w.items() if not _is_number(v) or not math.isfinite(v)}
+            if bad:
+                raise ConfigError(f"portfolio_weights must be finite numbers; got {bad!r}")
+            if not any(v != 0 for v in w.values()):
+                raise ConfigError("portfolio_weights are all zero: the portfolio holds nothing")
 
     @property
     def baseline_name(self) -> str:
@@ -159,7 +212,8 @@ class ReportConfig:
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any], *, fast: bool = False, source: str = "config") -> ReportConfig:
-        """Build from the TOML layout as a dict (sections ``data backtest fan facts anomaly ticks``)."""
+        """Build from the TOML layout as a dict (sections ``data backtest fan facts anomaly ticks
+        portfolio``)."""
         base = cls.fast() if fast else cls()
         tables = {"data": {"column": "column", "start": "start", "end": "end"},
                   "backtest": {"start": "backtest_start", "end": "backtest_end", "refit_every": "refit_every",
@@ -168,7 +222,10 @@ class ReportConfig:
                   "facts": {"start": "facts_start", "n_paths": "facts_paths", "length": "facts_length",
                             "burn_in": "facts_burn_in", "lags": "facts_lags"},
                   "anomaly": {"model": "anomaly_model", "level": "anomaly_level"},
-                  "ticks": {"n_events": "tick_events", "params": "tick_params"}}
+                  "ticks": {"n_events": "tick_events", "params": "tick_params"},
+                  "portfolio": {"index": "portfolio_index", "weights": "portfolio_weights",
+                                "fall": "stress_fall", "horizon": "portfolio_horizon",
+                                "n_paths": "portfolio_paths"}}
         changes: dict[str, Any] = {}
         for key, value in doc.items():
             if key == "seed":
@@ -180,7 +237,8 @@ class ReportConfig:
                     if sub not in tables[key]:
                         raise ConfigError(f"{source}: unknown key [{key}] {sub!r}; known: "
                                           f"{sorted(tables[key])}")
-                    changes[tables[key][sub]] = str(v) if sub in ("start", "end") else v
+                    changes[tables[key][sub]] = (str(v) if sub in ("start", "end")
+                                                 else tuple(v) if isinstance(v, list) else v)
             else:
                 raise ConfigError(f"{source}: unknown entry {key!r}; known: seed, [[models]], "
                                   f"{', '.join(f'[{t}]' for t in tables)}")
@@ -190,9 +248,14 @@ class ReportConfig:
         """Plain values, for the page's settings notes and JSON."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("models", "tick_params")}
         out["tick_params"] = dict(self.tick_params)
+        out["portfolio_weights"] = None if self.portfolio_weights is None else dict(self.portfolio_weights)
         out["models"] = [{"name": m.name, "model": m.model, "params": dict(m.params),
                           "refit": m.refit, "exog": m.exog} for m in self.models]
         return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _model_spec(entry: Any, i: int, source: str) -> ModelSpec:

@@ -18,6 +18,7 @@ from finar.evaluation.backtesting import BacktestResult
 from finar.protocols import P1, P3
 from finar.reporting.config import ReportConfig
 from finar.reporting.pipeline import Data, backtest_period, run_backtest
+from finar.reporting.portfolio import PortfolioPlan, portfolio_plan
 
 __all__ = ["Context"]
 
@@ -32,7 +33,7 @@ class Context:
     Attributes
     ----------
     data : Data
-        The loaded prices of the one modelled column and its percent log returns.
+        The loaded prices of the modelled column(s) and their percent log returns.
     config : ReportConfig
         Models, periods, sizes and seeds.
     trades : DataFrame, optional
@@ -41,6 +42,11 @@ class Context:
         Progress bars of the backtests on stderr.
     results_dir : Path, optional
         A folder of benchmark results to show instead of the ones shipped with finar.
+
+    A panel of several columns (``sp500-stocks``) sets :attr:`panel` and :attr:`plan`
+    (:func:`finar.reporting.portfolio.portfolio_plan`, from the config's ``portfolio_*``
+    settings); the single-series sections then model the plan's lead column (the index, else the
+    first column) through :attr:`prices` and :attr:`returns`.
     """
 
     data: Data
@@ -50,12 +56,24 @@ class Context:
     progress: bool = False
     results_dir: Path | None = None
     cache: dict[str, Any] = field(default_factory=dict)
-    #: the modelled price column and its returns (from ``data``)
+    #: the modelled price column and its returns (from ``data``; a panel's lead column)
     prices: pd.Series = field(init=False, repr=False)
     returns: pd.Series = field(init=False, repr=False)
+    #: a panel's returns (columns as strings) and its portfolio plan; None for one series
+    panel: pd.DataFrame | None = field(init=False, repr=False)
+    plan: PortfolioPlan | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.prices, self.returns = self.data.one_series("the report")
+        if isinstance(self.data.returns, pd.DataFrame):
+            c = self.config
+            self.panel = self.data.returns.rename(columns=str)
+            self.plan = portfolio_plan(list(self.panel.columns), index=c.portfolio_index,
+                                       weights=c.portfolio_weights)
+            self.prices = self.data.prices.rename(columns=str)[self.plan.lead]
+            self.returns = self.panel[self.plan.lead]
+        else:
+            self.panel, self.plan = None, None
+            self.prices, self.returns = self.data.one_series("the report")
 
     @property
     def label(self) -> str:

@@ -13,11 +13,13 @@ cannot run on the data; the report then shows the reason in its place.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from finar import evaluation, ticks
+from finar.evaluation.joint import correlation_distance
 from finar.protocols import P1, P3
 from finar.reporting import figures
 from finar.reporting.context import Context
@@ -30,6 +32,7 @@ from finar.reporting.pipeline import (
     run_tick_model,
     span,
 )
+from finar.reporting.portfolio import PORTFOLIO_MODELS, PortfolioRun, realised_portfolio, run_portfolio
 from finar.reporting.record import (
     P1_COLUMNS,
     P3_COLUMNS,
@@ -39,10 +42,20 @@ from finar.reporting.record import (
     registry_rows,
 )
 from finar.reporting.scenarios import fan_chart
-from finar.reporting.tables import comparison_table, realism_table, tail_risk, top_anomalies
+from finar.reporting.tables import (
+    RISK_LEVELS,
+    comparison_table,
+    portfolio_risk,
+    realism_table,
+    tail_risk,
+    top_anomalies,
+)
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 __all__ = ["SECTIONS", "anomalies", "benchmark_record", "data_overview", "fan_charts", "model_comparison",
-           "pit_and_var", "recorded_real_trades", "stylized_facts", "tick_realism"]
+           "pit_and_var", "portfolio", "recorded_real_trades", "stylized_facts", "tick_realism"]
 
 VAR_TAG = "1"  # the VaR level drawn in the exceedance plots (1%)
 
@@ -61,6 +74,10 @@ def data_overview(ctx: Context, sec: Section) -> None:
     """Prices, daily returns and rolling volatility, with basic statistics."""
     r, px = ctx.returns, ctx.prices
     sec.note(f"Data: {ctx.label}, column {r.name}; prices {span(px.index)}; returns {span(r.index)}.")
+    if ctx.panel is not None:
+        sec.note(f"The data has {ctx.panel.shape[1]} price columns ({', '.join(ctx.panel.columns)}): this "
+                 f"section and the single-series ones model {r.name}; the portfolio section models them "
+                 "jointly.")
     sec.note("Returns are daily log returns in percent (finar.returns); volatility is the rolling "
              "standard deviation times sqrt(252).")
     desc = r.describe()
@@ -227,6 +244,104 @@ def fan_charts(ctx: Context, sec: Section) -> None:
                        f"{spec.name}: from {fmt(r.index[-1])}; {h}-day 1% VaR {q:.2f}%, ES {es:.2f}%."))
         sec.heading(spec.name)
         sec.grid(lambda panels=panels: [sec.figure(f, cap) for f, cap in panels])
+
+
+# --- portfolio (panels) ----------------------------------------------------------------------------
+
+def portfolio(ctx: Context, sec: Section) -> None:
+    """A panel's portfolio: joint (DCC-t) and independent scenarios, unconditional and given a fall
+    of the index, with their 1-day and horizon VaR/ES and the correlation of the generated paths."""
+    c, r, plan = ctx.config, ctx.panel, ctx.plan
+    if r is None or plan is None:
+        raise SectionUnavailable("the portfolio section needs data with several price columns")
+    start, _ = ctx.test_period()
+    h, fall, lead = c.portfolio_horizon, c.stress_fall, plan.lead
+    runs = {spec.name: run_portfolio(r, spec, plan, train_end=start, fall=fall, horizon=h,
+                                     n_paths=c.portfolio_paths, seed=c.seed)
+            for spec in PORTFOLIO_MODELS}
+    train = next(iter(runs.values())).train
+    held = plan.held
+    stress = f"{lead} {fall:+g}% on day 1"
+    sec.note(f"Panel: {ctx.label}, {r.shape[1]} columns ({', '.join(r.columns)}); returns {span(r.index)}. "
+             f"Each model is fitted on the returns before the test period, {span(train.index)}, and draws "
+             f"{c.portfolio_paths:,} paths of {h} days from the last date, {fmt(r.index[-1])}, "
+             f"conditioning on all returns with the fitted parameters; seed {c.seed}.")
+    sec.note(f"Portfolio: {plan.rule}, rebalanced daily (Scenarios.portfolio): "
+             + ", ".join(f"{col} {plan.weights[col]:.4g}" for col in held) + ". Index: "
+             + (f"{plan.index}." if plan.index is not None else
+                f"none named like one, so the stress falls on the first column, {lead}."))
+    sec.note(f"Stress: {lead} returns {fall:g}% (log) on the first day of every path; the other columns "
+             "are drawn from each model's exact conditional law given it "
+             f"(sample(..., given={{{lead!r}: {fall:g}}})), and the paths go on from there.")
+    sec.note("DCC-t: DCC(1,1) with a Student-t copula over GARCH(1,1)-t marginals, joint across assets. "
+             "Independent GARCH-t: the same marginals drawn independently (Copula(family='independent')), "
+             "labelled independent across assets: its columns share no shocks, so its portfolio is too "
+             "diversified and a fall of the index moves no other column - the reference a joint model must "
+             "beat, not a forecast of the joint risk.")
+    scenarios = {}
+    for name, run in runs.items():
+        scenarios[(name, "unconditional")] = run.portfolio
+        scenarios[(name, stress)] = run.portfolio_stressed
+    risk = portfolio_risk(scenarios)
+    sec.results.update(runs=runs, plan=plan, risk=risk)
+    levels = [f"{a:.0%}" for a in RISK_LEVELS]
+    head = ["model", "dependence", "scenario",
+            *(f"{m} {a} {t}" for t in ("1-day", f"{h}-day") for a in levels for m in ("VaR", "ES"))]
+    rows = []
+    for (name, scenario), row in risk.iterrows():
+        cells = [row[f"{m} {a} {t}"] for t in ("1-day", "horizon") for a in levels for m in ("VaR", "ES")]
+        rows.append([Cell(str(name)), Cell(runs[name].dependence), Cell(str(scenario)),
+                     *[Cell(fmt(v, 2), "num") for v in cells]])
+    sec.table(head, rows,
+              caption="The portfolio's value at risk and expected shortfall as positive losses, in percent "
+                      f"log return: of the first day and of the return over all {h} days.")
+    hist = realised_portfolio(r, plan.weights)
+    window = min(250, max(60, 3 * h))
+    for name, run in runs.items():
+        sec.heading(f"{name} ({run.dependence})")
+        sec.grid(lambda run=run: [
+            sec.figure(fan_chart(run.portfolio, hist, "portfolio", kind="returns", window=window),
+                       f"{run.name}, {run.dependence}: the portfolio's cumulative return, unconditional; "
+                       f"{h}-day 1% VaR {_risk(risk, run.name, 'unconditional', 'horizon')}."),
+            sec.figure(_stress_fan(run, hist, lead, fall, window),
+                       f"{run.name}, {run.dependence}: given {stress} (dashed: the median path of {lead}); "
+                       f"{h}-day 1% VaR {_risk(risk, run.name, stress, 'horizon')}.")])
+    _correlation_table(ctx, sec, runs)
+
+
+def _risk(risk: pd.DataFrame, name: str, scenario: str, tag: str) -> str:
+    return f"{risk.loc[(name, scenario), f'VaR 1% {tag}']:.2f}%"
+
+
+def _stress_fan(run: PortfolioRun, hist: pd.Series, lead: str, fall: float, window: int) -> go.Figure:
+    """The stressed portfolio's fan, with the median cumulative path of the stressed column."""
+    fig = fan_chart(run.portfolio_stressed, hist, "portfolio", kind="returns", window=window)
+    med = run.stressed.quantile(0.5, cumulative=True)[lead].to_numpy()
+    fig.add_scatter(x=[hist.index[-1], *run.stressed.index], y=[0.0, *med], mode="lines",
+                    name=figures.label(f"{lead} median (given {fall:g}% on day 1)"),
+                    line={"color": figures.HIT_COLOR, "width": 1.3, "dash": "dash"})
+    return fig
+
+
+def _correlation_table(ctx: Context, sec: Section, runs: dict[str, PortfolioRun]) -> None:
+    """Correlation distance of each model's unconditional paths from the real panel's correlation."""
+    r, c = ctx.panel, ctx.config
+    rows, dist = [], {}
+    for name, run in runs.items():
+        d = correlation_distance(r, run.scenarios.paths, seed=c.seed)
+        dist[name] = d
+        rows.append([Cell(name), Cell(run.dependence), d["mean_corr_real"], d["mean_corr_generated"],
+                     d["corr_distance_generated"], d["corr_distance_boot_q95"],
+                     Cell(fmt(d["corr_within_band"]), "best" if d["corr_within_band"] else "bad")])
+    sec.results["correlation"] = dist
+    sec.heading("Correlation of the generated paths")
+    sec.table(["model", "dependence", "mean corr. (real)", "mean corr. (generated)", "distance",
+               "bootstrap 95%", "within band"], rows,
+              caption=f"Mean pairwise correlation of the real returns ({span(r.index, count=False)}) and "
+                      "of the unconditional paths (pooled); distance: mean absolute difference of each "
+                      "path's pairwise correlations from the real ones, against the same for block-bootstrap "
+                      f"windows of {c.portfolio_horizon} real days "
+                      "(finar.evaluation.joint.correlation_distance).")
 
 
 # --- PIT and VaR -------------------------------------------------------------------------------
@@ -401,6 +516,7 @@ SECTIONS: list[tuple[str, str, Callable[[Context, Section], None]]] = [
     ("overview", "Data overview", data_overview),
     ("comparison", "Model comparison (one-step density forecasts)", model_comparison),
     ("fans", "Scenario fan charts", fan_charts),
+    ("portfolio", "Portfolio scenarios and stress", portfolio),
     ("pit-var", "PIT histograms and VaR exceedances", pit_and_var),
     ("facts", "Stylized facts of generated paths", stylized_facts),
     ("anomalies", "Anomaly timeline", anomalies),

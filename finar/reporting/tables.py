@@ -18,8 +18,8 @@ from finar.evaluation.comparison import compare
 from finar.models.scenarios import Scenarios
 from finar.reporting.pipeline import SectionUnavailable
 
-__all__ = ["PRINT_QUANTILES", "RISK_LEVELS", "comparison_table", "realism_table", "risk_table", "score_table",
-           "tail_risk", "top_anomalies"]
+__all__ = ["PRINT_QUANTILES", "RISK_LEVELS", "comparison_table", "portfolio_risk", "realism_table",
+           "risk_table", "score_table", "tail_risk", "top_anomalies"]
 
 #: VaR/ES levels of the risk tables
 RISK_LEVELS = (0.01, 0.05)
@@ -77,6 +77,47 @@ def tail_risk(sc: Scenarios, levels: Sequence[float] = RISK_LEVELS) -> pd.DataFr
         cols[f"ES {a:.0%}"] = sc.es(a, cumulative=True).iloc[-1]
     out = pd.DataFrame(cols).astype(float)
     out.index = pd.Index([str(c) for c in sc.columns], name="series")
+    return out
+
+
+def portfolio_risk(scenarios: Mapping[tuple[str, str], Scenarios],
+                   levels: Sequence[float] = RISK_LEVELS) -> pd.DataFrame:
+    """VaR and ES (positive losses) of one-column scenarios on the first day and over the horizon.
+
+    Parameters
+    ----------
+    scenarios : mapping
+        ``(model, scenario) -> Scenarios`` of one column each (a portfolio,
+        :meth:`finar.Scenarios.portfolio`), e.g. ``("DCC-t", "unconditional")``.
+    levels : sequence of float
+        VaR/ES levels.
+
+    Returns
+    -------
+    DataFrame
+        Index ``(model, scenario)``; columns ``VaR 1% 1-day``, ``ES 1% 1-day``, ... for the
+        first day, then ``VaR 1% horizon``, ... for the return accumulated over every day, in
+        the scenarios' units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sc = Scenarios(np.linspace(-1, 1, 201)[:, None, None].repeat(2, axis=1), range(2), ["p"])
+    >>> portfolio_risk({("m", "u"): sc}, levels=(0.05,)).round(2).to_dict("records")
+    [{'VaR 5% 1-day': 0.9, 'ES 5% 1-day': 0.95, 'VaR 5% horizon': 1.8, 'ES 5% horizon': 1.9}]
+    """
+    rows = {}
+    for key, sc in scenarios.items():
+        if sc.paths.shape[2] != 1:
+            raise SectionUnavailable(f"portfolio_risk takes one-column scenarios; {key} has {sc.columns}")
+        row = {}
+        for tag, step in (("1-day", 0), ("horizon", sc.horizon - 1)):
+            for a in levels:
+                row[f"VaR {a:.0%} {tag}"] = float(sc.var(a, cumulative=True).iloc[step, 0])
+                row[f"ES {a:.0%} {tag}"] = float(sc.es(a, cumulative=True).iloc[step, 0])
+        rows[tuple(key)] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(list(rows), names=["model", "scenario"])
     return out
 
 

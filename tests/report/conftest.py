@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,9 @@ SMALL = ReportConfig(models=(ModelSpec("AR(aic)", "ar", {"order": "aic"}),
                      tick_params={"channels": 8, "layers": 3, "hidden": 8, "train__window": 64,
                                   "train__max_epochs": 1})
 
+#: the bundled panel (the S&P 500 index and 20 stocks) over five years, small sizes: a report in ~15 s
+STOCKS = replace(SMALL, start="2012-01-01", end="2016-12-31", portfolio_horizon=10, portfolio_paths=300)
+
 
 def small_trades() -> pd.DataFrame:
     """Simulated trades for the tick section."""
@@ -34,3 +38,15 @@ def small_report() -> Report:
 def small_report_file(small_report: Report) -> Path:
     """The small report written to tests/artifacts/report.html (kept for inspection)."""
     return small_report.write_html(ARTIFACTS / "report.html", overwrite=True)
+
+
+@pytest.fixture(scope="session")
+def stocks_report() -> Report:
+    """``finar report --data sp500-stocks`` with small sizes: the portfolio section on 21 columns."""
+    return finar.report("sp500-stocks", config=STOCKS)
+
+
+@pytest.fixture(scope="session")
+def stocks_report_file(stocks_report: Report) -> Path:
+    """The panel report written to tests/artifacts/report-sp500-stocks.html (kept for inspection)."""
+    return stocks_report.write_html(ARTIFACTS / "report-sp500-stocks.html", overwrite=True)

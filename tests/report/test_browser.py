@@ -5,6 +5,7 @@ with a small probe script added: it records console errors and uncaught exceptio
 first line of ``<head>`` on, and after load writes, for every plotly graph div, how many traces
 it has and how many it drew into the page, which ``--dump-dom`` returns. The unmodified report
 is then screenshotted to ``tests/artifacts/report.png`` (git-ignored) with console logging on.
+The report of the bundled panel ``sp500-stocks`` (with its portfolio section) gets the same probe.
 Without a browser the test skips, unless ``FINAR_REQUIRE_BROWSER=1`` (set by ``.ci/run``),
 where it fails: in CI it must run.
 
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from finar.reporting import Report
 from tests.docs.site import NOTEBOOKS, built_site
 from tests.report.conftest import ARTIFACTS
 
@@ -77,11 +79,10 @@ def console_errors(stderr: str) -> list[str]:
             if ":CONSOLE(" in line and re.search(r"error|uncaught", line, flags=re.IGNORECASE)]
 
 
-def test_report_opens_in_chromium_with_every_figure_drawn(small_report_file: Path, small_report,
-                                                          tmp_path: Path) -> None:
-    browser = chromium()
-    page = small_report_file.read_text(encoding="utf-8")
-    probe = tmp_path / "probe.html"
+def probe_report(browser: str, report_file: Path, report: Report, tmp_path: Path) -> dict:
+    """A probed copy of ``report_file`` opened: no errors, every figure of ``report`` drawn."""
+    page = report_file.read_text(encoding="utf-8")
+    probe = tmp_path / f"probe-{report_file.stem}.html"
     probed = page.replace("<head>", "<head>\n" + PROBE_HEAD, 1).replace("</body>", PROBE_TAIL + "</body>")
     probe.write_text(probed, encoding="utf-8")
     dumped = run(browser, "--dump-dom", "--virtual-time-budget=30000", "--enable-logging=stderr", "--v=0",
@@ -91,11 +92,18 @@ def test_report_opens_in_chromium_with_every_figure_drawn(small_report_file: Pat
     result = json.loads(html.unescape(m.group(1)))
     assert result["errors"] == []
     assert console_errors(dumped.stderr) == []
-    expected = sum(s.figures for s in small_report.sections)
+    expected = sum(s.figures for s in report.sections)
     assert len(result["graphs"]) == expected
     for g in result["graphs"]:
         assert g["laid_out"] and g["svg"] >= 1 and g["traces"] >= 1 and g["drawn"] >= 1, g
-    assert result["sections"] == len(small_report.sections)
+    assert result["sections"] == len(report.sections)
+    return result
+
+
+def test_report_opens_in_chromium_with_every_figure_drawn(small_report_file: Path, small_report: Report,
+                                                          tmp_path: Path) -> None:
+    browser = chromium()
+    result = probe_report(browser, small_report_file, small_report, tmp_path)
 
     shot = ARTIFACTS / "report.png"
     shot.unlink(missing_ok=True)
@@ -149,3 +157,12 @@ def test_notebook_page_draws_every_figure(served_site: str, notebook: Path) -> N
     assert len(result["graphs"]) == expected
     for g in result["graphs"]:
         assert g["laid_out"] and g["svg"] >= 1 and g["traces"] >= 1 and g["drawn"] >= 1, g
+
+
+def test_panel_report_of_sp500_stocks_opens_in_chromium(stocks_report_file: Path, stocks_report: Report,
+                                                        tmp_path: Path) -> None:
+    """``finar report --data sp500-stocks`` (small sizes): the portfolio section's fans draw too."""
+    browser = chromium()
+    result = probe_report(browser, stocks_report_file, stocks_report, tmp_path)
+    ids = {g["id"] for g in result["graphs"]}
+    assert {f"portfolio-{i}" for i in range(1, 5)} <= ids

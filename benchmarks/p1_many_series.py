@@ -1,0 +1,283 @@
+"""PROTOCOLS P1m ("many-series"): P1's one-step density forecasts on 22 series, one configuration per model.
+
+Series: the S&P 500 of P1 (``sp500``, adjusted close, 1999-2018, with open/high/low), WTI crude
+(``wti``, FRED's spot price from 1986) and each of the 20 stocks of ``sp500-stocks`` (adjusted
+closes from 1990; its ``SP500`` column is left out, the S&P 500 being P1's series). Test days:
+every trading day of 2015-01-01 .. 2018-12-31 of each series; training: all of the series'
+history before 2015 (S&P 500 from 1999 as in P1, WTI from 1986, the stocks from 1990).
+
+Models: the report's default set (:data:`finar.reporting.config.DEFAULT_MODELS`) unchanged, run
+through ``finar.backtest`` as P1 runs them: the classical models refitted every 20 test days on
+the expanding window, the networks (one seed each, as the report) fitted once on the data before
+2015 and only conditioning on the growing context. GJR-X(range) reads the day's Parkinson range,
+so it runs only where the series has high and low prices (the S&P 500); elsewhere its row says
+"n/a: no high/low". Per (series, model): the mean log score, the Diebold-Mariano t and p (HLN,
+HAC variance) against GARCH(1,1)-t on the same days, 1% and 5% VaR hit rates with Kupiec's p.
+Per model over the series: wins against GARCH-t, significant wins and losses (DM p < 0.05) and
+the median gain in nats/day.
+
+Each (series, model) backtest is stored in ``--cache`` (daily scores as JSON), so a long run can
+stop and resume; the results file lists what has not run (``complete: false``), never filling it.
+
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/p1_many_series.py --cache /tmp/p1m/full
+    python benchmarks/p1_many_series.py --quick --cache /tmp/p1m-quick     # smoke run
+    python benchmarks/p1_many_series.py --series SP500 WTI AAPL --models "GARCH(1,1) Student-t"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common
+from _common import write_results
+
+import finar
+from finar._io import atomic_write_text
+from finar.evaluation import stattests
+from finar.protocols import P1M
+from finar.reporting.config import DEFAULT_MODELS
+from finar.reporting.pipeline import ModelSpec
+
+START, END, REFIT = P1M.test_start, P1M.test_end, P1M.refit_every
+BASELINE = P1M.baseline
+LEVELS = (0.01, 0.05)
+INDEX = "SP500"  # the index column of sp500-stocks: P1's series already, not a stock
+NO_RANGE = "n/a: no high/low"
+# a smoke run: tiny networks, two epochs (``--quick``)
+QUICK_PARAMS = {"wavenet": {"residual_channels": 8, "gate_channels": 8, "skip_channels": 8,
+                            "train__max_epochs": 2},
+                "transformer": {"config__d_model": 16, "config__n_layers": 1, "train__max_epochs": 2}}
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    source: str  # bundled dataset and column
+    returns: pd.Series
+    exog: pd.DataFrame | None  # the day's Parkinson range variance, where high/low exist
+
+
+def load_series(end: str = END) -> dict[str, Series]:
+    """The 22 series, returns up to ``end`` (nothing after the test period is read)."""
+    out: dict[str, Series] = {}
+    px = finar.load("sp500", end=end)
+    r = finar.returns(px["adj_close"])
+    out["SP500"] = Series("SP500", "sp500 adj_close", r, finar.data.parkinson(px).loc[r.index].to_frame())
+    wti = finar.load("wti", end=end)
+    out["WTI"] = Series("WTI", "wti close", finar.returns(wti["close"]), None)
+    stocks = finar.load("sp500-stocks", end=end)
+    for col in stocks.columns:
+        if col != INDEX:
+            out[col] = Series(col, f"sp500-stocks {col}", finar.returns(stocks[col]), None)
+    return out
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
+
+
+def spec_key(spec: ModelSpec) -> dict[str, Any]:
+    return {"model": spec.model, "params": {k: spec.params[k] for k in sorted(spec.params)},
+            "refit": spec.refit, "exog": spec.exog}
+
+
+def run_one(s: Series, spec: ModelSpec, start: str, end: str) -> dict[str, Any]:
+    """One backtest: daily log scores and VaR hits, as P1 runs the model."""
+    t0 = time.perf_counter()
+    bt = finar.backtest(spec.create(), s.returns, start=start, end=end,
+                        refit_every=REFIT if spec.refit else None, seed=0, levels=LEVELS,
+                        name=spec.name, exog=s.exog if spec.exog else None, progress=False)
+    seconds = time.perf_counter() - t0
+    d = bt.daily
+    return {"series": s.name, "model": spec.name, "spec": spec_key(spec), "start": start, "end": end,
+            "train_from": str(s.returns.index[0].date()),
+            "n_train": int((s.returns.index < pd.Timestamp(start)).sum()),
+            "seconds": seconds, "dates": [str(t.date()) for t in d.index],
+            "log_score": d["log_score"].astype(float).tolist(), "crps": d["crps"].astype(float).tolist(),
+            "hit_1": d["hit_1"].astype(bool).tolist(), "hit_5": d["hit_5"].astype(bool).tolist()}
+
+
+def cached(path: Path, s: Series, spec: ModelSpec, start: str, end: str) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    same = (doc.get("spec") == json.loads(json.dumps(spec_key(spec))) and doc.get("start") == start
+            and doc.get("end") == end and doc.get("series") == s.name)
+    return doc if same else None
+
+
+def row_of(doc: dict[str, Any], base: dict[str, Any] | None) -> dict[str, Any]:
+    """The results row of one (series, model): scores, VaR tests and DM against GARCH-t."""
+    ls = np.asarray(doc["log_score"], dtype=float)
+    row: dict[str, Any] = {"series": doc["series"], "model": doc["model"], "default": True,
+                           "log_score": float(ls.mean()), "worst_day": float(ls.min()),
+                           "crps": float(np.nanmean(doc["crps"])),
+                           "n_days": len(ls), "train_from": doc["train_from"], "n_train": doc["n_train"],
+                           "fit_seconds": doc["seconds"]}
+    for a, tag in zip(LEVELS, ("1", "5"), strict=True):
+        hits = np.asarray(doc[f"hit_{tag}"], dtype=bool)
+        row[f"hit_{tag}"] = float(hits.mean())
+        row[f"kupiec_{tag}"] = stattests.kupiec_pof(hits, a).p_value
+    row["christoffersen_cc_1"] = stattests.christoffersen_cc(np.asarray(doc["hit_1"], bool), 0.01).p_value
+    row["dm_t"] = row["dm_p"] = row["gain_vs_garch_t"] = None  # the baseline's own row, or no baseline
+    if base is not None and doc["model"] != BASELINE:
+        a = pd.Series(ls, index=doc["dates"])
+        b = pd.Series(base["log_score"], index=base["dates"], dtype=float)
+        common = a.index.intersection(b.index)
+        dm = stattests.diebold_mariano(a.loc[common].to_numpy(), b.loc[common].to_numpy())
+        row["gain_vs_garch_t"] = float(a.loc[common].mean() - b.loc[common].mean())
+        row["dm_t"], row["dm_p"] = dm.statistic, dm.p_value
+    return row
+
+
+def summarise(rows: list[dict[str, Any]], models: list[str], n_series: int) -> list[dict[str, Any]]:
+    """Per model: wins against GARCH-t over the series, significant wins/losses, median gain."""
+    out = []
+    for m in models:
+        if m == BASELINE:
+            continue
+        rs = [r for r in rows if r["model"] == m and r["gain_vs_garch_t"] is not None]
+        gains = np.array([r["gain_vs_garch_t"] for r in rs])
+        sig = [r for r in rs if r["dm_p"] < 0.05]
+        out.append({"model": m, "series": len(rs), "of": n_series,
+                    "wins": int((gains > 0).sum()),
+                    "significant_wins": sum(r["dm_t"] > 0 for r in sig),
+                    "significant_losses": sum(r["dm_t"] < 0 for r in sig),
+                    "median_gain": float(np.median(gains)) if len(gains) else None,
+                    "mean_gain": float(gains.mean()) if len(gains) else None,
+                    "wins_without_sp500": sum(r["gain_vs_garch_t"] > 0 for r in rs if r["series"] != "SP500"),
+                    "kupiec_1_rejects": sum(r["kupiec_1"] < 0.05 for r in rs),
+                    "kupiec_5_rejects": sum(r["kupiec_5"] < 0.05 for r in rs)})
+    base = [r for r in rows if r["model"] == BASELINE]
+    if base:
+        out.append({"model": BASELINE, "series": len(base), "of": n_series,
+                    "kupiec_1_rejects": sum(r["kupiec_1"] < 0.05 for r in base),
+                    "kupiec_5_rejects": sum(r["kupiec_5"] < 0.05 for r in base)})
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--series", nargs="+", help="series names (SP500, WTI, stock tickers); default: all 22")
+    p.add_argument("--models", nargs="+", help="model names of the report's default set; default: all")
+    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "finar" / "p1_many_series",
+                   help="folder of per (series, model) results, so a run can resume")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 2 series, 60 test days, tiny networks; results go to the cache folder")
+    p.add_argument("--classical-only", action="store_true", help="run the refitted (classical) models only")
+    p.add_argument("--no-run", action="store_true", help="write results from the cache only")
+    args = p.parse_args(argv)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - the networks then fail on their own
+        pass
+
+    data = load_series()
+    names = list(data)
+    if args.series:
+        unknown = set(args.series) - set(names)
+        if unknown:
+            p.error(f"unknown series {sorted(unknown)}; known: {names}")
+        names = [n for n in names if n in args.series]
+    elif args.quick:
+        names = ["SP500", "AAPL"]
+    specs = list(DEFAULT_MODELS)
+    if args.models:
+        unknown = set(args.models) - {s.name for s in specs}
+        if unknown:
+            p.error(f"unknown models {sorted(unknown)}; known: {[s.name for s in specs]}")
+        specs = [s for s in specs if s.name in args.models or s.name == BASELINE]
+    start, end = START, END
+    if args.quick:
+        start, end = "2015-01-01", "2015-03-31"
+        specs = [replace(s, params={**s.params, **QUICK_PARAMS.get(s.model, {})}) for s in specs]
+    args.cache.mkdir(parents=True, exist_ok=True)
+
+    # classical models on every series first (fast), then the networks series by series
+    plan = [(n, s) for s in specs if s.refit for n in names]
+    if not args.classical_only:
+        plan += [(n, s) for n in names for s in specs if not s.refit]
+    docs: dict[tuple[str, str], dict[str, Any]] = {}
+    for n, spec in plan:
+        s = data[n]
+        if spec.exog and s.exog is None:
+            continue
+        path = args.cache / f"{slug(n)}__{slug(spec.name)}.json"
+        doc = cached(path, s, spec, start, end)
+        if doc is None and not args.no_run:
+            doc = run_one(s, spec, start, end)
+            atomic_write_text(path, json.dumps(doc) + "\n", overwrite=True)
+            print(f"{n:6s} {spec.name:58s} {np.mean(doc['log_score']):.4f}  {doc['seconds']:.1f} s",
+                  flush=True)
+        if doc is not None:
+            docs[n, spec.name] = doc
+
+    rows, missing = [], []
+    for n in names:
+        for spec in specs:
+            if spec.exog and data[n].exog is None:
+                rows.append({"series": n, "model": spec.name, "default": not args.quick,
+                             "log_score": None, "dm_t": None, "note": NO_RANGE})
+                continue
+            doc = docs.get((n, spec.name))
+            if doc is None:
+                missing.append([n, spec.name])
+                continue
+            rows.append({**row_of(doc, docs.get((n, BASELINE))), "default": not args.quick})
+    scored = [r for r in rows if r["log_score"] is not None]
+    summary = summarise(scored, [s.name for s in specs], len(names))
+    for r in summary:
+        print(r)
+    if args.quick:
+        _common.RESULTS = args.cache  # a smoke run does not replace the recorded results
+    train = {n: str(data[n].returns.index[0].date()) for n in names}
+    write_results(
+        "p1_many_series", "P1m", rows,
+        columns=["series", "model", "log_score", "worst_day", "gain_vs_garch_t", "dm_t", "dm_p", "hit_1",
+                 "kupiec_1", "hit_5", "kupiec_5", "note", "fit_seconds"],
+        extra={"test_period": [start, end], "refit_every": REFIT, "dm_baseline": BASELINE,
+               "series": names, "train_from": train, "models": [s.name for s in specs],
+               "backtest_seconds": sum(d["seconds"] for d in docs.values()),
+               "quick": args.quick, "complete": not missing, "missing": missing, "summary": summary},
+        notes="Log scores in nats/day on % log returns. `gain_vs_garch_t`: mean log score minus "
+              "GARCH(1,1)-t's on the same days; `worst_day`: the lowest daily log score (a refit whose "
+              "optimiser failed shows here); `dm_t`, `dm_p`: Diebold-Mariano (HLN, HAC variance) "
+              "against GARCH(1,1)-t, positive = better. Training: all days before 2015 (S&P 500 from "
+              "1999, WTI from 1986, stocks from 1990); classical models refit every 20 test days, "
+              "networks fitted once before 2015 (one seed). GJR-X(range) needs high/low prices: only "
+              "the S&P 500 has them."
+              + ("" if not missing else f" INCOMPLETE: {len(missing)} (series, model) not run: "
+                 + "; ".join(f"{a} / {b}" for a, b in missing) + ".")
+              + "\n\n" + summary_markdown(summary))
+
+
+def summary_markdown(summary: list[dict[str, Any]]) -> str:
+    head = ("| model | series | wins vs GARCH-t | sig. wins | sig. losses | median gain | mean gain | "
+            "Kupiec 1% rejects | Kupiec 5% rejects |\n|---|---|---|---|---|---|---|---|---|")
+    def f(v: float | None) -> str:
+        return "" if v is None else f"{v:+.4f}"
+
+    body = []
+    for r in summary:
+        body.append(f"| {r['model']} | {r['series']}/{r['of']} | {r.get('wins', '')} | "
+                    f"{r.get('significant_wins', '')} | {r.get('significant_losses', '')} | "
+                    f"{f(r.get('median_gain'))} | {f(r.get('mean_gain'))} | {r['kupiec_1_rejects']} | "
+                    f"{r['kupiec_5_rejects']} |")
+    return "\n".join([head, *body])
+
+
+if __name__ == "__main__":
+    main()
