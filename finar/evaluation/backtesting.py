@@ -218,12 +218,36 @@ def _run_block(job: tuple) -> _Block:
     return _score_block(*job)
 
 
-def _score_block(model: Forecaster, r: pd.Series, exog: pd.DataFrame | None, positions: np.ndarray,
-                 train: slice, horizon: int, levels: Sequence[float], n_paths: int, seed: int, check: bool,
-                 one_step: OneStep) -> _Block:
+class _WarmChain:
+    """The blocks of a warm-start model in order, each refit a fine-tune of the previous block's
+    fitted model (a clone of the caller's model first; the caller's own is never changed)."""
+
+    def __init__(self) -> None:
+        self.fitted: Forecaster | None = None
+
+    def __call__(self, job: tuple) -> _Block:
+        block, self.fitted = _fit_and_score(*job, start_from=self.fitted)
+        return block
+
+
+def _score_block(*job: Any) -> _Block:
+    return _fit_and_score(*job)[0]
+
+
+def _fit_and_score(model: Forecaster, r: pd.Series, exog: pd.DataFrame | None, positions: np.ndarray,
+                   train: slice, horizon: int, levels: Sequence[float], n_paths: int, seed: int, check: bool,
+                   one_step: OneStep, start_from: Forecaster | None = None) -> tuple[_Block, Forecaster]:
     t0 = time.perf_counter()
-    m = clone(model).fit(r.iloc[train], **_kw(None if exog is None else exog.iloc[train]))
+    m = (clone(model) if start_from is None else start_from)
+    m.fit(r.iloc[train], **_kw(None if exog is None else exog.iloc[train]))
     fit_seconds = time.perf_counter() - t0
+    return _score_fitted(m, r, exog, positions, horizon, levels, n_paths, seed, check, one_step,
+                         fit_seconds), m
+
+
+def _score_fitted(m: Forecaster, r: pd.Series, exog: pd.DataFrame | None, positions: np.ndarray,
+                  horizon: int, levels: Sequence[float], n_paths: int, seed: int, check: bool,
+                  one_step: OneStep, fit_seconds: float) -> _Block:
     values = r.to_numpy(dtype=float)
     first, last = int(positions[0]), int(positions[-1])
     n = len(positions)
@@ -391,7 +415,10 @@ def backtest(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: An
         Fit on all data before the block, or on the last ``window`` observations before it.
         Forecasts always condition on the whole history before each day.
     refit_every : int or None, default 20
-        Refit every this many test days; ``None`` fits once on the data before ``start``.
+        Refit every this many test days; ``None`` fits once on the data before ``start``. A
+        model with ``warm_start`` (a network with ``train__warm_epochs > 0``) refits each block
+        from the previous block's fit (a fine-tune), so its blocks run in order in this process
+        (``n_jobs=1``, no executor); the first block is a full fit.
     levels : sequence of float
         VaR/ES levels (left tail).
     n_paths : int
@@ -429,13 +456,18 @@ def backtest(model: Forecaster, r: pd.Series | pd.DataFrame, start: Any, end: An
     levels = tuple(float(a) for a in levels)
     plan = _plan(model, r, exog, start, end, horizon, window, refit_every, levels, n_paths, seed,
                  check_causality, one_step)
-    runner = _executor(executor, n_jobs)
+    warm = bool(getattr(model, "warm_start", False)) and len(plan.jobs) > 1
+    if warm and (n_jobs != 1 or executor not in (None, "serial")):
+        raise DataError("a warm-start model (train__warm_epochs > 0) refits each block from the previous "
+                        "block's fit, so its blocks run in order in this process; leave n_jobs=1 and "
+                        "executor=None, or set train__warm_epochs=0 to refit blocks independently")
+    runner = "serial" if warm else _executor(executor, n_jobs)
     label = name or repr(model)
     t0 = time.perf_counter()
     try:
-        results = run_tasks(_run_block, plan.jobs, executor=runner,
+        results = run_tasks(_WarmChain() if warm else _run_block, plan.jobs, executor=runner,
                             names=[_block_name(plan, j) for j in plan.jobs], progress=progress,
-                            description=f"backtest {label}")
+                            description=f"backtest {label}", retries=0 if warm else 1)
     except TaskError as err:  # one series: a failed block leaves no valid table, so raise its error
         raise next(iter(err.exceptions.values()), err) from None
     out = _assemble(plan, results, label, time.perf_counter() - t0)

@@ -40,6 +40,7 @@ history), read back with ``torch.load(weights_only=True)`` by :func:`finar.model
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -52,13 +53,13 @@ from torch import Tensor, nn
 
 from finar._estimator import check_device, check_seed
 from finar.data.scalers import StandardScaler, scaler_from_state_dict
-from finar.data.transforms import check_length
+from finar.data.transforms import as_frame, check_length
 from finar.errors import DataError
 from finar.models.base import Exog, Forecaster, check_exog, check_horizon, check_returns, future_exog
 from finar.models.heads import Head
 from finar.models.predictive import HeadPredictive
 from finar.models.scenarios import Scenarios, future_index
-from finar.models.training import TRAIN_DEFAULTS, TrainConfig, TrainResult, as_config, seeded, train
+from finar.models.training import TRAIN_DEFAULTS, TrainConfig, TrainResult, as_config, evaluate, seeded, train
 
 __all__ = ["NeuralForecaster", "window_starts", "stack_windows"]
 
@@ -201,13 +202,18 @@ class NeuralForecaster(Forecaster):
         config = self._train_config()
         check_device(self.device)
         self._validate()
-        for stale in ("exog_scaler_", "edges_"):  # learned by an earlier fit, perhaps with other settings
-            self.__dict__.pop(stale, None)
         frame = check_returns(r, fitting=True)
         check_length(frame, self.min_fit_obs, what=f"fitting {type(self).__name__}")
-        self.columns_ = [str(c) for c in frame.columns]
-        cov = self._fit_covariates(exog, frame.index)
-        self.scaler_ = StandardScaler().fit(frame.to_numpy(dtype=float))
+        warm = self._can_warm_start(config, frame, exog)
+        if warm:  # a fine-tune: the network, scalers and head of the previous fit go on
+            cov = self._covariates(exog, frame.index, "fit")
+            config = dataclasses.replace(config, max_epochs=config.warm_epochs)
+        else:
+            for stale in ("exog_scaler_", "edges_"):  # learned by an earlier fit, perhaps with other settings
+                self.__dict__.pop(stale, None)
+            self.columns_ = [str(c) for c in frame.columns]
+            cov = self._fit_covariates(exog, frame.index)
+            self.scaler_ = StandardScaler().fit(frame.to_numpy(dtype=float))
         z = np.asarray(self.scaler_.transform(frame.to_numpy(dtype=float)))
         self._check_fit_data(frame, z)
 
@@ -218,9 +224,11 @@ class NeuralForecaster(Forecaster):
             raise DataError(f"{n} days leave no training target after {R} days of context or no "
                             f"validation day (val_fraction={config.val_fraction}); pass a longer series")
         val_span = n - cut if self.panel else min(span, n - cut)  # panel: the validation part is one window
-        self.head_ = self._make_head(z[:cut])
-        with seeded(config.seed):
-            self.network_ = self._network(len(self.columns_), len(self.exog_columns_))
+        if not warm:
+            self.head_ = self._make_head(z[:cut])
+            with seeded(config.seed):
+                self.network_ = self._network(len(self.columns_), len(self.exog_columns_))
+            self._fitted_architecture = self._architecture()
         self.network_.to(self.device)
         train_data = self._stack(z, cov, window_starts(0, cut, R, span), R + span)
         val_data = self._stack(z, cov, window_starts(cut - R, n, R, val_span), R + val_span)
@@ -229,9 +237,36 @@ class NeuralForecaster(Forecaster):
         def loss(module: nn.Module, x: Tensor, *cond: Tensor) -> Tensor:
             return -head.log_prob(forward(module, x, *cond), x[:, R:]).mean()
 
+        if warm:  # the weights a fine-tune starts from, and their validation loss: the tune's epoch 0
+            start = {k: v.detach().clone() for k, v in self.network_.state_dict().items()}
+            start_val = evaluate(self.network_, loss, val_data, config.batch_size, self.device)
         self.training_ = train(self.network_, loss, train_data, val_data, config, device=self.device,
                                progress=bool(self.progress))
+        if warm and not self.training_.best_val_loss < start_val:  # no better on validation: keep them
+            self.network_.load_state_dict(start)
+            self.training_ = dataclasses.replace(self.training_, best_epoch=-1, best_val_loss=start_val)
         return self
+
+    @property
+    def warm_start(self) -> bool:
+        """Whether a refit fine-tunes the fitted network (``train__warm_epochs > 0``); read by
+        :func:`finar.backtest`, which then refits its blocks in order, each from the previous one."""
+        return self._train_config().warm_epochs > 0
+
+    def _can_warm_start(self, config: TrainConfig, frame: pd.DataFrame, exog: Exog) -> bool:
+        """A fine-tune applies: ``warm_epochs > 0`` and a network fitted on the same columns with
+        the same covariate columns."""
+        if config.warm_epochs == 0 or getattr(self, "network_", None) is None:
+            return False
+        if self._architecture() != getattr(self, "_fitted_architecture", None):  # set_params since
+            return False
+        ex_cols = [] if exog is None else [str(c) for c in as_frame(exog, name="exog").columns]
+        return [str(c) for c in frame.columns] == self.columns_ and ex_cols == list(self.exog_columns_)
+
+    def _architecture(self) -> dict[str, Any]:
+        """The constructor settings other than training and device: what the network is."""
+        skip = ("train", "device", "progress")
+        return {k: v for k, v in self.get_params(deep=False).items() if k not in skip}
 
     def _stack(self, z: np.ndarray, cov: np.ndarray | None, starts: list[int],
                size: int) -> tuple[Tensor, ...]:
@@ -402,6 +437,7 @@ class NeuralForecaster(Forecaster):
             self.network_ = self._network(len(self.columns_), len(self.exog_columns_))
         self.network_.load_state_dict(state["network"])
         self.network_.to(self.device).eval()
+        self._fitted_architecture = self._architecture()  # a loaded model can be fine-tuned
         self.training_ = TrainResult(**state["training"])
 
     def _to_device(self, device: str) -> None:

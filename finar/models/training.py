@@ -59,6 +59,14 @@ class TrainConfig:
     changes only the settings it names, starting from the model's defaults), and
     ``get_params(deep=True)`` / ``set_params`` reach each field as ``train__lr`` etc.
 
+    ``warm_epochs`` (estimators): with 0, every ``fit`` trains a new network; with ``k > 0``, a
+    ``fit`` of a model already fitted on the same columns and covariates keeps its network, scaler
+    and head and trains them for ``k`` more epochs on the new data (a fine-tune, as in the refits
+    of :func:`finar.backtest`, each block starting from the previous block's weights). The tuned
+    weights are kept only if they lower the validation loss of the weights the tune started from:
+    early stopping that counts the start as an epoch (``training_.best_epoch`` is -1 when the
+    start was kept).
+
     The warm-up rule (``warmup_steps=None``) is the same for every network:
     ``min(100, 2 * steps_per_epoch)`` with ``steps_per_epoch = max(1, n_windows // batch_size)``.
 
@@ -81,6 +89,7 @@ class TrainConfig:
     seed: int = 0               # initial weights (estimators), shuffling and dropout
     window: int = 32            # estimators: targets per training window, each after a full context
     val_fraction: float = 0.2   # estimators: the last fraction of the data (in time) validates
+    warm_epochs: int = 0        # estimators: > 0 makes a refit on the same columns a fine-tune (below)
 
     def __post_init__(self) -> None:
         def check(name: str, value: Any) -> None:
@@ -88,6 +97,7 @@ class TrainConfig:
 
         for name in ("batch_size", "max_epochs", "patience", "window"):
             check(name, check_int(f"TrainConfig.{name}", getattr(self, name), 1))
+        check("warm_epochs", check_int("TrainConfig.warm_epochs", self.warm_epochs, 0))
         check("seed", check_int("TrainConfig.seed", self.seed, 0))
         if self.warmup_steps is not None:
             check("warmup_steps", check_int("TrainConfig.warmup_steps", self.warmup_steps, 0))
