@@ -349,13 +349,19 @@ def co_crash(real: pd.DataFrame, generated: Any, k: int = 15, threshold: float =
 
 
 def _offdiag_distance(paths: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Mean absolute difference of the off-diagonal correlations of each path from ``target``."""
+    """Mean absolute difference of the off-diagonal correlations of each path from ``target``.
+
+    A column constant over a path (a window of stale prices) has no correlation there: its pairs
+    are left out of that path's mean, and a path with no defined pair gives NaN."""
     z = paths - paths.mean(axis=1, keepdims=True)
     cov = np.einsum("phi,phj->pij", z, z)
     d = np.sqrt(np.einsum("pii->pi", cov))
-    corr = cov / (d[:, :, None] * d[:, None, :])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / (d[:, :, None] * d[:, None, :])
     off = ~np.eye(target.shape[0], dtype=bool)
-    return np.abs(corr[:, off] - target[off]).mean(axis=1)
+    dist = np.abs(corr[:, off] - target[off])
+    n = np.isfinite(dist).sum(axis=1)
+    return np.where(n > 0, np.nansum(dist, axis=1) / np.maximum(n, 1), np.nan)
 
 
 def correlation_distance(real: pd.DataFrame, generated: Any, n_boot: int = 500, mean_block: float = 20.0,
@@ -374,9 +380,10 @@ def correlation_distance(real: pd.DataFrame, generated: Any, n_boot: int = 500, 
     target = np.corrcoef(x, rowvar=False)
     d_gen = _offdiag_distance(gen, target)
     d_boot = _offdiag_distance(_bootstrap_rows(x, n_boot, gen.shape[1], mean_block, seed), target)
-    q95 = float(np.quantile(d_boot, 0.95))
+    q95 = float(np.nanquantile(d_boot, 0.95))
     off = ~np.eye(x.shape[1], dtype=bool)
     gen_corr = np.corrcoef(gen.reshape(-1, x.shape[1]), rowvar=False)
-    return {"corr_distance_generated": float(d_gen.mean()), "corr_distance_boot_mean": float(d_boot.mean()),
-            "corr_distance_boot_q95": q95, "corr_within_band": bool(d_gen.mean() <= q95),
+    return {"corr_distance_generated": float(np.nanmean(d_gen)),
+            "corr_distance_boot_mean": float(np.nanmean(d_boot)),
+            "corr_distance_boot_q95": q95, "corr_within_band": bool(np.nanmean(d_gen) <= q95),
             "mean_corr_real": float(target[off].mean()), "mean_corr_generated": float(gen_corr[off].mean())}

@@ -226,3 +226,23 @@ def test_joint_backtest_without_scenarios_scores_densities_only(r, backtests):
     s = bt.summary()
     assert "energy_1" not in s
     assert s["joint_log_score"] == pytest.approx(backtests["dcc"].summary()["joint_log_score"])
+
+
+def test_correlation_distance_leaves_out_stale_windows():
+    """A column constant over a window (stale prices) has no correlation there: the distance and
+    the band use the defined pairs and stay finite, as on the full panel."""
+    from finar.evaluation.joint import _offdiag_distance, correlation_distance
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((600, 3))
+    x[:, 1] += 0.8 * x[:, 0]
+    x[:200, 2] = 0.0  # a stale stretch
+    real = pd.DataFrame(x, columns=["a", "b", "c"], index=pd.bdate_range("2000-01-03", periods=600))
+    paths = rng.standard_normal((50, 20, 3))
+    paths[0, :, 2] = 0.0
+    d = _offdiag_distance(paths, np.corrcoef(x, rowvar=False))
+    target = np.corrcoef(x, rowvar=False)
+    z = paths[0, :, :2]
+    np.testing.assert_allclose(d[0], abs(np.corrcoef(z, rowvar=False)[0, 1] - target[0, 1]))
+    out = correlation_distance(real, paths, n_boot=200, seed=0)
+    assert np.isfinite(out["corr_distance_boot_q95"]) and np.isfinite(out["corr_distance_generated"])
