@@ -81,15 +81,18 @@ SELECTION_MODES = {
     **{f"{name}, warm refits ({k} epochs)": (model, {"train__seed": 0, "train__warm_epochs": k}, True)
        for name, model in NETWORKS for k in (3, 10)}}
 
-def warm_selection(cache: Path) -> dict[str, Any]:
+def warm_selection(cache: Path, run: bool = True) -> dict[str, Any]:
     """The choice of WARM_EPOCHS on training data only: the S&P 500 up to 2014, fitted on the days
-    before 2011, scored 2011-2014; the networks fitted once or refitted every 20 days warm."""
+    before 2011, scored 2011-2014; the networks fitted once or refitted every 20 days warm.
+    ``run=False`` reads the cached rows only (``--no-run``)."""
     r = finar.returns(finar.load("sp500", end=SELECTION[1])["adj_close"])
     rows = []
     for name, (model, params, refit) in SELECTION_MODES.items():
         path = cache / f"selection_{slug(name)}.json"
         if path.is_file():
             doc = json.loads(path.read_text(encoding="utf-8"))
+        elif not run:
+            continue
         else:
             m = ModelSpec(name, model, params, refit=refit).create()
             bt = finar.backtest(m, r, start=SELECTION[0], refit_every=REFIT if refit else None, seed=0,
@@ -131,7 +134,7 @@ def slug(text: str) -> str:
 
 def spec_key(spec: ModelSpec) -> dict[str, Any]:
     return {"model": spec.model, "params": {k: spec.params[k] for k in sorted(spec.params)},
-            "refit": spec.refit, "exog": spec.exog}
+            "refit": spec.refit, "exog": spec.exog, **({"seeds": list(spec.seeds)} if spec.seeds else {})}
 
 
 def run_one(s: Series, spec: ModelSpec, start: str, end: str) -> dict[str, Any]:
@@ -289,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         _common.RESULTS = args.cache  # a smoke run does not replace the recorded results
     train = {n: str(data[n].returns.index[0].date()) for n in names}
-    selection = None if args.quick or args.no_run else warm_selection(args.cache)
+    selection = None if args.quick else warm_selection(args.cache, run=not args.no_run)
     write_results(
         "p1_many_series", "P1m", rows,
         columns=["series", "model", "log_score", "worst_day", "gain_vs_garch_t", "dm_t", "dm_p", "hit_1",

@@ -53,6 +53,7 @@ _BUILTIN: dict[str, str] = {
     "ar": "finar.models.ar",
     "garch": "finar.models.garch",
     "garchx": "finar.models.garchx",
+    "realgarch": "finar.models.realized",
     "copula": "finar.models.copula",
     "dcc": "finar.models.dcc",
     "neuraldcc": "finar.models.neural_dcc",

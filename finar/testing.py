@@ -24,8 +24,12 @@ contract in :mod:`finar.models.base` (scikit-learn's ``check_estimator`` for fin
   moments, draws distributed as the CDF says, and ``model.cdf``/``model.ppf`` agree;
 - ``covariates``: a model tagged ``"exog"`` fits with a covariate and then needs it, with the
   right rows, in ``log_prob``, ``predictive`` and ``sample``; any other model refuses ``exog``;
+  one tagged ``"needs_exog"`` refuses to fit without it, and one tagged ``"simulates_exog"``
+  samples without ``exog_future`` and refuses it;
 - ``bad_input``: NaN, unsorted or repeated days, arrays and too-short series raise finar errors;
 - ``panel_joint``: several columns in, as many out; ``joint_log_prob`` is the row sum.
+
+A model tagged ``"needs_exog"`` gets the covariate (on the days of the returns) in every check.
 
 Examples
 --------
@@ -143,14 +147,29 @@ class _Case:
             raise AssertionError(f"not run: fitting failed ({type(out).__name__}: {out})") from out
         return out
 
+    def kw(self, r: pd.Series | pd.DataFrame, horizon: int | None = None) -> dict[str, Any]:
+        """The covariate arguments for the days of ``r``: none, unless the model is tagged
+        ``"needs_exog"`` (then ``exog`` on ``r``'s days, and ``exog_future`` for ``sample`` of
+        ``horizon`` days unless it is also tagged ``"simulates_exog"``)."""
+        tags = self.model.tags
+        if "needs_exog" not in tags:
+            return {}
+        out: dict[str, Any] = {"exog": self.exog.reindex(r.index)}
+        if horizon is not None and horizon > 1 and "simulates_exog" not in tags:
+            out["exog_future"] = pd.DataFrame(np.repeat(self.exog.to_numpy()[-1:], horizon - 1, axis=0),
+                                              columns=self.exog.columns)
+        return out
+
     def fitted(self) -> Forecaster:
-        return self.fit("series", lambda m: m.fit(self.train))
+        return self.fit("series", lambda m: m.fit(self.train, **self.kw(self.train)))
 
     def fitted_exog(self) -> Forecaster:
+        if "needs_exog" in self.model.tags:  # the same fit as fitted()
+            return self.fitted()
         return self.fit("exog", lambda m: m.fit(self.train, exog=self.exog_train))
 
     def fitted_panel(self) -> Forecaster:
-        return self.fit("panel", lambda m: m.fit(self.panel))
+        return self.fit("panel", lambda m: m.fit(self.panel, **self.kw(self.panel)))
 
     def cuts(self, k: int) -> list[int]:
         """Days after which the causality checks perturb the data (spread over the scored days)."""
@@ -211,7 +230,7 @@ def _check_fit(case: _Case) -> None:
     _expect_error(lambda: m.log_prob(case.r), "log_prob before fit", NotFittedError)
     _expect_error(lambda: m.sample(case.r, horizon=2, n_paths=3, seed=0), "sample before fit", NotFittedError)
     before = _global_rng()
-    out = m.fit(case.train)
+    out = m.fit(case.train, **case.kw(case.train))
     case._fits["series"] = m
     if out is not m:
         _fail(f"fit returned {type(out).__name__}, not the model itself (return self)")
@@ -234,12 +253,12 @@ def _check_fit(case: _Case) -> None:
 def _check_log_prob_alignment(case: _Case) -> None:
     m, r = case.fitted(), case.r
     k = int(m.min_context)
-    lp = m.log_prob(r)
+    lp = m.log_prob(r, **case.kw(r))
     if not isinstance(lp, pd.Series) or not lp.index.equals(r.index) or lp.name != r.name:
         _fail(f"log_prob of a Series must be a Series on its index with its name "
               f"{r.name!r}; got {type(lp).__name__}")
     _nan_then_finite(lp, k, "log_prob(r)")
-    frame = m.log_prob(r.to_frame())
+    frame = m.log_prob(r.to_frame(), **case.kw(r))
     if not isinstance(frame, pd.DataFrame) or not frame.index.equals(r.index) or \
             list(frame.columns) != [r.name]:
         _fail(f"log_prob of a one-column DataFrame must be a DataFrame with its index "
@@ -247,7 +266,7 @@ def _check_log_prob_alignment(case: _Case) -> None:
     if _first_change(frame.iloc[:, 0], lp, 1e-10, 1e-10) is not None:
         _fail("log_prob of r.to_frame() differs from log_prob of r")
     later = r.iloc[-len(r) // 3:]
-    _nan_then_finite(m.log_prob(later), k, "log_prob of a shorter, later stretch of r")
+    _nan_then_finite(m.log_prob(later, **case.kw(later)), k, "log_prob of a shorter, later stretch of r")
 
 
 def _nan_then_finite(lp: pd.Series, k: int, what: str) -> None:
@@ -264,16 +283,17 @@ def _nan_then_finite(lp: pd.Series, k: int, what: str) -> None:
 
 def _check_causality(case: _Case) -> None:
     m, r = case.fitted(), case.r
-    base = m.log_prob(r).to_numpy(dtype=float)
-    if _first_change(m.log_prob(r), base, 0, 0) is not None:
+    kw = case.kw(r)
+    base = m.log_prob(r, **kw).to_numpy(dtype=float)
+    if _first_change(m.log_prob(r, **kw), base, 0, 0) is not None:
         _fail("log_prob(r) gave different values on two calls: it must be deterministic")
     rng, scale = np.random.default_rng(case.seed), 3 * float(r.std())
     predictive = "predictive" in m.tags
-    pred = m.predictive(r) if predictive else None
+    pred = m.predictive(r, **kw) if predictive else None
     for s in case.cuts(int(m.min_context)):
         bumped = r.copy()
         bumped.iloc[s + 1:] += rng.normal(0.0, scale, len(r) - s - 1)
-        after = m.log_prob(bumped).to_numpy(dtype=float)
+        after = m.log_prob(bumped, **kw).to_numpy(dtype=float)
         i = _first_change(after[: s + 1], base[: s + 1])
         if i is not None:
             _fail(f"log_prob of {_day(r.index[i])} changed ({base[i]:.6g} -> {after[i]:.6g}) when only "
@@ -282,7 +302,7 @@ def _check_causality(case: _Case) -> None:
             _fail(f"changing the returns after {_day(r.index[s])} changed none of their log_prob")
         if pred is not None:  # day s's distribution may not depend on r_s itself either
             bumped.iloc[s] += scale
-            pb = m.predictive(bumped)
+            pb = m.predictive(bumped, **kw)
             for name, a, b in (("mean", pred.mean(), pb.mean()), ("std", pred.std(), pb.std()),
                                ("ppf(0.05)", pred.ppf(0.05), pb.ppf(0.05))):
                 i = _first_change(b[: s + 1], a[: s + 1])
@@ -296,7 +316,7 @@ def _check_causality(case: _Case) -> None:
         p = case.cuts(int(m.min_context))[0]
         bumped = r.copy()
         bumped.iloc[p] += scale
-        after = m.log_prob(bumped).to_numpy(dtype=float)
+        after = m.log_prob(bumped, **kw).to_numpy(dtype=float)
         i = _first_change(after[p + memory + 1:], base[p + memory + 1:])
         if i is not None:
             day = r.index[p + memory + 1 + i]
@@ -325,7 +345,8 @@ def _check_exog_causality(case: _Case) -> None:
 def _check_seeds(case: _Case) -> None:
     m, r, seed = case.fitted(), case.r, case.seed
     before = _global_rng()
-    a, b, c = (m.sample(context=r, horizon=5, n_paths=40, seed=s) for s in (seed, seed, seed + 1))
+    a, b, c = (m.sample(context=r, horizon=5, n_paths=40, seed=s, **case.kw(r, 5))
+               for s in (seed, seed, seed + 1))
     if _global_rng() != before:
         _fail("sample changed the global random state; draw from a generator seeded by `seed`")
     if not isinstance(a, Scenarios):
@@ -344,12 +365,13 @@ def _check_seeds(case: _Case) -> None:
     if not a.paths[:, -1, 0].std() > 0:
         _fail("all paths are equal")
     half = len(r) // 2
-    p = m.sample(context=r.iloc[:half], horizon=3, n_paths=10, seed=seed)
+    p = m.sample(context=r.iloc[:half], horizon=3, n_paths=10, seed=seed, **case.kw(r.iloc[:half], 3))
     if p.paths.shape != (10, 3, 1) or not p.index[0] > r.index[half - 1]:
         _fail("sample after a shorter context must start after its last day")
-    _expect_error(lambda: m.sample(context=r, horizon=2, n_paths=3, seed=-1), "sample(seed=-1)")
-    _expect_error(lambda: m.sample(context=r, horizon=0, n_paths=3, seed=0), "sample(horizon=0)")
-    _expect_error(lambda: m.sample(context=r, horizon=2, n_paths=0, seed=0), "sample(n_paths=0)")
+    kw = case.kw(r, 2)
+    _expect_error(lambda: m.sample(context=r, horizon=2, n_paths=3, seed=-1, **kw), "sample(seed=-1)")
+    _expect_error(lambda: m.sample(context=r, horizon=0, n_paths=3, seed=0, **kw), "sample(horizon=0)")
+    _expect_error(lambda: m.sample(context=r, horizon=2, n_paths=0, seed=0, **kw), "sample(n_paths=0)")
 
 
 def _registered(model: Forecaster) -> None:
@@ -377,9 +399,10 @@ def _check_save_load(case: _Case) -> None:
         m2 = load_model(path)
     if type(m2) is not type(m) or _canon(m2.get_params(deep=True)) != _canon(m.get_params(deep=True)):
         _fail(f"the loaded model {m2!r} differs from the saved {m!r}")
-    if _first_change(m2.log_prob(r), m.log_prob(r), 1e-10, 1e-12) is not None:
+    kw = case.kw(r)
+    if _first_change(m2.log_prob(r, **kw), m.log_prob(r, **kw), 1e-10, 1e-12) is not None:
         _fail("the loaded model's log_prob differs from the saved model's")
-    a, b = (x.sample(context=r, horizon=4, n_paths=10, seed=case.seed) for x in (m, m2))
+    a, b = (x.sample(context=r, horizon=4, n_paths=10, seed=case.seed, **case.kw(r, 4)) for x in (m, m2))
     if not np.array_equal(a.paths, b.paths):
         _fail("the loaded model samples other paths from the same seed")
 
@@ -388,12 +411,12 @@ def _check_predictive(case: _Case) -> None:
     if "predictive" not in case.model.tags:
         raise _NotApplicable("not tagged 'predictive'")
     m, r = case.fitted(), case.r
-    y, k = r.to_numpy(dtype=float), int(m.min_context)
-    pred = m.predictive(r)
+    y, k, kw = r.to_numpy(dtype=float), int(m.min_context), case.kw(r)
+    pred = m.predictive(r, **kw)
     if not isinstance(pred, Predictive) or len(pred) != len(r) or not pred.index.equals(r.index):
         _fail(f"predictive(r) must be a finar Predictive with r's {len(r)} days, got "
               f"{type(pred).__name__}")
-    lp = m.log_prob(r).to_numpy(dtype=float)
+    lp = m.log_prob(r, **kw).to_numpy(dtype=float)
     plp = np.asarray(pred.log_prob(y), dtype=float)
     i = _first_change(plp[k:], lp[k:], 1e-6, 1e-8)
     if i is not None:
@@ -437,9 +460,9 @@ def _check_predictive(case: _Case) -> None:
     u = np.concatenate([np.asarray(part.cdf(d), float) for d in draws])  # uniform if draws follow cdf
     if abs(u.mean() - 0.5) > 0.015 or abs(np.mean(u < 0.1) - 0.1) > 0.015:
         _fail("draws of predictive.sample are not distributed as its cdf says")
-    if _first_change(m.cdf(r), full_pit) is not None:
+    if _first_change(m.cdf(r, **kw), full_pit) is not None:
         _fail("model.cdf(r) differs from predictive(r).cdf(r)")
-    if _first_change(m.ppf(r, 0.01), quantiles[0.01]) is not None:
+    if _first_change(m.ppf(r, 0.01, **kw), quantiles[0.01]) is not None:
         _fail("model.ppf(r, 0.01) differs from predictive(r).ppf(0.01)")
 
 
@@ -449,6 +472,9 @@ def _check_covariates(case: _Case) -> None:
         _expect_error(lambda: clone(case.model).fit(case.train, exog=case.exog_train),
                       "fit(exog=...) of a model not tagged 'exog' (it must refuse, not ignore, covariates)")
         return
+    if "needs_exog" in case.model.tags:
+        _expect_error(lambda: clone(case.model).fit(case.train), "fit without exog of a model tagged "
+                      "'needs_exog'", DataError, "exog")
     m = case.fitted_exog()
     k = int(m.min_context)
     lp = m.log_prob(r, exog=x)
@@ -466,14 +492,19 @@ def _check_covariates(case: _Case) -> None:
             _fail("predictive(r, exog=x).log_prob(r) differs from log_prob(r, exog=x)")
     fut = pd.DataFrame(np.repeat(x.to_numpy()[-1:], 4, axis=0), index=future_index(r.index, 4),
                        columns=x.columns)
-    a, b = (m.sample(context=r, horizon=5, n_paths=20, seed=case.seed, exog=x, exog_future=fut)
-            for _ in range(2))
+    simulates = "simulates_exog" in m.tags  # it draws the covariates of the simulated days itself
+    a, b = (m.sample(context=r, horizon=5, n_paths=20, seed=case.seed, exog=x,
+                     **({} if simulates else {"exog_future": fut})) for _ in range(2))
     if a.paths.shape != (20, 5, 1) or not np.array_equal(a.paths, b.paths) or not np.isfinite(a.paths).all():
         _fail("sample with exog must give finite (n_paths, horizon, 1) paths, equal for one seed")
     _expect_error(lambda: m.sample(context=r, horizon=5, n_paths=3, seed=0), "sample without exog",
                   DataError, "exog")
-    _expect_error(lambda: m.sample(context=r, horizon=5, n_paths=3, seed=0, exog=x),
-                  "sample(horizon=5) without exog_future", DataError, "exog_future")
+    if simulates:
+        _expect_error(lambda: m.sample(context=r, horizon=5, n_paths=3, seed=0, exog=x, exog_future=fut),
+                      "sample with exog_future of a model tagged 'simulates_exog'", DataError, "exog_future")
+    else:
+        _expect_error(lambda: m.sample(context=r, horizon=5, n_paths=3, seed=0, exog=x),
+                      "sample(horizon=5) without exog_future", DataError, "exog_future")
     try:
         _registered(m)
     except _NotApplicable:
@@ -506,22 +537,24 @@ def _check_bad_input(case: _Case) -> None:
 
 def _check_panel_joint(case: _Case) -> None:
     m, panel = case.fitted_panel(), case.panel
-    lp = m.log_prob(panel)
+    kw = case.kw(panel)
+    lp = m.log_prob(panel, **kw)
     if not isinstance(lp, pd.DataFrame) or lp.shape != panel.shape or not lp.index.equals(panel.index) \
             or list(lp.columns) != list(panel.columns):
         _fail(f"log_prob of a {panel.shape} DataFrame must be a DataFrame of that shape, "
               f"index and columns; got {type(lp).__name__} {getattr(lp, 'shape', '')}")
-    joint = m.joint_log_prob(panel)
+    joint = m.joint_log_prob(panel, **kw)
     want = lp.sum(axis=1, min_count=lp.shape[1])
     if not isinstance(joint, pd.Series) or not joint.index.equals(panel.index) or \
             _first_change(joint, want, 1e-10, 1e-10) is not None:
         _fail("joint_log_prob(panel) must be the row sum of log_prob(panel)")
-    sc = m.sample(panel, horizon=3, n_paths=5, seed=case.seed)
+    sc = m.sample(panel, horizon=3, n_paths=5, seed=case.seed, **case.kw(panel, 3))
     if sc.paths.shape != (5, 3, panel.shape[1]) or [str(c) for c in sc.columns] != [str(c) for c in panel]:
         _fail(f"sample of {panel.shape[1]} series gave paths {sc.paths.shape}, not "
               f"(5, 3, {panel.shape[1]}) with the panel's columns")
     s = case.fitted()
-    if _first_change(s.joint_log_prob(case.r), s.log_prob(case.r), 1e-10, 1e-10) is not None:
+    kw = case.kw(case.r)
+    if _first_change(s.joint_log_prob(case.r, **kw), s.log_prob(case.r, **kw), 1e-10, 1e-10) is not None:
         _fail("joint_log_prob of a Series must equal its log_prob")
 
 

@@ -124,11 +124,14 @@ def model_spec(text: str, params: Sequence[str] | None = None) -> ModelSpec:
     """``garch`` or ``garch:dist=t,vol=gjr`` (plus ``--param`` values) -> a spec named ``text``.
 
     ``exog=true`` is not a model parameter: it gives the model the data's covariates (the range).
+    ``seeds=K`` neither: it mixes the network trained from seeds ``0..K-1`` (an Ensemble).
 
     >>> model_spec("garch:dist=t,p=2").params
     {'dist': 't', 'p': 2}
     >>> model_spec("garchx:vol=gjr,exog=true").exog
     True
+    >>> model_spec("transformer:train__warm_epochs=3,seeds=3").seeds
+    (0, 1, 2)
     """
     name, _, rest = text.partition(":")
     inline = [p for p in rest.split(",") if p.strip()]
@@ -136,7 +139,10 @@ def model_spec(text: str, params: Sequence[str] | None = None) -> ModelSpec:
     exog = parsed.pop("exog", False)
     if not isinstance(exog, bool):
         raise typer.BadParameter(f"exog must be true or false, got {exog!r}")
-    return ModelSpec(text, name.strip(), parsed, exog=exog)
+    seeds = parsed.pop("seeds", 0)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 0:
+        raise typer.BadParameter(f"seeds must be a number of seeds (0, 1, 2, ...), got {seeds!r}")
+    return ModelSpec(text, name.strip(), parsed, exog=exog, seeds=tuple(range(seeds)))
 
 
 # ---- running and writing ---------------------------------------------------------------------

@@ -45,7 +45,8 @@ __all__ = ["anomalies", "backtest"]
 
 ModelsOpt = Annotated[list[str] | None, typer.Option(
     "--model", "-m", help="Model as name or name:key=value,key=value (exog=true gives it the day's range "
-                          f"as a covariate); repeat for several. Registered: {forecaster_names()}.")]
+                          "as a covariate; seeds=3 mixes the network trained from seeds 0, 1, 2); repeat "
+                          f"for several. Registered: {forecaster_names()}.")]
 CovariatesOpt = Annotated[str, typer.Option(
     "--covariates", help="auto: the day's Parkinson range when the data has high/low prices (models "
                          "marked exog=true get it); range: require it; none: returns only.")]

@@ -312,10 +312,11 @@ def _plan(model: Forecaster, r: pd.Series | pd.DataFrame, exog: Exog, start: Any
     ex = check_exog(exog, series.index, "backtest exog")
     if int(horizon) != horizon or horizon < 1:
         raise DataError(f"horizon must be a positive integer, got {horizon!r}")
-    if ex is not None and horizon > 1:
+    if ex is not None and horizon > 1 and "simulates_exog" not in model.tags:
         raise DataError("a backtest of h-step forecasts with exog would need the covariates of the days "
                         "after each forecast, which are not known when it is made; backtest horizon=1, "
-                        "or simulate scenarios with model.sample(..., exog_future=...)")
+                        "use a model that simulates its covariates (e.g. RealizedGARCH), or simulate "
+                        "scenarios with model.sample(..., exog_future=...)")
     if refit_every is not None and (int(refit_every) != refit_every or refit_every < 1):
         raise DataError(f"refit_every must be a positive integer or None, got {refit_every!r}")
     if window != "expanding" and (not isinstance(window, int) or window < 1):

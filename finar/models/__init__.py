@@ -25,12 +25,13 @@ _LAZY = {
     "GARCHX": "finar.models.garchx",
     "NeuralDCC": "finar.models.neural_dcc",
     "PixelCNN": "finar.models.pixelcnn",
+    "RealizedGARCH": "finar.models.realized",
     "Transformer": "finar.models.transformer",
     "WaveNet": "finar.models.wavenet",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
-__all__ = ["AR", "Copula", "DCC", "Ensemble", "GARCH", "GARCHX", "NeuralDCC", "PixelCNN", "Transformer",
-           "WaveNet",
+__all__ = ["AR", "Copula", "DCC", "Ensemble", "GARCH", "GARCHX", "NeuralDCC", "PixelCNN", "RealizedGARCH",
+           "Transformer", "WaveNet",
            "Forecaster", "UnivariateForecaster", "Predictive", "Scenarios", "clone", "create", "load",
            "register", "registry"]

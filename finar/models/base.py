@@ -20,8 +20,10 @@ day ``t`` and conditions ``r_{t+1}`` (never ``r_t``): ``exog`` has exactly the r
 
 **Capabilities are declared, not probed**: the class attribute ``tags`` names what a model
 supports (``"predictive"``: an exact predictive object; ``"exog"``: covariates; ``"joint"``: the
-columns of a DataFrame form one joint model). Callers read ``model.tags``; a model without
-``"predictive"`` is evaluated from its sample paths.
+columns of a DataFrame form one joint model; ``"needs_exog"``: ``fit`` refuses to run without
+covariates; ``"simulates_exog"``: ``sample`` simulates the covariates of the simulated days itself,
+so it takes the context's ``exog`` but no ``exog_future``). Callers read ``model.tags``; a model
+without ``"predictive"`` is evaluated from its sample paths.
 
 Model files are written with ``torch.save`` and read with ``torch.load(weights_only=True)``:
 they hold only plain Python values and tensors, never pickled objects, so loading a file from
@@ -278,7 +280,10 @@ class UnivariateForecaster(Forecaster):
     - ``_log_prob_1d(state, y, x) -> ndarray`` (NaN for the first ``min_context`` rows),
     - ``_predictive_1d(state, y, x) -> (loc, scale, dist, params)`` of each day's law,
     - ``_sample_1d(state, context, x_context, x_future, horizon, n_paths, rng) -> (n_paths, horizon)``
-      (``x_future`` has the covariates of the first ``horizon - 1`` simulated days).
+      (``x_future`` has the covariates of the first ``horizon - 1`` simulated days; None for a
+      model tagged ``"simulates_exog"``, which draws them itself).
+
+    ``_check_exog_values(frame, what)`` may refuse covariate values the model cannot use.
     """
 
     tags: ClassVar[frozenset[str]] = frozenset({"predictive", "exog"})
@@ -291,7 +296,16 @@ class UnivariateForecaster(Forecaster):
         if exog is not None and not fitted:
             raise DataError(f"{what}: this {type(self).__name__} was fitted without exog; drop the argument")
         frame = check_exog(exog, index, f"{what} exog", fitted or None)
-        return None if frame is None else frame.to_numpy(dtype=float)
+        if frame is None:
+            return None
+        self._check_exog_values(frame, f"{what} exog")
+        return frame.to_numpy(dtype=float)
+
+    def _check_exog_values(self, frame: pd.DataFrame, what: str) -> None:
+        """Check the values of validated covariates (finite, the right rows) that this model needs,
+        e.g. ``> 0`` for a covariate that enters as a log, raising a DataError that names the
+        offending rows of ``frame``. Called by ``fit``, ``log_prob``, ``predictive`` and ``sample``.
+        Default: nothing."""
 
     def fit(self, r: pd.Series | pd.DataFrame, *, exog: Exog = None) -> UnivariateForecaster:
         if exog is not None and "exog" not in self.tags:
@@ -301,6 +315,8 @@ class UnivariateForecaster(Forecaster):
         check_length(frame, max(self.min_fit_obs, self.min_context + 1),
                      what=f"fitting {type(self).__name__}")
         ex = check_exog(exog, frame.index, "fit exog")
+        if ex is not None:
+            self._check_exog_values(ex, "fit exog")
         self.exog_columns_ = [] if ex is None else list(ex.columns)
         x = None if ex is None else ex.to_numpy(dtype=float)
         states = {}
@@ -338,7 +354,14 @@ class UnivariateForecaster(Forecaster):
         horizon, n_paths = check_horizon(horizon, n_paths)
         seed = check_seed(seed)
         x = self._exog_array(exog, frame.index, "sample")
-        x_future = future_exog(exog_future, self.exog_columns_, horizon) if x is not None else None
+        if x is not None and "simulates_exog" in self.tags:
+            if exog_future is not None:
+                raise DataError(f"sample: {type(self).__name__} simulates its own covariates "
+                                f"{self.exog_columns_} on the simulated days; drop exog_future (pass "
+                                "only the context's rows in exog)")
+            x_future = None
+        else:
+            x_future = future_exog(exog_future, self.exog_columns_, horizon) if x is not None else None
         children = np.random.SeedSequence(seed).spawn(frame.shape[1])
         paths = np.empty((n_paths, horizon, frame.shape[1]))
         for j, col in enumerate(frame.columns):

@@ -176,11 +176,29 @@ class Ensemble(Forecaster):
     def min_fit_obs(self) -> int:  # type: ignore[override]
         return max((getattr(m, "min_fit_obs", 2) for m in self.members), default=2)
 
+    @property
+    def warm_start(self) -> bool:
+        """Whether a refit fine-tunes the fitted members: True when any member warm-starts
+        (``train__warm_epochs > 0``). :func:`finar.backtest` then runs the blocks in order."""
+        return any(bool(getattr(m, "warm_start", False)) for m in self.members)
+
     def fit(self, r: pd.Series | pd.DataFrame, *, exog: Exog = None) -> Ensemble:
+        """Fit a clone of each member; on a refit of a fitted ensemble, members that warm-start
+        refit their own fitted copy (a fine-tune of the previous fit), the others start afresh."""
         members, w = self._check()
         if any("predictive" not in m.tags for m in members):
             raise DataError("every Ensemble member needs an exact predictive distribution (tag 'predictive')")
-        self.members_ = [clone(m).fit(r, exog=exog) if exog is not None else clone(m).fit(r) for m in members]
+        kw = {"exog": exog} if exog is not None else {}
+        previous = getattr(self, "members_", None)
+        if previous is None or len(previous) != len(members):
+            previous = [None] * len(members)
+
+        def start(m: Forecaster, p: Forecaster | None) -> Forecaster:
+            # the previous fit of the same specification (set_params since then starts afresh)
+            same = p is not None and type(p) is type(m) and repr(p) == repr(m)
+            return p if same and getattr(p, "warm_start", False) else clone(m)
+
+        self.members_ = [start(m, p).fit(r, **kw) for m, p in zip(members, previous, strict=True)]
         self.weights_ = w
         self.columns_ = [str(c) for c in as_frame(r).columns]
         return self
@@ -220,6 +238,8 @@ class Ensemble(Forecaster):
             if k == 0:
                 continue
             kw = {} if exog is None else {"exog": exog, "exog_future": exog_future}
+            if "simulates_exog" in m.tags:  # it draws the simulated days' covariates itself
+                kw.pop("exog_future", None)
             sc = m.sample(context, horizon=horizon, n_paths=int(k), seed=int(s.generate_state(1)[0]), **kw)
             first = first or sc
             parts.append(sc.paths)

@@ -43,7 +43,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -228,6 +228,8 @@ class NeuralForecaster(Forecaster):
             self.head_ = self._make_head(z[:cut])
             with seeded(config.seed):
                 self.network_ = self._network(len(self.columns_), len(self.exog_columns_))
+            if config.init is not None:
+                self._start_from(config.init)
             self._fitted_architecture = self._architecture()
         self.network_.to(self.device)
         train_data = self._stack(z, cov, window_starts(0, cut, R, span), R + span)
@@ -245,6 +247,108 @@ class NeuralForecaster(Forecaster):
         if warm and not self.training_.best_val_loss < start_val:  # no better on validation: keep them
             self.network_.load_state_dict(start)
             self.training_ = dataclasses.replace(self.training_, best_epoch=-1, best_val_loss=start_val)
+        return self
+
+    def _start_from(self, path: str) -> None:
+        """Copy the weights of the network in the model file ``path`` (``train.init``) into the
+        new network: same class and architecture, continuous tokens and head (binned ones learn
+        their bins from each series' data), the same number of series and covariates."""
+        from finar.models.base import load
+
+        src = load(path, device=self.device)
+        name = type(self).__name__
+        if type(src) is not type(self) or src._architecture() != self._architecture():
+            raise DataError(f"train.init {path!r} holds a {type(src).__name__} with settings "
+                            f"{src._architecture()}; this {name} has {self._architecture()}: pretrain the "
+                            "same architecture")
+        if hasattr(src, "edges_") or hasattr(self, "edges_"):
+            raise DataError(f"train.init needs continuous tokens and a continuous head: bins are learned "
+                            f"from each series' data, so {path!r}'s would not fit this series")
+        try:
+            self.network_.load_state_dict(src.network_.state_dict())
+        except RuntimeError as err:
+            raise DataError(f"train.init {path!r}: its network does not fit this one (pretrained on "
+                            f"{len(src.columns_)} series id(s) and {len(src.exog_columns_)} covariate(s), "
+                            f"this fit has {len(self.columns_)} and {len(self.exog_columns_)}): {err}"
+                            ) from err
+
+    def pretrain(self, series: Mapping[str, pd.Series] | Sequence[pd.Series] | pd.DataFrame
+                 ) -> NeuralForecaster:
+        """Train one network on many series pooled, as the start of per-series fits.
+
+        Each series is standardised by its own mean and standard deviation and cut into
+        training windows (its first ``1 - val_fraction`` of days) and validation windows (the
+        rest), exactly as :meth:`fit` cuts one series; the windows of all series train one
+        network without series ids, so it learns what the series share. Series may cover
+        different dates (a DataFrame's columns are taken without their missing days).
+
+        Save the result and pass its path as ``train={"init": path}`` to a model of the same
+        architecture: each fit then starts from the pooled weights and fine-tunes on its own
+        series (with its own scaler). The pretrained model itself is fitted on standardised
+        returns (``columns_ == ["pooled"]``, unit scaler), not on any one series.
+
+        Parameters
+        ----------
+        series : mapping of name to Series, sequence of Series, or DataFrame
+            Finite returns, each sorted by time, each long enough for one training window and
+            one validation window.
+
+        Examples
+        --------
+        >>> import finar
+        >>> px = finar.load("sp500-stocks", end="2014-12-31")
+        >>> r = finar.returns(px[["AAPL", "XOM"]].dropna())
+        >>> m = finar.models.WaveNet(residual_channels=4, gate_channels=4, skip_channels=4,
+        ...                          train={"max_epochs": 1}).pretrain(r)
+        >>> m.columns_, len(m.training_.history)
+        (['pooled'], 1)
+        """
+        config = self._train_config()
+        check_device(self.device)
+        self._validate()
+        if self.panel:
+            raise DataError(f"{type(self).__name__} models a panel jointly; pretrain pools single series")
+        if isinstance(series, pd.DataFrame):
+            items = [(str(c), series[c].dropna()) for c in series.columns]
+        elif isinstance(series, Mapping):
+            items = [(str(k), v) for k, v in series.items()]
+        else:
+            items = [(str(getattr(v, "name", i)), v) for i, v in enumerate(series)]
+        if not items:
+            raise DataError("pretrain needs at least one series")
+        R, span = self.min_context, self._span(config)
+        train_parts, val_parts, train_z = [], [], []
+        for name, r in items:
+            frame = check_returns(r, fitting=True, what=f"pretrain series {name!r}")
+            values = frame.to_numpy(dtype=float)
+            z = np.asarray(StandardScaler().fit(values).transform(values))
+            n = len(z)
+            cut = round(n * (1 - config.val_fraction))
+            if cut - R < span or n - cut < span:
+                raise DataError(f"pretrain series {name!r} has {n} days: too few for {R} days of context and "
+                                f"{span} targets in both its training and validation parts (val_fraction="
+                                f"{config.val_fraction}); leave it out or pass a longer one")
+            train_z.append(z[:cut])
+            train_parts.append(self._stack(z, None, window_starts(0, cut, R, span), R + span))
+            val_parts.append(self._stack(z, None, window_starts(cut - R, n, R, span), R + span))
+        train_data = tuple(torch.cat(t) for t in zip(*train_parts, strict=True))
+        val_data = tuple(torch.cat(t) for t in zip(*val_parts, strict=True))
+        for stale in ("exog_scaler_", "edges_"):
+            self.__dict__.pop(stale, None)
+        self.columns_, self.exog_columns_ = ["pooled"], []
+        self.scaler_ = StandardScaler().fit(np.array([[-1.0], [1.0]]))  # identity: inputs are standardised
+        self.head_ = self._make_head(np.concatenate(train_z))
+        with seeded(config.seed):
+            self.network_ = self._network(1, 0)
+        self._fitted_architecture = self._architecture()
+        self.network_.to(self.device)
+        head, forward = self.head_, self._forward_train
+
+        def loss(module: nn.Module, x: Tensor, *cond: Tensor) -> Tensor:
+            return -head.log_prob(forward(module, x, *cond), x[:, R:]).mean()
+
+        self.training_ = train(self.network_, loss, train_data, val_data, config, device=self.device,
+                               progress=bool(self.progress))
         return self
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -10,6 +11,15 @@ import pandas as pd
 from finar.errors import DataError
 
 __all__ = ["Scenarios", "future_index", "portfolio_returns"]
+
+
+def _infer_freq_offsets() -> contextlib.AbstractContextManager:
+    """pandas' future behaviour of ``infer_freq`` (an offset, not a string) where pandas has the
+    option, which silences its deprecation warning; both forms go through ``to_offset``."""
+    try:
+        return pd.option_context("future.infer_freq_returns_offset", True)
+    except (KeyError, AttributeError):  # pandas without the option (OptionError is a KeyError)
+        return contextlib.nullcontext()
 
 
 def future_index(index: pd.Index, horizon: int) -> pd.Index:
@@ -22,7 +32,8 @@ def future_index(index: pd.Index, horizon: int) -> pd.Index:
         freq = index.freq
         if freq is None and len(index) >= 3:
             try:
-                freq = pd.infer_freq(index[-min(len(index), 50):])
+                with _infer_freq_offsets():
+                    freq = pd.infer_freq(index[-min(len(index), 50):])
             except (TypeError, ValueError):
                 freq = None
         offset = pd.tseries.frequencies.to_offset(freq) if freq else pd.offsets.BDay()

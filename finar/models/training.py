@@ -67,6 +67,12 @@ class TrainConfig:
     early stopping that counts the start as an epoch (``training_.best_epoch`` is -1 when the
     start was kept).
 
+    ``init`` (estimators): the path of a model file of the same class and architecture (written
+    by ``save``, e.g. after :meth:`~finar.models.neural.NeuralForecaster.pretrain` on many series);
+    a fit that trains a new network starts from its weights instead of random ones, then trains
+    with the settings above (early stopping on this series' validation days). Each series keeps
+    its own scaler.
+
     The warm-up rule (``warmup_steps=None``) is the same for every network:
     ``min(100, 2 * steps_per_epoch)`` with ``steps_per_epoch = max(1, n_windows // batch_size)``.
 
@@ -90,6 +96,7 @@ class TrainConfig:
     window: int = 32            # estimators: targets per training window, each after a full context
     val_fraction: float = 0.2   # estimators: the last fraction of the data (in time) validates
     warm_epochs: int = 0        # estimators: > 0 makes a refit on the same columns a fine-tune (below)
+    init: str | None = None     # estimators: a model file whose network starts a new fit (pretraining)
 
     def __post_init__(self) -> None:
         def check(name: str, value: Any) -> None:
@@ -98,6 +105,11 @@ class TrainConfig:
         for name in ("batch_size", "max_epochs", "patience", "window"):
             check(name, check_int(f"TrainConfig.{name}", getattr(self, name), 1))
         check("warm_epochs", check_int("TrainConfig.warm_epochs", self.warm_epochs, 0))
+        if self.init is not None:
+            if not isinstance(self.init, str | os.PathLike) or not str(self.init):
+                raise DataError(f"TrainConfig.init must be the path of a model file or None, got "
+                                f"{self.init!r}")
+            check("init", str(self.init))
         check("seed", check_int("TrainConfig.seed", self.seed, 0))
         if self.warmup_steps is not None:
             check("warmup_steps", check_int("TrainConfig.warmup_steps", self.warmup_steps, 0))

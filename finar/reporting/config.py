@@ -39,6 +39,11 @@ minutes. A ``report.toml`` overrides any of it::
     params = { train__seed = 0 }
     refit = false
     exog = true        # the day's range (Parkinson) as a covariate, when the data has high/low
+    [[models]]
+    name = "Transformer, warm refits, 3 seeds"
+    model = "transformer"
+    params = { train__warm_epochs = 3 }
+    seeds = [0, 1, 2]  # an Ensemble: the mixture of the network trained from each seed
 
 Models with ``exog = true`` are given the data's covariates (the day's range, see
 :func:`finar.reporting.pipeline.range_covariate`); the report says which.
@@ -63,12 +68,16 @@ from finar.models import Forecaster, registry
 from finar.protocols import P1, P3
 from finar.reporting.pipeline import ConfigError, ModelSpec
 
-__all__ = ["ConfigError", "ModelSpec", "ReportConfig", "DEFAULT_MODELS", "FAST_MODELS", "TICK_PARAMS"]
+__all__ = ["ConfigError", "ModelSpec", "ReportConfig", "DEFAULT_MODELS", "DEFAULT_NEURAL", "FAST_MODELS",
+           "TICK_PARAMS"]
 
 #: TickModel settings of the report: a small network that trains in about a minute on 2 CPU cores
 #: (training settings as ``train__<setting>``, see :func:`finar.reporting.pipeline.build`)
 TICK_PARAMS = {"channels": 16, "layers": 6, "hidden": 32, "train__window": 256, "train__max_epochs": 5}
 
+
+#: the name of finar's default neural forecaster in the report, P1 and P1m
+DEFAULT_NEURAL = "Transformer t-mixture, warm refits (3 epochs), seeds 0-2"
 
 # Names as in benchmarks/p1_sp500_daily.py, so the report's rows line up with the recorded ones.
 DEFAULT_MODELS = (
@@ -79,10 +88,14 @@ DEFAULT_MODELS = (
     ModelSpec("GJR-X(range) Student-t", "garchx", {"vol": "gjr", "dist": "t"}, exog=True),
     ModelSpec("WaveNet t-mixture, seed 0", "wavenet", {"train__seed": 0}, refit=False),
     ModelSpec("Transformer t-mixture, seed 0", "transformer", {"train__seed": 0}, refit=False),
+    # finar's default neural forecaster: the Transformer refitted every 20 test days by a 3-epoch
+    # fine-tune of its previous weights (epochs chosen on 2011-2014, fitted before 2011:
+    # benchmarks/p1_many_series.py, warm_selection), three seeds mixed (finar.models.Ensemble)
+    ModelSpec(DEFAULT_NEURAL, "transformer", {"train__warm_epochs": 3}, seeds=(0, 1, 2)),
     # the tail floor P3's rule chose on P1's training data (benchmarks/p1_sp500_daily.py): long
     # scenario paths that do not explode (docs/benchmarks.md, P3 tails)
-    ModelSpec("WaveNet t-mixture, df >= 8 (chosen before 2015), seed 0", "wavenet",
-              {"min_df": 8.0, "train__seed": 0}, refit=False),
+    ModelSpec("WaveNet t-mixture, df >= 10 (chosen before 2015), seed 0", "wavenet",
+              {"min_df": 10.0, "train__seed": 0}, refit=False),
 )
 FAST_MODELS = DEFAULT_MODELS[:2]
 
@@ -250,7 +263,7 @@ class ReportConfig:
         out["tick_params"] = dict(self.tick_params)
         out["portfolio_weights"] = None if self.portfolio_weights is None else dict(self.portfolio_weights)
         out["models"] = [{"name": m.name, "model": m.model, "params": dict(m.params),
-                          "refit": m.refit, "exog": m.exog} for m in self.models]
+                          "refit": m.refit, "exog": m.exog, "seeds": list(m.seeds)} for m in self.models]
         return out
 
 
@@ -261,7 +274,7 @@ def _is_number(value: Any) -> bool:
 def _model_spec(entry: Any, i: int, source: str) -> ModelSpec:
     if not isinstance(entry, dict) or "model" not in entry:
         raise ConfigError(f"{source}: [[models]] entry {i + 1} needs at least model = \"<registered name>\"")
-    unknown = set(entry) - {"name", "model", "params", "refit", "exog"}
+    unknown = set(entry) - {"name", "model", "params", "refit", "exog", "seeds"}
     if unknown:
         raise ConfigError(f"{source}: [[models]] entry {i + 1} has unknown keys {sorted(unknown)}")
     model = str(entry["model"]).lower()
@@ -279,4 +292,8 @@ def _model_spec(entry: Any, i: int, source: str) -> ModelSpec:
     exog = entry.get("exog", False)
     if not isinstance(exog, bool):
         raise ConfigError(f"{source}: [[models]] entry {i + 1}: exog must be true or false, got {exog!r}")
-    return ModelSpec(str(entry.get("name", model)), model, dict(params), refit, exog)
+    seeds = entry.get("seeds", [])
+    if not isinstance(seeds, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in seeds):
+        raise ConfigError(f"{source}: [[models]] entry {i + 1}: seeds must be a list of integers, e.g. "
+                          f"[0, 1, 2], got {seeds!r}")
+    return ModelSpec(str(entry.get("name", model)), model, dict(params), refit, exog, tuple(seeds))

@@ -381,12 +381,18 @@ class ModelSpec:
     ``refit=False`` fits once on the data before the test period (P1's rule for the neural
     models); otherwise a backtest refits the model every ``refit_every`` test days. ``exog=True``
     gives the model the data's covariates (:attr:`Data.exog`, the range) in every fit and score.
+    ``seeds`` (e.g. ``(0, 1, 2)``) makes the model an equal-weight :class:`finar.models.Ensemble`
+    of the same network trained from each seed (``train__seed``): the mixture of their predictive
+    densities, whose log score is never below the seeds' average (Jensen).
 
     Examples
     --------
     >>> m = ModelSpec("GARCH(1,1) Student-t", "garch", {"dist": "t"}).create()
     >>> type(m).__name__, m.get_params()["dist"]
     ('GARCH', 't')
+    >>> ens = ModelSpec("WaveNet, 2 seeds", "wavenet", {"min_df": 8.0}, seeds=(0, 1)).create()
+    >>> [m.get_params()["train"].seed for m in ens.members]
+    [0, 1]
     """
 
     name: str
@@ -394,6 +400,7 @@ class ModelSpec:
     params: dict[str, Any] = field(default_factory=dict)
     refit: bool = True
     exog: bool = False
+    seeds: tuple[int, ...] = ()
 
     def covariates(self, exog: pd.DataFrame | None) -> pd.DataFrame | None:
         """The covariates this model gets: ``exog`` when it asks for them, else None.
@@ -425,7 +432,16 @@ class ModelSpec:
         if not isinstance(model, Forecaster):
             raise ConfigError(f"{self.model!r} is a {type(model).__name__}, not a forecaster of returns; "
                               f"forecasters: {sorted(registry(Forecaster))}")
-        return model
+        if not self.seeds:
+            return model
+        if "train__seed" not in model.get_params(deep=True):
+            raise ConfigError(f"model {self.name!r}: seeds need a network trained from a seed "
+                              f"(a train__seed parameter); {self.model!r} has none")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"model {self.name!r}: seeds must differ, got {list(self.seeds)}")
+        from finar.models.ensemble import Ensemble
+
+        return Ensemble([build(self.model, {**self.params, "train__seed": int(s)}) for s in self.seeds])
 
 
 # ---- runs --------------------------------------------------------------------------------------

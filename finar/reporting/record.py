@@ -50,7 +50,8 @@ P1_COLUMNS = ["log_score", "crps", "hit_1", "kupiec_1", "hit_5", "kupiec_5", "ch
 P3_COLUMNS = ["emd_std_1", "dy_1", "dy_20", "dy_100", "acf_abs", "acf_sq", "leverage"]
 P3_SEED = P3.record_seed
 # registry name -> names its benchmark rows start with, where the class name alone would miss some
-_ALIASES = {"garch": ("GARCH", "EGARCH", "GJR-GARCH"), "garchx": ("GARCH-X", "GJR-X")}
+_ALIASES = {"garch": ("GARCH", "EGARCH", "GJR-GARCH"), "garchx": ("GARCH-X", "GJR-X"),
+            "realgarch": ("Realized GARCH",)}
 #: the folder of the packaged copy, inside the ``finar.reporting`` package
 RESULTS_FOLDER = "results"
 

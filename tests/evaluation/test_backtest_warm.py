@@ -92,3 +92,26 @@ def test_a_fine_tune_that_does_not_help_on_validation_is_dropped(r):
         np.testing.assert_array_equal(a, b)
     m.set_params(train__lr=1e-2, train__grad_clip=1.0).fit(r.iloc[:560])
     assert m.training_.best_epoch == 0 and np.isfinite(m.training_.best_val_loss)
+
+
+def test_an_ensemble_of_warm_members_refits_each_member_warm(r):
+    """An Ensemble of warm members is a warm model: backtest chains its blocks, and its daily log
+    score is the mixture of the members' own warm backtests, day by day."""
+    members = [finar.models.WaveNet(**{**TINY, "train": {**TINY["train"], "warm_epochs": 1, "seed": s}})
+               for s in (0, 1)]
+    ens = finar.models.Ensemble(members)
+    assert ens.warm_start and not finar.models.Ensemble([finar.models.GARCH()]).warm_start
+    kw = dict(start=r.index[500], refit_every=50, progress=False, check_causality=False)
+    bt = finar.backtest(ens, r.iloc[:600], **kw)
+    assert not hasattr(ens, "members_")
+    single = [finar.backtest(m, r.iloc[:600], **kw).daily["log_score"].to_numpy() for m in members]
+    expected = np.logaddexp(*single) - np.log(2)
+    np.testing.assert_allclose(bt.daily["log_score"].to_numpy(), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(DataError, match="in order"):
+        finar.backtest(ens, r.iloc[:600], n_jobs=2, **kw)
+    fitted = ens.fit(r.iloc[:500])
+    first = fitted.members_[0]
+    fitted.fit(r.iloc[:550])
+    assert fitted.members_[0] is first  # fine-tuned in place
+    fitted.set_params(members=[clone(members[0]).set_params(train__seed=5), members[1]]).fit(r.iloc[:550])
+    assert fitted.members_[0] is not first  # another specification: a fresh fit

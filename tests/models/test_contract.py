@@ -51,10 +51,17 @@ def fitted() -> dict:
     return {}
 
 
+def _kw(cls: type[Forecaster], r: pd.Series) -> dict:
+    """A positive covariate for models that need one (tag ``"needs_exog"``): an EWMA of ``r^2``."""
+    if "needs_exog" not in cls.tags:
+        return {}
+    return {"exog": (r**2).ewm(alpha=0.3).mean().add(1e-3).rename("rv").to_frame()}
+
+
 def _fit(cls: type[Forecaster], params: dict, r: pd.Series, cache: dict) -> Forecaster:
     key = (cls, repr(sorted(params.items())))
     if key not in cache:
-        cache[key] = cls(**params).fit(r)
+        cache[key] = cls(**params).fit(r, **_kw(cls, r))
     return cache[key]
 
 
@@ -81,20 +88,20 @@ def test_error_classes(cls, params, r):
 def test_cdf_at_evaluates_each_days_predictive_elsewhere(cls, params, r, fitted):
     """``cdf(r, at=a)`` is day t's predictive CDF at a_t, conditioning on r: on the last day (which
     conditions nothing) it is the PIT of a series whose last day is a_t."""
-    m = _fit(cls, params, r, fitted)
-    u = m.cdf(r)
-    np.testing.assert_array_equal(m.cdf(r, at=r.to_numpy()).to_numpy(), u.to_numpy())
-    shifted, moved = m.cdf(r, at=r.to_numpy() - 0.7), r.copy()
+    m, kw = _fit(cls, params, r, fitted), _kw(cls, r)
+    u = m.cdf(r, **kw)
+    np.testing.assert_array_equal(m.cdf(r, at=r.to_numpy(), **kw).to_numpy(), u.to_numpy())
+    shifted, moved = m.cdf(r, at=r.to_numpy() - 0.7, **kw), r.copy()
     moved.iloc[-1] -= 0.7
-    np.testing.assert_allclose(shifted.iloc[-1], m.cdf(moved).iloc[-1], rtol=1e-12)
+    np.testing.assert_allclose(shifted.iloc[-1], m.cdf(moved, **kw).iloc[-1], rtol=1e-12)
     assert (shifted.dropna() <= u.dropna()).all()
     assert shifted.isna().sum() == u.isna().sum() == m.min_context
     with pytest.raises(DataError, match="at must be shaped like r"):
-        m.cdf(r, at=r.to_numpy()[:-1])
-    q = m.ppf(r, 0.05)
+        m.cdf(r, at=r.to_numpy()[:-1], **kw)
+    q = m.ppf(r, 0.05, **kw)
     at = r.copy()
     at.iloc[-1] = q.iloc[-1]
-    np.testing.assert_allclose(m.cdf(at).iloc[-1], 0.05, atol=1e-5)
+    np.testing.assert_allclose(m.cdf(at, **kw).iloc[-1], 0.05, atol=1e-5)
 
 
 def test_registry_has_baselines():

@@ -159,10 +159,27 @@ def test_config_from_toml(tmp_path: Path) -> None:
     assert ReportConfig.from_toml(path, fast=True).fan_paths == ReportConfig.fast().fan_paths
 
 
+def test_seeds_make_an_ensemble_of_the_network(tmp_path: Path) -> None:
+    path = tmp_path / "report.toml"
+    path.write_text('[[models]]\nname = "TF x2"\nmodel = "transformer"\nparams = { train__warm_epochs = 3 }\n'
+                    'seeds = [4, 7]\nrefit = true\n')
+    spec = ReportConfig.from_toml(path).models[0]
+    assert spec.seeds == (4, 7) and ReportConfig.from_toml(path).to_dict()["models"][0]["seeds"] == [4, 7]
+    ens = spec.create()
+    assert isinstance(ens, finar.models.Ensemble) and ens.warm_start
+    assert [(m.get_params()["train"].seed, m.get_params()["train"].warm_epochs) for m in ens.members] == [
+        (4, 3), (7, 3)]
+    with pytest.raises(ConfigError, match="a train__seed parameter"):
+        ModelSpec("GARCH x2", "garch", {}, seeds=(0, 1)).create()
+    with pytest.raises(ConfigError, match="seeds must differ"):
+        ModelSpec("WN", "wavenet", {}, seeds=(1, 1)).create()
+
+
 @pytest.mark.parametrize(("text", "match"), [
     ("[fan]\nhorizn = 3\n", "unknown key \\[fan\\] 'horizn'"),
     ("colour = 1\n", "unknown entry 'colour'"),
     ('[[models]]\nmodel = "nosuch"\n', "unknown model 'nosuch'"),
+    ('[[models]]\nmodel = "wavenet"\nseeds = 3\n', "seeds must be a list of integers"),
     ("[fan]\nhorizon = 0\n", "fan_horizon must be a positive integer"),
     ('[anomaly]\nmodel = "absent"\n', "anomaly_model 'absent' is not one of"),
     ("[fan\n", "not valid TOML"),
