@@ -78,10 +78,18 @@ MODELS = [
       for s in (0, 1, 2)],
     Row("Transformer discrete tokens, seed 0", finar.models.Transformer({"tokens": "discrete"}, n_bins=128),
         refit_every=None),
-    # finar's default neural forecaster (the report's DEFAULT_NEURAL): warm refits every 20 test days
-    # (3 epochs, chosen on 2011-2014 by p1_many_series.warm_selection), three seeds mixed; and its seeds
+    # the Transformer refitted every 20 test days by 3-epoch warm fine-tunes (epochs chosen on
+    # 2011-2014 by p1_many_series.warm_selection), from random weights: three seeds and their mixture
     *[Row(f"Transformer t-mixture, warm refits (3 epochs), seed {s}",
           finar.models.Transformer(train={"seed": s, "warm_epochs": 3})) for s in (0, 1, 2)],
+    Row("Transformer t-mixture, warm refits (3 epochs), seeds 0-2",
+        finar.models.Ensemble([finar.models.Transformer(train={"seed": s, "warm_epochs": 3})
+                               for s in (0, 1, 2)])),
+    # finar's default neural forecaster (the report's DEFAULT_NEURAL): the same, started from one
+    # network pretrained on the 22 bundled series up to 2014 (finar.models.pretraining); its seeds
+    *[Row(f"Transformer t-mixture, pretrained on 22 series, warm refits (3 epochs), seed {s}",
+          finar.models.Transformer(train={"seed": s, "warm_epochs": 3, "pretrain": True}))
+      for s in (0, 1, 2)],
     Row(DEFAULT_NEURAL, next(m for m in DEFAULT_MODELS if m.name == DEFAULT_NEURAL).create()),
     # PixelCNN is a panel model; on one series it is a masked causal CNN with a logistic-mixture head
     *[Row(f"PixelCNN logistic mixture, seed {s}", finar.models.PixelCNN(train={"seed": s}),
@@ -116,24 +124,6 @@ def tail_floor_rows(r: pd.Series) -> list[Row]:
             out += [Row(f"{name}, df >= {p3[name]:g} (P3's floor; check), seed {s}",
                         cls(min_df=p3[name], train={"seed": s}), refit_every=None) for s in (0, 1, 2)]
     return out
-
-
-def pretrained_rows() -> list[Row]:
-    """The default neural forecaster started from pooled pretraining (``p1_many_series.pretrained``:
-    one Transformer trained on the 22 P1m series up to 2014): each seed fine-tunes the one
-    pretrained network (its seed moves the order of windows and dropout), warm refits of 3 epochs.
-    Pretraining was measured on the training span first (S&P 500 scored 2011-2014, pretrained on
-    the 22 series before 2011: -1.1953 against -1.1986 without, docs/guide/models.md)."""
-    from p1_many_series import pretrained
-
-    path = str(pretrained())
-
-    def tf(seed: int) -> Any:
-        return finar.models.Transformer(train={"seed": seed, "warm_epochs": 3, "init": path})
-
-    name = "Transformer t-mixture, pretrained on 22 series, warm refits (3 epochs)"
-    return [*[Row(f"{name}, seed {s}", tf(s)) for s in (0, 1, 2)],
-            Row(f"{name}, seeds 0-2", finar.models.Ensemble([tf(s) for s in (0, 1, 2)]))]
 
 
 def blocks(y: pd.Series) -> list[tuple[int, int]]:
@@ -210,7 +200,7 @@ def main() -> None:
     r = finar.returns(px["adj_close"])
     x = finar.data.parkinson(px).loc[r.index].to_frame()
     rows, results = [], []
-    for spec in [*MODELS, *pretrained_rows(), *tail_floor_rows(r)]:
+    for spec in [*MODELS, *tail_floor_rows(r)]:
         y = r.loc[spec.train_from:] if spec.train_from else r
         bt = finar.backtest(spec.model, y, start=START, end=END, refit_every=spec.refit_every, seed=0,
                             name=spec.name, exog=x.loc[y.index] if spec.exog else None)

@@ -230,6 +230,8 @@ class NeuralForecaster(Forecaster):
                 self.network_ = self._network(len(self.columns_), len(self.exog_columns_))
             if config.init is not None:
                 self._start_from(config.init)
+            elif config.pretrain:
+                self._start_from_pretrained(frame, exog)
             self._fitted_architecture = self._architecture()
         self.network_.to(self.device)
         train_data = self._stack(z, cov, window_starts(0, cut, R, span), R + span)
@@ -271,6 +273,21 @@ class NeuralForecaster(Forecaster):
                             f"{len(src.columns_)} series id(s) and {len(src.exog_columns_)} covariate(s), "
                             f"this fit has {len(self.columns_)} and {len(self.exog_columns_)}): {err}"
                             ) from err
+
+    def _start_from_pretrained(self, frame: pd.DataFrame, exog: Exog) -> None:
+        """``train.pretrain``: start from the network pretrained on the bundled daily series up to
+        the end of the last year of ``frame`` (:func:`finar.models.pretraining.pretrained_file`)."""
+        from finar.models.pretraining import pretrained_file
+
+        name = type(self).__name__
+        if self.panel or frame.shape[1] != 1 or exog is not None:
+            raise DataError(f"train.pretrain starts {name} from a network pretrained on single return series "
+                            "without covariates; fit one series without exog, or set train__pretrain=False")
+        if not isinstance(frame.index, pd.DatetimeIndex):
+            raise DataError(f"train.pretrain needs dates on the returns (a DatetimeIndex), got "
+                            f"{type(frame.index).__name__}: the pretraining corpus is cut at the fit's "
+                            "last day")
+        self._start_from(str(pretrained_file(self, frame.index[-1])))
 
     def pretrain(self, series: Mapping[str, pd.Series] | Sequence[pd.Series] | pd.DataFrame
                  ) -> NeuralForecaster:

@@ -73,6 +73,10 @@ class TrainConfig:
     with the settings above (early stopping on this series' validation days). Each series keeps
     its own scaler.
 
+    ``pretrain`` (estimators): ``True`` starts a new fit from a network pretrained on finar's
+    bundled daily series up to the end of the last year of the fit's data, trained once with
+    the same architecture and settings (seed 0) and cached (:mod:`finar.models.pretraining`).
+
     The warm-up rule (``warmup_steps=None``) is the same for every network:
     ``min(100, 2 * steps_per_epoch)`` with ``steps_per_epoch = max(1, n_windows // batch_size)``.
 
@@ -97,6 +101,7 @@ class TrainConfig:
     val_fraction: float = 0.2   # estimators: the last fraction of the data (in time) validates
     warm_epochs: int = 0        # estimators: > 0 makes a refit on the same columns a fine-tune (below)
     init: str | None = None     # estimators: a model file whose network starts a new fit (pretraining)
+    pretrain: bool = False      # estimators: start a new fit from pooled pretraining on bundled series
 
     def __post_init__(self) -> None:
         def check(name: str, value: Any) -> None:
@@ -110,6 +115,11 @@ class TrainConfig:
                 raise DataError(f"TrainConfig.init must be the path of a model file or None, got "
                                 f"{self.init!r}")
             check("init", str(self.init))
+        if not isinstance(self.pretrain, bool | int) or self.pretrain not in (0, 1):
+            raise DataError(f"TrainConfig.pretrain must be True or False, got {self.pretrain!r}")
+        check("pretrain", bool(self.pretrain))
+        if self.pretrain and self.init is not None:
+            raise DataError("TrainConfig: give init (a model file) or pretrain=True, not both")
         check("seed", check_int("TrainConfig.seed", self.seed, 0))
         if self.warmup_steps is not None:
             check("warmup_steps", check_int("TrainConfig.warmup_steps", self.warmup_steps, 0))

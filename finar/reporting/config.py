@@ -40,9 +40,11 @@ minutes. A ``report.toml`` overrides any of it::
     refit = false
     exog = true        # the day's range (Parkinson) as a covariate, when the data has high/low
     [[models]]
-    name = "Transformer, warm refits, 3 seeds"
+    name = "Transformer, pretrained, warm refits, 3 seeds"
     model = "transformer"
-    params = { train__warm_epochs = 3 }
+    # pretrain: start from one network pretrained on the bundled daily series up to the fit's
+    # last year (finar.models.pretraining; a few minutes once, then cached)
+    params = { train__warm_epochs = 3, train__pretrain = true }
     seeds = [0, 1, 2]  # an Ensemble: the mixture of the network trained from each seed
 
 Models with ``exog = true`` are given the data's covariates (the day's range, see
@@ -77,7 +79,7 @@ TICK_PARAMS = {"channels": 16, "layers": 6, "hidden": 32, "train__window": 256, 
 
 
 #: the name of finar's default neural forecaster in the report, P1 and P1m
-DEFAULT_NEURAL = "Transformer t-mixture, warm refits (3 epochs), seeds 0-2"
+DEFAULT_NEURAL = "Transformer t-mixture, pretrained on 22 series, warm refits (3 epochs), seeds 0-2"
 
 # Names as in benchmarks/p1_sp500_daily.py, so the report's rows line up with the recorded ones.
 DEFAULT_MODELS = (
@@ -88,10 +90,13 @@ DEFAULT_MODELS = (
     ModelSpec("GJR-X(range) Student-t", "garchx", {"vol": "gjr", "dist": "t"}, exog=True),
     ModelSpec("WaveNet t-mixture, seed 0", "wavenet", {"train__seed": 0}, refit=False),
     ModelSpec("Transformer t-mixture, seed 0", "transformer", {"train__seed": 0}, refit=False),
-    # finar's default neural forecaster: the Transformer refitted every 20 test days by a 3-epoch
-    # fine-tune of its previous weights (epochs chosen on 2011-2014, fitted before 2011:
-    # benchmarks/p1_many_series.py, warm_selection), three seeds mixed (finar.models.Ensemble)
-    ModelSpec(DEFAULT_NEURAL, "transformer", {"train__warm_epochs": 3}, seeds=(0, 1, 2)),
+    # finar's default neural forecaster: the Transformer started from one network pretrained on
+    # the 22 bundled daily series up to the end of the year before the test period
+    # (finar.models.pretraining), refitted every 20 test days by a 3-epoch fine-tune of its
+    # previous weights (epochs chosen on 2011-2014, fitted before 2011: benchmarks/p1_many_series.py,
+    # warm_selection), three seeds mixed (finar.models.Ensemble)
+    ModelSpec(DEFAULT_NEURAL, "transformer", {"train__warm_epochs": 3, "train__pretrain": True},
+              seeds=(0, 1, 2)),
     # the tail floor P3's rule chose on P1's training data (benchmarks/p1_sp500_daily.py): long
     # scenario paths that do not explode (docs/benchmarks.md, P3 tails)
     ModelSpec("WaveNet t-mixture, df >= 10 (chosen before 2015), seed 0", "wavenet",

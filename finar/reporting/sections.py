@@ -113,9 +113,14 @@ def _settings_note(ctx: Context) -> str:
     with_x = [m.name for m in c.models if m.exog]
     cov = (f" Models given the covariate ({', '.join(with_x)}): {ctx.data.exog_note}." if with_x
            else f" {ctx.data.exog_note[0].upper()}{ctx.data.exog_note[1:]}.")
+    pre = [m.name for m in c.models if m.params.get("train__pretrain")]
+    pretrained = (f" Started from a network pretrained on finar's bundled daily series (the S&P 500, WTI "
+                  f"and 20 stocks) up to the end of the last year before {fmt(start)}, nothing of the test "
+                  f"days (finar.models.pretraining): "
+                  f"{', '.join(pre)}." if pre else "")
     return (f"Test days {fmt(start)} to {fmt(end)}, one-step density forecasts, expanding window refitted "
             f"every {c.refit_every} test days{once}. {c.backtest_paths:,} paths per day where a model has no "
-            f"closed form; seed {c.seed}.{cov} Protocol: P1 (docs/protocols.md#p1).")
+            f"closed form; seed {c.seed}.{cov}{pretrained} Protocol: P1 (docs/protocols.md#p1).")
 
 
 def model_comparison(ctx: Context, sec: Section) -> None:

@@ -95,3 +95,93 @@ def test_pretrain_refuses_short_series_and_panels(panel):
         WaveNet(**TINY).pretrain({})
     with pytest.raises(DataError, match="panel"):
         PixelCNN().pretrain(panel)
+
+
+# ---- train.pretrain: pooled pretraining on the bundled series, cut at the fit's last day ------------
+from finar.models import pretraining  # noqa: E402
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    """A private cache folder, and a record of every corpus cut and every pretraining."""
+    monkeypatch.setenv("FINAR_CACHE_DIR", str(tmp_path))
+    calls = {"ends": [], "pretrain": 0}
+    corpus, pretrain = pretraining.corpus, WaveNet.pretrain
+
+    def spy_corpus(end):
+        calls["ends"].append(pd.Timestamp(end))
+        return corpus(end)
+
+    def spy_pretrain(self, series):
+        calls["pretrain"] += 1
+        calls["last_days"] = [s.index[-1] for s in series.values()]
+        return pretrain(self, series)
+
+    monkeypatch.setattr(pretraining, "corpus", spy_corpus)
+    monkeypatch.setattr(WaveNet, "pretrain", spy_pretrain)
+    return tmp_path, calls
+
+
+@pytest.fixture(scope="module")
+def aapl() -> pd.Series:
+    px = finar.load("sp500-stocks", start="1995-01-01", end="1998-06-15")
+    return finar.returns(px["AAPL"]).rename("AAPL")
+
+
+def test_cutoff_is_the_end_of_the_last_year_the_data_covers():
+    assert pretraining.cutoff("2014-12-31") == pd.Timestamp("2014-12-31")
+    assert pretraining.cutoff("2016-12-30") == pd.Timestamp("2016-12-31")  # a Friday: the year is complete
+    assert pretraining.cutoff("2010-06-15") == pd.Timestamp("2009-12-31")
+    assert pretraining.cutoff("2010-12-30") == pd.Timestamp("2009-12-31")
+
+
+def test_corpus_holds_nothing_after_its_end():
+    r = pretraining.corpus("1998-05-31")
+    assert "SP500" not in r and {"WTI", "AAPL", "XOM"} <= set(r)  # the index file starts in 1999
+    assert all(s.index[-1] <= pd.Timestamp("1998-05-31") for s in r.values())
+    assert len(pretraining.corpus("2014-12-31")) == 22
+
+
+def test_a_fit_with_pretrain_starts_from_a_network_of_data_before_its_last_day(cache, aapl):
+    folder, calls = cache
+    m = WaveNet(**TINY, train={"max_epochs": 1, "lr": 1e-12, "pretrain": True}).fit(aapl)
+    # no look-ahead: the corpus was cut at the end of the last year of the fit's data
+    assert calls["ends"] == [pd.Timestamp("1997-12-31")] and calls["pretrain"] == 1
+    assert max(calls["last_days"]) <= pd.Timestamp("1997-12-31") < aapl.index[-1]
+    files = list((folder / "pretrained").glob("*.pt"))
+    assert len(files) == 1 and "_1997-12-31_" in files[0].name  # the corpus' last trading day
+    pre = finar.models.load(files[0])
+    for a, b in zip(_weights(pre), _weights(m), strict=True):  # a vanishing learning rate keeps them
+        np.testing.assert_allclose(a, b, atol=1e-7)
+    assert pre.get_params()["train"].seed == 0 and m.scaler_.scale_[0] == pytest.approx(aapl.std(ddof=0))
+    # another seed, and a fit of the same year, read the cached network instead of training again
+    WaveNet(**TINY, train={"max_epochs": 1, "lr": 1e-12, "seed": 3, "pretrain": True}).fit(
+        aapl.loc[:"1998-06-10"])
+    assert calls["pretrain"] == 1 and len(list((folder / "pretrained").glob("*.pt"))) == 1
+
+
+def test_backtest_with_pretrain_pretrains_once_before_the_test_window(cache, aapl):
+    _, calls = cache
+    model = finar.models.Ensemble([WaveNet(**TINY, train={"max_epochs": 1, "seed": s, "warm_epochs": 1,
+                                                          "pretrain": True}) for s in (0, 1)])
+    start = pd.Timestamp("1998-04-01")
+    bt = finar.backtest(model, aapl, start=start, refit_every=25, progress=False)
+    assert np.isfinite(bt.daily["log_score"]).all() and bt.daily.index[0] >= start
+    # both members started from one network of the corpus up to 1997; the refits are warm
+    assert calls["pretrain"] == 1 and set(calls["ends"]) == {pd.Timestamp("1997-12-31")}
+
+
+def test_pretrain_refuses_what_it_cannot_start(cache, aapl):
+    with pytest.raises(DataError, match=r"init .* or pretrain"):
+        WaveNet(**TINY, train={"init": "x.pt", "pretrain": True})._train_config()
+    with pytest.raises(DataError, match="True or False"):
+        WaveNet(**TINY, train={"pretrain": "yes"})._train_config()
+    m = WaveNet(**TINY, train={"max_epochs": 1, "pretrain": True})
+    with pytest.raises(DataError, match="without exog"):
+        m.fit(aapl, exog=aapl.abs().rename("x"))
+    with pytest.raises(DataError, match="DatetimeIndex"):
+        m.fit(aapl.reset_index(drop=True))
+    rng = np.random.default_rng(0)  # returns that end before the first bundled price (WTI, 1986)
+    early = pd.Series(rng.standard_t(5, 400), index=pd.bdate_range("1984-01-02", periods=400), name="x")
+    with pytest.raises(DataError, match="no bundled series has enough days"):
+        m.fit(early)
