@@ -311,6 +311,22 @@ def test_backtest_prints_what_the_library_computes(tmp_path: Path) -> None:
     assert "backtest of garch:dist=t" in result.stderr
 
 
+def test_backtest_defaults_read_the_range_when_the_data_has_it() -> None:
+    """Without -m: GARCH-t and AR, plus GJR-X with the day's range when the bars have high and low
+    prices (and the command says so); returns only on close-only data."""
+    ohlc = invoke("backtest", "--data", "sp500", "--start", "2016-01-01", "--test-start", "2018-07-02",
+                  "--refit-every", "250")
+    assert ohlc.exit_code == 0, ohlc.output
+    rows = [line.split()[0] for line in ohlc.stdout.splitlines() if line[:1].isalpha() and ":" in line[:20]]
+    assert "garchx:vol=gjr,dist=t,exog=true" in rows and "garch:dist=t" in rows
+    assert "Covariate: the day's Parkinson range" in ohlc.stderr
+    close = invoke("backtest", "--data", "wti", "--start", "2016-01-01", "--test-start", "2018-07-02",
+                   "--refit-every", "250")
+    assert close.exit_code == 0, close.output
+    assert "garchx" not in close.stdout and "garch:dist=t" in close.stdout
+    assert "no high/low prices, so models see returns only" in close.stderr.replace("\n", " ")
+
+
 def test_backtest_unknown_model_is_a_one_line_error() -> None:
     assert_user_error(invoke("backtest", "-m", "nosuch"), "unknown model 'nosuch'")
 

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from finar.data.sources import load
+from finar.data.transforms import returns
 from finar.errors import DataError
 
 if TYPE_CHECKING:
@@ -81,19 +83,17 @@ def corpus(end: Any) -> dict[str, pd.Series]:
     >>> len(r), list(r)[:3], max(s.index[-1] for s in r.values()).date()
     (22, ['SP500', 'WTI', 'AAPL'], datetime.date(2014, 12, 31))
     """
-    import finar
-
     end = pd.Timestamp(end)
     out: dict[str, pd.Series] = {}
     for name, column in SOURCES:
-        px = finar.load(name, end=end)
+        px = load(name, end=end)
         cols = [column] if column is not None else [c for c in px.columns if c != INDEX]
         for c in cols:
             p = px[c].dropna()
             if len(p) < 2:
                 continue
             key = {"sp500": "SP500", "wti": "WTI"}.get(name, str(c))
-            out[key] = finar.returns(p).rename(key)
+            out[key] = returns(p).rename(key)
     return out
 
 
