@@ -93,6 +93,23 @@ SELECTION_MODES = {
     **{f"{name}, warm refits ({k} epochs)": (model, {"train__seed": 0, "train__warm_epochs": k}, True)
        for name, model in NETWORKS for k in (3, 10)}}
 
+def selection_scores(path: Path, run: bool, spec: ModelSpec, r: pd.Series) -> float | None:
+    """The mean daily log score of ``spec`` refitted every 20 days (or fitted once) on ``r``,
+    fitted before and scored over :data:`SELECTION`; read from ``path`` when cached there, None
+    when not cached and ``run`` is False."""
+    if path.is_file():
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    elif not run:
+        return None
+    else:
+        t0 = time.perf_counter()
+        bt = finar.backtest(spec.create(), r, start=SELECTION[0], end=SELECTION[1],
+                            refit_every=REFIT if spec.refit else None, seed=0, progress=False)
+        doc = {"log_score": bt.daily["log_score"].astype(float).tolist(), "seconds": time.perf_counter() - t0}
+        atomic_write_text(path, json.dumps(doc), overwrite=True)  # a cache: several runs may share it
+    return float(np.mean(doc["log_score"]))
+
+
 def warm_selection(cache: Path, run: bool = True) -> dict[str, Any]:
     """The choice of WARM_EPOCHS on training data only: the S&P 500 up to 2014, fitted on the days
     before 2011, scored 2011-2014; the networks fitted once or refitted every 20 days warm.
@@ -100,18 +117,11 @@ def warm_selection(cache: Path, run: bool = True) -> dict[str, Any]:
     r = finar.returns(finar.load("sp500", end=SELECTION[1])["adj_close"])
     rows = []
     for name, (model, params, refit) in SELECTION_MODES.items():
-        path = cache / f"selection_{slug(name)}.json"
-        if path.is_file():
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        elif not run:
+        score = selection_scores(cache / f"selection_{slug(name)}.json", run,
+                                 ModelSpec(name, model, params, refit=refit), r)
+        if score is None:
             continue
-        else:
-            m = ModelSpec(name, model, params, refit=refit).create()
-            bt = finar.backtest(m, r, start=SELECTION[0], refit_every=REFIT if refit else None, seed=0,
-                                progress=False)
-            doc = {"log_score": bt.daily["log_score"].astype(float).tolist()}
-            atomic_write_text(path, json.dumps(doc), overwrite=True)  # a cache: several runs may share it
-        rows.append({"model": name, "log_score": float(np.mean(doc["log_score"]))})
+        rows.append({"model": name, "log_score": score})
         print(f"selection {name}: {rows[-1]['log_score']:.4f}", flush=True)
     return {"fit_before": SELECTION[0], "scored": list(SELECTION), "rows": rows,
             "chosen_warm_epochs": dict(WARM_EPOCHS)}
@@ -140,20 +150,11 @@ def pretrain_check(cache: Path, names: list[str], run: bool = True) -> dict[str,
     for n in names:
         row: dict[str, Any] = {"series": n}
         for label, (model, params) in PRETRAIN_CHECK.items():
-            path = cache / f"check_{slug(n)}__{slug(label)}.json"
-            if path.is_file():
-                doc = json.loads(path.read_text(encoding="utf-8"))
-            elif not run:
+            score = selection_scores(cache / f"check_{slug(n)}__{slug(label)}.json", run,
+                                     ModelSpec(label, model, params), data[n].returns)
+            if score is None:
                 continue
-            else:
-                m = ModelSpec(label, model, params).create()
-                t0 = time.perf_counter()
-                bt = finar.backtest(m, data[n].returns, start=SELECTION[0], end=SELECTION[1],
-                                    refit_every=REFIT, seed=0, progress=False)
-                doc = {"log_score": bt.daily["log_score"].astype(float).tolist(),
-                       "seconds": time.perf_counter() - t0}
-                atomic_write_text(path, json.dumps(doc), overwrite=True)
-            row[label] = float(np.mean(doc["log_score"]))
+            row[label] = score
             print(f"check {n:6s} {label}: {row[label]:.4f}", flush=True)
         rows.append(row)
     garch, warm, pre = PRETRAIN_CHECK
@@ -163,8 +164,11 @@ def pretrain_check(cache: Path, names: list[str], run: bool = True) -> dict[str,
     vs_warm = np.array([r[pre] - r[warm] for r in done])
     vs_garch = np.array([r[pre] - r[garch] for r in done])
     warm_vs_garch = np.array([r[warm] - r[garch] for r in done])
+    table = [{"series": r["series"], "garch_t": r[garch], "random_warm": r[warm], "pretrained_warm": r[pre],
+              "pretrained_minus_random": r[pre] - r[warm], "pretrained_minus_garch_t": r[pre] - r[garch]}
+             for r in done]
     return {"fit_before": SELECTION[0], "scored": list(SELECTION), "pretrained_up_to": "2010-12-31",
-            "rows": rows, "series_done": len(done), "of": len(names),
+            "models": list(PRETRAIN_CHECK), "rows": table, "series_done": len(done), "of": len(names),
             "pretrained_beats_random_warm": int((vs_warm > 0).sum()), "median_gain_vs_random_warm":
             float(np.median(vs_warm)), "pretrained_beats_garch_t": int((vs_garch > 0).sum()),
             "pretrained_median_gain_vs_garch_t": float(np.median(vs_garch)),
@@ -391,7 +395,8 @@ def main(argv: list[str] | None = None) -> None:
                "series": names, "train_from": train, "models": [s.name for s in specs],
                "backtest_seconds": sum(d["seconds"] for d in docs.values()),
                "quick": args.quick, "complete": not missing, "missing": missing, "summary": summary,
-               "warm_selection": selection, "pretrain_check": check},
+               "warm_selection": selection, "pretrain_check": check,
+               "pretrain_check_rows": None if check is None else check["rows"]},
         notes="Log scores in nats/day on % log returns. `gain_vs_garch_t`: mean log score minus "
               "GARCH(1,1)-t's on the same days; `worst_day`: the lowest daily log score (a refit whose "
               "optimiser failed shows here); `dm_t`, `dm_p`: Diebold-Mariano (HLN, HAC variance) "
