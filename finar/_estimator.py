@@ -57,6 +57,7 @@ _BUILTIN: dict[str, str] = {
     "copula": "finar.models.copula",
     "dcc": "finar.models.dcc",
     "neuraldcc": "finar.models.neural_dcc",
+    "marginalcopula": "finar.models.marginal_copula",
     "ensemble": "finar.models.ensemble",
     "wavenet": "finar.models.wavenet",
     "transformer": "finar.models.transformer",

@@ -275,6 +275,9 @@ def joint_backtest(model: Forecaster, r: pd.DataFrame, start: Any, end: Any = No
         upto = frame.iloc[:b1]
         joint = m.joint_log_prob(upto).to_numpy()
         cond = conditional_log_score(m, upto, given).to_numpy() if given else None
+        next_days = getattr(m, "next_day_scenarios", None)
+        day_paths = (next_days(upto, range(b0, b1), n_paths, [seed + t for t in range(b0, b1)])
+                     if scenarios and next_days is not None else None)
         for t in range(b0, b1):
             row = {"time": frame.index[t], "joint": joint[t], "per_asset": joint[t] / len(cols)}
             if cond is not None:
@@ -282,9 +285,10 @@ def joint_backtest(model: Forecaster, r: pd.DataFrame, start: Any, end: Any = No
             rows.append(row)
             if not scenarios:
                 continue
-            sc = m.sample(frame.iloc[:t], horizon=1, n_paths=n_paths, seed=seed + t)
+            # one pass over the block where the model offers it, else a sample per day (same draws)
+            x = (day_paths[t - b0] if day_paths is not None
+                 else m.sample(frame.iloc[:t], horizon=1, n_paths=n_paths, seed=seed + t).paths[:, 0, :])
             y = frame.iloc[t].to_numpy(dtype=float)
-            x = sc.paths[:, 0, :]
             row["energy_1"] = float(energy_score(y[score_idx], x[:, score_idx]))
             row["variogram_1"] = float(variogram_score(y[score_idx], x[:, score_idx]))
             for name, w in wts.items():

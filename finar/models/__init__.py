@@ -23,6 +23,7 @@ _LAZY = {
     "Ensemble": "finar.models.ensemble",
     "GARCH": "finar.models.garch",
     "GARCHX": "finar.models.garchx",
+    "MarginalCopula": "finar.models.marginal_copula",
     "NeuralDCC": "finar.models.neural_dcc",
     "PixelCNN": "finar.models.pixelcnn",
     "RealizedGARCH": "finar.models.realized",
@@ -31,7 +32,8 @@ _LAZY = {
 }
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
-__all__ = ["AR", "Copula", "DCC", "Ensemble", "GARCH", "GARCHX", "NeuralDCC", "PixelCNN", "RealizedGARCH",
+__all__ = ["AR", "Copula", "DCC", "Ensemble", "GARCH", "GARCHX", "MarginalCopula", "NeuralDCC", "PixelCNN",
+           "RealizedGARCH",
            "Transformer", "WaveNet",
            "Forecaster", "UnivariateForecaster", "Predictive", "Scenarios", "clone", "create", "load",
            "register", "registry"]

@@ -92,6 +92,10 @@ class Forecaster(Estimator, ABC):
     min_fit_obs: ClassVar[int] = 2
 
     # ---- the contract -------------------------------------------------------------------
+    #: whether :meth:`sample` takes ``uniforms=`` (paths from the exact quantile function at given
+    #: uniforms, so a copula can couple the columns: :class:`finar.models.MarginalCopula`)
+    takes_uniforms: ClassVar[bool] = False
+
     @property
     @abstractmethod
     def min_context(self) -> int:
@@ -347,12 +351,17 @@ class UnivariateForecaster(Forecaster):
         return out.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else out
 
     def sample(self, context: pd.Series | pd.DataFrame, horizon: int = 1, n_paths: int = 1000,
-               seed: int | None = None, *, exog: Exog = None, exog_future: Exog = None) -> Scenarios:
+               seed: int | None = None, *, exog: Exog = None, exog_future: Exog = None,
+               uniforms: np.ndarray | None = None) -> Scenarios:
+        """Simulate ``n_paths`` paths of ``horizon`` returns after ``context``; models with
+        ``takes_uniforms`` draw step ``h`` as the exact quantile at ``uniforms[:, h]`` (shape
+        ``(n_paths, horizon)``, or ``(n_paths, horizon, n_series)``) instead of from the seed."""
         self._check_fitted()
         frame = check_returns(context, what="context")
         check_length(frame, max(1, self.min_context), what=f"{type(self).__name__}.sample context")
         horizon, n_paths = check_horizon(horizon, n_paths)
         seed = check_seed(seed)
+        u = None if uniforms is None else check_uniforms(self, uniforms, n_paths, horizon, frame.shape[1])
         x = self._exog_array(exog, frame.index, "sample")
         if x is not None and "simulates_exog" in self.tags:
             if exog_future is not None:
@@ -367,8 +376,9 @@ class UnivariateForecaster(Forecaster):
         for j, col in enumerate(frame.columns):
             state = self._state_for(col, frame.shape[1])
             rng = np.random.default_rng(children[j])
+            kw = {} if u is None else {"uniforms": u[:, :, j]}
             paths[:, :, j] = self._sample_1d(state, frame[col].to_numpy(dtype=float), x, x_future,
-                                             horizon, n_paths, rng)
+                                             horizon, n_paths, rng, **kw)
         return Scenarios(paths, future_index(frame.index, horizon),
                          [str(c) for c in frame.columns], seed=seed)
 
@@ -419,6 +429,22 @@ class UnivariateForecaster(Forecaster):
     def _sample_1d(self, state: dict[str, Any], context: np.ndarray, x_context: np.ndarray | None,
                    x_future: np.ndarray | None, horizon: int, n_paths: int,
                    rng: np.random.Generator) -> np.ndarray: ...
+
+
+def check_uniforms(model: Forecaster, uniforms: Any, n: int, horizon: int, n_series: int) -> np.ndarray:
+    """``uniforms`` as float64 ``(n, horizon, n_series)`` inside (0, 1), or a DataError (also when
+    ``model`` cannot be driven by uniforms)."""
+    if not model.takes_uniforms:
+        raise DataError(f"{type(model).__name__}.sample cannot draw paths from given uniforms")
+    u = np.asarray(uniforms, dtype=float)
+    if u.ndim == 2 and n_series == 1:
+        u = u[:, :, None]
+    if u.shape != (n, horizon, n_series) or not ((u > 0) & (u < 1)).all():
+        shape = (n, horizon) if n_series == 1 else (n, horizon, n_series)
+        dims = "n_paths, horizon" + ", n_series" * (n_series > 1)
+        raise DataError(f"uniforms must have shape ({dims}) = {shape} "
+                        f"with values inside (0, 1); got shape {u.shape}")
+    return u
 
 
 def check_horizon(horizon: Any, n_paths: Any) -> tuple[int, int]:

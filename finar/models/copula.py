@@ -394,18 +394,26 @@ class CopulaGARCH(Forecaster):
             raise DataError(f"{type(self).__name__} takes no exog; drop the argument")
         frame = check_returns(r, fitting=True)
         check_length(frame, self.min_fit_obs, what=f"fitting {type(self).__name__}")
-        self.columns_ = [str(c) for c in frame.columns]
+        columns = [str(c) for c in frame.columns]
         self.series_name_ = r.name if isinstance(r, pd.Series) else None
         self.marginals_ = {c: fit_marginal(frame[col].to_numpy(dtype=float), self.dist, self.mean)
-                           for c, col in zip(self.columns_, frame.columns, strict=True)}
+                           for c, col in zip(columns, frame.columns, strict=True)}
         p, sign = self._marginal_tails(self._filter_marginals(frame.to_numpy(dtype=float))[2])
+        self.fit_copula(p, sign, columns)
+        self.n_obs_ = len(frame)
+        return self
+
+    def fit_copula(self, p: np.ndarray, sign: np.ndarray, columns: Sequence[str]) -> None:
+        """The copula's stage of the two-step fit, on its own: ``a_``, ``b_``, ``nu_``, ``qbar_``
+        and ``copula_loglik_`` from the training PITs of ``columns``, given as their tails
+        ``p = min(u, 1 - u)`` and sides ``sign = sign(u - 1/2)`` (T, N). :meth:`fit` calls it on
+        the GARCH marginals' PITs; :class:`finar.models.MarginalCopula` on any forecasters' PITs."""
+        self.columns_ = [str(c) for c in columns]
         self.a_, self.b_, self.nu_ = 0.0, 0.0, float("inf")
         if len(self.columns_) > 1:  # one column has no dependence to estimate
             self._fit_dependence(p, sign)
         self.qbar_ = self._qbar(p, sign, self.nu_).tolist()
         self.copula_loglik_ = float(self._copula_terms(p, sign, self.a_, self.b_, self.nu_).sum())
-        self.n_obs_ = len(frame)
-        return self
 
     @abstractmethod
     def _fit_dependence(self, p: np.ndarray, sign: np.ndarray) -> None:

@@ -77,6 +77,7 @@ class GARCH(UnivariateForecaster):
     """
 
     min_fit_obs = 100
+    takes_uniforms = True
 
     def __init__(self, mean: Literal["constant", "zero", "ar"] = "constant", lags: int = 1,
                  vol: Literal["garch", "gjr", "egarch"] = "garch", p: int = 1, o: int | None = None,
@@ -266,15 +267,20 @@ class GARCH(UnivariateForecaster):
 
     def _sample_1d(self, state: dict[str, Any], context: np.ndarray, x_context: np.ndarray | None,
                    x_future: np.ndarray | None, horizon: int, n_paths: int,
-                   rng: np.random.Generator) -> np.ndarray:
+                   rng: np.random.Generator, uniforms: np.ndarray | None = None) -> np.ndarray:
         am, resid, _, bounds, mp, vp, dp = self._filter(state, context, x_context)
         dist = type(am.distribution)(seed=rng)
+
+        def from_uniforms(size: Any) -> np.ndarray:  # exact quantiles; a day's return rises with its own
+            return np.asarray(dist.ppf(uniforms, dp), dtype=float).reshape(size)
+
+        draw = dist.simulate(dp) if uniforms is None else from_uniforms
         if len(resid) == 0:  # no residual yet: start from the backcast level
             resid = np.zeros(1)
             bounds = self._var_bounds(resid, state)
         fc = am.volatility.forecast(vp, resid, state["backcast"], bounds, start=len(resid) - 1,
                                     horizon=horizon, method="simulation",
-                                    simulations=n_paths, rng=dist.simulate(dp))
+                                    simulations=n_paths, rng=draw)
         shocks = np.asarray(fc.shocks)[-1]  # (n_paths, horizon)
         if x_context is None and self.mean == "zero":
             return shocks

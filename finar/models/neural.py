@@ -55,7 +55,15 @@ from finar._estimator import check_device, check_seed
 from finar.data.scalers import StandardScaler, scaler_from_state_dict
 from finar.data.transforms import as_frame, check_length
 from finar.errors import DataError
-from finar.models.base import Exog, Forecaster, check_exog, check_horizon, check_returns, future_exog
+from finar.models.base import (
+    Exog,
+    Forecaster,
+    check_exog,
+    check_horizon,
+    check_returns,
+    check_uniforms,
+    future_exog,
+)
 from finar.models.heads import Head
 from finar.models.predictive import HeadPredictive
 from finar.models.scenarios import Scenarios, future_index
@@ -103,6 +111,7 @@ class NeuralForecaster(Forecaster):
     tags: ClassVar[frozenset[str]] = frozenset({"predictive", "exog"})
     #: True: a window is a panel of days x columns (one joint model); False: one sequence per column
     panel: ClassVar[bool] = False
+    takes_uniforms: ClassVar[bool] = True
     #: the training settings a mapping given as ``train=`` starts from
     default_train: ClassVar[TrainConfig] = TRAIN_DEFAULTS
 
@@ -487,7 +496,7 @@ class NeuralForecaster(Forecaster):
     def sample(self, context: pd.Series | pd.DataFrame, horizon: int = 1, n_paths: int = 1000,
                seed: int | None = None, *, exog: Exog = None, exog_future: Exog = None,
                method: str = "cached", temperature: float = 1.0, top_k: int | None = None,
-               top_p: float | None = None) -> Scenarios:
+               top_p: float | None = None, uniforms: np.ndarray | None = None) -> Scenarios:
         """Simulate ``n_paths`` paths of ``horizon`` returns after ``context``.
 
         ``method='cached'`` generates incrementally (each network's cache); ``'naive'`` recomputes
@@ -495,6 +504,12 @@ class NeuralForecaster(Forecaster):
         ``exog`` covers the context's rows and ``exog_future`` the next ``horizon - 1`` days
         (their values condition the later steps: scenario analysis). ``temperature``, ``top_k``
         and ``top_p`` act on the head (:mod:`finar.models.heads`). The same seed gives the same paths.
+
+        ``uniforms`` (``(n_paths, horizon)``, or ``(n_paths, horizon, n_series)`` for a DataFrame;
+        values in (0, 1)) drives the paths instead of the seed: step ``h`` of a path is the head's
+        exact quantile function at ``uniforms[:, h]`` given the path so far, ``F_h^{-1}(u_h)``.
+        Dependent uniforms (a copula's) then give dependent paths with these exact marginal path
+        laws: :class:`finar.models.MarginalCopula` samples this way.
         """
         if method not in ("cached", "naive"):
             raise DataError(f"method must be 'cached' or 'naive', got {method!r}")
@@ -508,7 +523,9 @@ class NeuralForecaster(Forecaster):
         elif exog_future is not None:
             raise DataError(f"sample: this {type(self).__name__} was fitted without exog; drop exog_future")
         seeds = np.random.SeedSequence(seed).generate_state(frame.shape[1])
-        kw = dict(temperature=temperature, top_k=top_k, top_p=top_p)
+        kw: dict[str, Any] = dict(temperature=temperature, top_k=top_k, top_p=top_p)
+        if uniforms is not None:
+            kw["uniforms"] = self._check_uniforms(uniforms, n_paths, horizon, frame.shape[1], kw)
         zs = self._paths(z[len(z) - R:], sids, cov, horizon, n_paths, seeds, kw, method)
         loc, scale = self.scaler_.loc_[sids], self.scaler_.scale_[sids]
         return Scenarios(zs * scale + loc, future_index(frame.index, horizon),
@@ -519,10 +536,28 @@ class NeuralForecaster(Forecaster):
         """Standardised paths ``(n, horizon, N)`` after the last ``R`` rows ``z`` ``(R, N)``; series
         mode draws each column with its own generator."""
         out = np.empty((n, horizon, z.shape[1]))
+        u = kw.get("uniforms")
         for j, sid in enumerate(sids):
             gen = torch.Generator(device=self.device).manual_seed(int(seeds[j]))
-            out[:, :, j] = self._draw(z[:, j], cov, sid, horizon, n, gen, kw, method)
+            kw_j = kw if u is None else {**kw, "uniforms": u[:, :, j]}
+            out[:, :, j] = self._draw(z[:, j], cov, sid, horizon, n, gen, kw_j, method)
         return out
+
+    def _check_uniforms(self, uniforms: Any, n: int, horizon: int, n_series: int,
+                        kw: dict[str, Any]) -> np.ndarray:
+        """``uniforms`` as float64 ``(n, horizon, n_series)`` inside (0, 1), or a DataError."""
+        if kw["temperature"] != 1.0 or kw["top_k"] is not None or kw["top_p"] is not None:
+            raise DataError("uniforms give exact quantile draws; drop temperature, top_k and top_p")
+        return check_uniforms(self, uniforms, n, horizon, n_series)
+
+    def _pick(self, raw: Tensor, gen: torch.Generator, kw: dict[str, Any], h: int) -> Tensor:
+        """Step ``h``'s draws from head parameters ``raw`` (n, P): the head's sampler, or its exact
+        quantile function at the given uniforms (``kw['uniforms']``, (n, horizon))."""
+        u = kw.get("uniforms")
+        if u is None:
+            return self.head_.sample(raw, gen, **kw)
+        q = torch.as_tensor(np.ascontiguousarray(u[:, h]), dtype=torch.float64, device=raw.device)
+        return self.head_.ppf(raw, q).to(raw.dtype)
 
     def _draw(self, z: np.ndarray, cov: np.ndarray | None, sid: int, horizon: int, n: int,
               gen: torch.Generator, kw: dict[str, Any], method: str) -> np.ndarray:

@@ -159,21 +159,20 @@ class NeuralDCC(DCC):
                 + g * np.einsum("ni,nj->nij", n, n) + w[:, 2] * q)
 
     # ---- fitting -------------------------------------------------------------------------
-    def fit(self, r: Any, *, exog: Any = None) -> NeuralDCC:
-        """Fit the marginals, DCC-t and then the gate network (see the module docstring); with
-        ``warm_start``, a refit on the same columns fine-tunes the previous network."""
+    def fit_copula(self, p: np.ndarray, sign: np.ndarray, columns: Any) -> None:
+        """DCC-t's stage and then the gate network on the training PITs (see the module docstring);
+        with ``warm_start``, a refit on the same columns fine-tunes the previous network."""
         net = self._net() if self.warm_start else None
         previous = None if net is None else (net, list(self.columns_))
         for name in ("net_", "nbar_", "delta_", "gate_stats_"):
             self.__dict__.pop(name, None)
         self._init_net = previous
         try:
-            super().fit(r, exog=exog)
+            super().fit_copula(p, sign, columns)
         finally:
             self.__dict__.pop("_init_net", None)
         if len(self.columns_) == 1:  # one column: no dependence, no network
             self.net_, self.nbar_, self.delta_, self.gate_stats_ = None, None, 0.0, {}
-        return self
 
     def _fit_dependence(self, p: np.ndarray, sign: np.ndarray) -> None:
         self.net_ = None

@@ -442,6 +442,7 @@ class PixelCNN(NeuralForecaster):
     """
 
     tags = frozenset({"predictive", "exog", "joint"})
+    takes_uniforms = False  # its cells are drawn jointly, each given the cells before it
     panel = True
     default_train = replace(TRAIN_DEFAULTS, lr=3e-3, batch_size=4, max_epochs=25, patience=5, window=96)
 
@@ -632,6 +633,9 @@ class PixelCNN(NeuralForecaster):
         """Joint paths: day by day and, within a day, asset by asset in the column order, batched
         over paths (the rows above are encoded once per day: ``start``/``advance``/``row``).
         ``method='naive'`` reruns the network over each new cell's receptive field instead."""
+        if kw.get("uniforms") is not None:
+            raise DataError("PixelCNN draws its panel jointly (each cell given the cells before it); "
+                            "it cannot be driven by given uniforms")
         R, J, net = self.min_context, z.shape[1], self.network_.eval()
         buf = torch.zeros((n, R + horizon, J), device=self.device)
         buf[:, :R] = self._tensor(z)

@@ -434,7 +434,7 @@ class Transformer(NeuralForecaster):
             if not cached:
                 window = x[:, h:h + C]
                 raw = net(window, series, None if c is None else c[h:h + C][None].expand(n, -1, -1))[:, -1]
-            x[:, C + h] = self.head_.sample(raw, gen, **kw)
+            x[:, C + h] = self._pick(raw, gen, kw, h)
             if cached and h + 1 < horizon:
                 c_t = None if c is None else c[C + h][None, None, :].expand(n, -1, -1)
                 raw = net(x[:, C + h:C + h + 1], series, c_t, caches, start=C + h)[:, 0]

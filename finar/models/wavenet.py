@@ -363,7 +363,7 @@ class WaveNet(NeuralForecaster):
         raw = raw.expand(n, -1)
         out = torch.empty((n, horizon), device=dev)
         for h in range(horizon):
-            out[:, h] = self.head_.sample(raw, gen, **kw)
+            out[:, h] = self._pick(raw, gen, kw, h)
             if h + 1 < horizon:
                 c_t = None if c is None else c[R + h][None, :].expand(n, -1)
                 raw = net.step(queues, out[:, h], series, c_t)
@@ -380,5 +380,5 @@ class WaveNet(NeuralForecaster):
         for h in range(horizon):
             c_win = None if c is None else c[h:h + R][None].expand(n, -1, -1)
             raw = net(x[:, -R:], series, c_win)[:, -1]
-            x = torch.cat([x, self.head_.sample(raw, gen, **kw)[:, None]], dim=1)
+            x = torch.cat([x, self._pick(raw, gen, kw, h)[:, None]], dim=1)
         return x[:, -horizon:].double().cpu().numpy()
