@@ -251,9 +251,14 @@ def _train(x: np.ndarray, qbar: np.ndarray, nbar: np.ndarray, delta: float, nu: 
                 loss = nll(n_fit)
                 loss.backward()
                 return loss
-            opt.step(closure)
-            with torch.no_grad():
-                score = float(nll(len(x), n_fit)) if n_fit < len(x) else float(nll(len(x)))
+            try:
+                opt.step(closure)
+                with torch.no_grad():
+                    score = float(nll(len(x), n_fit)) if n_fit < len(x) else float(nll(len(x)))
+            except torch.linalg.LinAlgError:  # a line-search trial where a weight underflowed (Q_t not
+                break                         # positive definite): stop, keep the best point so far
+            if not np.isfinite(score):
+                break
             if score < best[0]:
                 best = (score, {k: v.detach().clone() for k, v in p.items()})
         with torch.no_grad():

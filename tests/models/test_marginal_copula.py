@@ -12,7 +12,7 @@ from scipy import stats
 import finar
 from finar.errors import DataError
 from finar.evaluation.joint import joint_backtest
-from finar.models import DCC, GARCH, AR, MarginalCopula, NeuralDCC, Transformer
+from finar.models import AR, DCC, GARCH, MarginalCopula, NeuralDCC, Transformer
 from finar.models.marginal_copula import next_predictive, tails
 
 COLS = ["SP500", "JPM", "XOM"]

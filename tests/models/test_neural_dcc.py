@@ -136,3 +136,21 @@ def test_warm_iter_zero_keeps_the_network_and_refits_the_rest(r):
     assert not np.allclose(np.asarray(m.qbar_), qbar)  # Qbar (and the marginals) are refitted
     with pytest.raises(finar.FinarError, match="warm_iter"):
         NeuralDCC(warm_iter=-1, warm_start=True).fit(r.iloc[:600]).fit(r.iloc[:700])
+
+
+def test_training_survives_a_line_search_trial_that_breaks_the_recursion(r, monkeypatch):
+    """A trial point whose weights underflow makes Q_t singular; training stops there and keeps the
+    best point so far instead of failing the fit."""
+    import finar.models.neural_dcc as nd
+
+    real, calls = nd._copula_loglik, {"n": 0}
+
+    def flaky(x, corr, nu):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise torch.linalg.LinAlgError("not positive-definite")
+        return real(x, corr, nu)
+
+    monkeypatch.setattr(nd, "_copula_loglik", flaky)
+    m = NeuralDCC(max_iter=6).fit(r)
+    assert calls["n"] > 6 and np.isfinite(m.joint_log_prob(r).iloc[10:]).all()
