@@ -427,9 +427,14 @@ class HeadPredictive(Predictive):
         out = np.full((len(rows), len(self)), np.nan)
         raw = self._raw(m)
         with torch.no_grad():
-            for i, row in enumerate(rows):  # the heads' quantiles broadcast over days, not levels
-                level = float(row[0]) if qa.ndim == 0 else torch.as_tensor(row, device=raw.device)
-                out[i, m] = self.head.ppf(raw, level).double().cpu().numpy()
+            if qa.ndim == 0:
+                out[0, m] = self.head.ppf(raw, float(qa)).double().cpu().numpy()
+            else:  # the heads broadcast levels over their batch: rows of levels x days, in blocks
+                step = max(1, 100_000 // max(1, len(raw)))
+                for i in range(0, len(rows), step):
+                    level = torch.as_tensor(rows[i:i + step], device=raw.device)
+                    batch = raw.expand(len(level), *raw.shape)
+                    out[i:i + step, m] = self.head.ppf(batch, level).double().cpu().numpy()
         return (self.loc + self.scale * out).reshape(shape)
 
     def mean(self) -> np.ndarray:
