@@ -212,7 +212,7 @@ class MarginalCopula(Forecaster):
         """Marginal log densities and PITs (T, N) of ``frame`` (NaN before a marginal's context)
         and each column's predictive laws; the last frame's are kept, so scoring and sampling
         the same frame run each network once."""
-        cache = self._cache
+        cache = getattr(self, "_cache", None)
         if (cache is not None and frame.index.equals(cache["index"])
                 and frame.columns.equals(cache["columns"])
                 and np.array_equal(frame.to_numpy(dtype=float), cache["y"])):
