@@ -39,8 +39,8 @@ paths.
 given the past only for per-asset models and for :class:`~finar.models.Copula` and
 :class:`~finar.models.DCC` (their marginals), given the past and the assets to its left on the same
 day for PixelCNN (its chain rule). With ``given='others'`` a joint model that has
-``conditional_predictive`` (Copula, DCC) scores each asset-day by its exact law given the past
-*and all the day's other assets*, so an asset that breaks from the cross-section (one stock
+``conditional_predictive`` (Copula, DCC, MarginalCopula) scores each asset-day by its exact law
+given the past *and all the day's other assets*, so an asset that breaks from the cross-section (one stock
 reversing on a market day) is improbable even at an ordinary size; ``given='left'`` conditions on
 the assets to its left instead, PixelCNN's order.
 """

@@ -66,7 +66,7 @@ from finar.models.base import Exog, Forecaster, check_horizon, check_returns, re
 from finar.models.predictive import LocScalePredictive, Predictive, _check_level, _check_q, crps_quadrature
 from finar.models.scenarios import Scenarios, future_index
 
-__all__ = ["Copula", "CopulaConditionalPredictive", "CopulaGARCH"]
+__all__ = ["Copula", "CopulaConditionalPredictive", "CopulaGARCH", "ScoreConditionalPredictive"]
 
 _P_FLOOR = 1e-300  # smallest tail probability mapped back to a score (keeps draws finite)
 _NU_RANGE = (2.05, 500.0)  # the t copula's degrees of freedom (> 2: R targets a second moment)
@@ -232,8 +232,66 @@ def _t_quantile(p: np.ndarray, nu: float) -> np.ndarray:
     return from_tail(lo, np.where(p > 0.5, 1.0, -1.0), nu)
 
 
+class ScoreConditionalPredictive(Predictive):
+    """A column's law given the past and some of the same day's other columns, in a copula model:
+    its copula score has a Student-t (``df``; normal for ``inf``) law with location ``loc`` and
+    scale ``scale`` per day, and the return is an increasing map of the score (:meth:`_value`).
+    Quantiles are exact through that map; ``mean``, ``std`` and ``es`` by Gauss-Hermite quadrature
+    over the normal scores of the quantile levels, ``crps`` by
+    :func:`~finar.models.predictive.crps_quadrature` of the CDF. Subclasses give the map."""
+
+    df: float
+    loc: np.ndarray
+    scale: np.ndarray
+
+    @abstractmethod
+    def _value(self, s: np.ndarray) -> np.ndarray:
+        """The return whose standardised conditional score is ``s`` (broadcast over the days)."""
+
+    @abstractmethod
+    def _cdf_grid(self, x: np.ndarray) -> np.ndarray:
+        """The CDFs of the days at ``x`` (T, M)."""
+
+    def ppf(self, q: float | np.ndarray) -> np.ndarray:
+        """Quantiles: ``q`` scalar -> (T,), or an array broadcastable to (..., T)."""
+        return self._value(_t_quantile(_check_q(q), self.df))
+
+    def _expect(self, level: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """``E[r]`` and ``E[r^2]`` over the quantile levels ``(0, level)``, by Gauss-Hermite."""
+        w, wt = _HERMITE
+        p = level * special.ndtr(w)  # levels in (0, level): p = level * Phi(w)
+        if level == 1.0:  # both tails accurate: the upper half from its own tail
+            s = from_tail(special.ndtr(-np.abs(w)), np.sign(w), self.df)
+        else:
+            s = _t_quantile(p, self.df)
+        r = self._value(s[:, None])  # (nodes, T)
+        return (wt[:, None] * r).sum(0), (wt[:, None] * r**2).sum(0)
+
+    def mean(self) -> np.ndarray:
+        return self._expect()[0]
+
+    def std(self) -> np.ndarray:
+        m1, m2 = self._expect()
+        return np.sqrt(np.maximum(m2 - m1**2, 0.0))
+
+    def es(self, alpha: float) -> np.ndarray:
+        """Expected shortfall as a positive loss, ``-(1 / alpha) int_0^alpha ppf(u) du``."""
+        return -self._expect(_check_level(alpha))[0]
+
+    def crps(self, y: np.ndarray) -> np.ndarray:
+        """CRPS per day, by :func:`~finar.models.predictive.crps_quadrature` of the CDF."""
+        y = np.asarray(y, dtype=float)
+        centre = self.ppf(0.5)
+        spread = (self.ppf(0.8413447460685429) - self.ppf(0.15865525393145707)) / 2
+
+        def cdf(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            return self.take(rows)._cdf_grid(x)
+
+        return crps_quadrature(cdf, y, centre[:, None], spread[:, None])
+
+
 @dataclass(frozen=True, eq=False)
-class CopulaConditionalPredictive(Predictive):
+class CopulaConditionalPredictive(ScoreConditionalPredictive):
     """One column's law on each day given the past *and* some of the same day's other columns.
 
     In a copula model the column's score ``x = G^{-1}(F(z))`` (``z = (r - mu) / sigma`` the GARCH
@@ -307,43 +365,6 @@ class CopulaConditionalPredictive(Predictive):
         """``P(r_t <= y_t | the given columns, past)`` per day: conditional PIT values."""
         s = (self._score(self._z(y)) - self.loc) / self.scale
         return special.ndtr(s) if not np.isfinite(self.df) else special.stdtr(self.df, s)
-
-    def ppf(self, q: float | np.ndarray) -> np.ndarray:
-        """Quantiles: ``q`` scalar -> (T,), or an array broadcastable to (..., T)."""
-        return self._value(_t_quantile(_check_q(q), self.df))
-
-    def _expect(self, level: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-        """``E[r]`` and ``E[r^2]`` over the quantile levels ``(0, level)``, by Gauss-Hermite."""
-        w, wt = _HERMITE
-        p = level * special.ndtr(w)  # levels in (0, level): p = level * Phi(w)
-        if level == 1.0:  # both tails accurate: the upper half from its own tail
-            s = from_tail(special.ndtr(-np.abs(w)), np.sign(w), self.df)
-        else:
-            s = _t_quantile(p, self.df)
-        r = self._value(s[:, None])  # (nodes, T)
-        return (wt[:, None] * r).sum(0), (wt[:, None] * r**2).sum(0)
-
-    def mean(self) -> np.ndarray:
-        return self._expect()[0]
-
-    def std(self) -> np.ndarray:
-        m1, m2 = self._expect()
-        return np.sqrt(np.maximum(m2 - m1**2, 0.0))
-
-    def es(self, alpha: float) -> np.ndarray:
-        """Expected shortfall as a positive loss, ``-(1 / alpha) int_0^alpha ppf(u) du``."""
-        return -self._expect(_check_level(alpha))[0]
-
-    def crps(self, y: np.ndarray) -> np.ndarray:
-        """CRPS per day, by :func:`~finar.models.predictive.crps_quadrature` of the CDF."""
-        y = np.asarray(y, dtype=float)
-        centre = self.ppf(0.5)
-        spread = (self.ppf(0.8413447460685429) - self.ppf(0.15865525393145707)) / 2
-
-        def cdf(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-            return self.take(rows)._cdf_grid(x)
-
-        return crps_quadrature(cdf, y, centre[:, None], spread[:, None])
 
     def _cdf_grid(self, x: np.ndarray) -> np.ndarray:
         """The CDFs of the days at ``x`` (T, M)."""

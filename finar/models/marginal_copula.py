@@ -47,6 +47,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -57,11 +58,20 @@ from finar._estimator import check_seed, clone
 from finar.data.transforms import check_length
 from finar.errors import DataError
 from finar.models.base import Exog, Forecaster, check_horizon, check_returns, register
-from finar.models.copula import CopulaGARCH, conditional_scores, draw_scores, lower_tail, normalise
+from finar.models.copula import (
+    CopulaGARCH,
+    ScoreConditionalPredictive,
+    conditional_scores,
+    draw_scores,
+    from_tail,
+    lower_tail,
+    normalise,
+    t_logpdf,
+)
 from finar.models.predictive import Predictive
 from finar.models.scenarios import Scenarios, future_index
 
-__all__ = ["MarginalCopula", "takes_uniforms"]
+__all__ = ["MarginalConditionalPredictive", "MarginalCopula", "takes_uniforms"]
 
 #: the smallest PIT tail kept: below it ``1 - u`` is float64 rounding, not information
 _TAIL_FLOOR = 2.0**-53
@@ -87,6 +97,57 @@ def next_predictive(model: Forecaster, context: pd.Series) -> Predictive:
     ext = pd.concat([context, pd.Series([0.0], index=future_index(context.index, 1))])
     ext.name = context.name
     return model.predictive(ext).take([len(ext) - 1])
+
+
+@dataclass(frozen=True, eq=False)
+class MarginalConditionalPredictive(ScoreConditionalPredictive):
+    """One column's law on each day given the past and some of the same day's other columns, in a
+    :class:`MarginalCopula`: its copula score ``x = G^{-1}(F(r))`` (``F`` the column's own one-step
+    CDF, ``G`` the copula's univariate CDF) has the copula's closed-form conditional law (Student-t
+    with ``df`` degrees of freedom, or normal), location ``loc`` and scale ``scale``; the return is
+    ``F^{-1}(G(x))``. ``cdf``, ``ppf`` and ``log_prob`` are exact (``log_prob`` adds the change of
+    variables ``log f(r) - log g(x)``); moments as in
+    :class:`~finar.models.copula.ScoreConditionalPredictive`. Days without every marginal's context
+    are NaN. Built by :meth:`MarginalCopula.conditional_predictive`.
+    """
+
+    index: pd.Index
+    marginal: Predictive
+    copula_nu: float
+    df: float
+    loc: np.ndarray
+    scale: np.ndarray
+
+    def take(self, positions: Sequence[int] | np.ndarray | slice) -> MarginalConditionalPredictive:
+        """The distributions of a subset of days (by position)."""
+        idx = np.arange(len(self))[positions]
+        return MarginalConditionalPredictive(self.index[idx], self.marginal.take(idx), self.copula_nu,
+                                             self.df, self.loc[idx], self.scale[idx])
+
+    def _score(self, y: np.ndarray) -> np.ndarray:
+        return from_tail(*tails(self.marginal.cdf(np.asarray(y, dtype=float))), self.copula_nu)
+
+    def _value(self, s: np.ndarray) -> np.ndarray:
+        x = self.loc + self.scale * s
+        p = np.maximum(lower_tail(x, self.copula_nu), _TAIL_FLOOR)
+        u = np.where(x > 0, 1.0 - p, p)
+        bad = np.isnan(u)  # days without a law: NaN out, not a quantile level
+        return np.where(bad, np.nan, self.marginal.ppf(np.where(bad, 0.5, u)))
+
+    def log_prob(self, y: np.ndarray) -> np.ndarray:
+        """``log p(y_t | the given columns, past)``: the score's conditional density, ``dx/dr`` included."""
+        x = self._score(y)
+        s = (x - self.loc) / self.scale
+        return (t_logpdf(s, self.df) - np.log(self.scale) + self.marginal.log_prob(np.asarray(y, dtype=float))
+                - t_logpdf(x, self.copula_nu))
+
+    def cdf(self, y: np.ndarray) -> np.ndarray:
+        """``P(r_t <= y_t | the given columns, past)`` per day: conditional PIT values."""
+        s = (self._score(y) - self.loc) / self.scale
+        return special.ndtr(s) if not np.isfinite(self.df) else special.stdtr(self.df, s)
+
+    def _cdf_grid(self, x: np.ndarray) -> np.ndarray:
+        return np.column_stack([self.cdf(x[:, m]) for m in range(x.shape[1])])
 
 
 @register("marginalcopula")
@@ -293,6 +354,31 @@ class MarginalCopula(Forecaster):
             else:
                 out[ok] = special.ndtr((x[:, rest] - loc) / np.sqrt(var))
         return pd.DataFrame(out, index=frame.index, columns=frame.columns[rest])
+
+    def conditional_predictive(self, r: pd.DataFrame, *, given: str = "others",
+                               exog: Exog = None) -> dict[str, MarginalConditionalPredictive]:
+        """Each column's one-step law given the past *and* the same day's other columns
+        (``given='others'``) or the columns to its left (``'left'``, whose log density is the cell
+        of :meth:`log_prob`), exactly: the copula's conditional law of the column's score (as in
+        :meth:`finar.models.copula.CopulaGARCH.conditional_predictive`) mapped through the
+        column's own forecaster. :class:`finar.AnomalyDetector` uses it with ``given=``."""
+        frame = self._frame(r, "conditional_predictive")
+        self._no_exog(exog)
+        if given not in ("others", "left"):
+            raise DataError(f"given must be 'others' or 'left', got {given!r}")
+        _, u, preds = self._marginals(frame)
+        ok = np.isfinite(u).all(axis=1)
+        cop = self.copula_
+        loc, scale = np.full(u.shape, np.nan), np.full(u.shape, np.nan)
+        extra = np.zeros(u.shape[1])
+        if ok.any():
+            x = self._scores(u[ok])
+            corr, _ = cop._correlations(x, np.asarray(cop.qbar_, dtype=float), cop.a_, cop.b_)
+            loc[ok], scale[ok], extra = cop._given_laws(x, corr, given)
+        return {str(c): MarginalConditionalPredictive(frame.index, preds[j], float(cop.nu_),
+                                                      float(cop.nu_ + extra[j]), loc[:, j].copy(),
+                                                      scale[:, j].copy())
+                for j, c in enumerate(frame.columns)}
 
     def predictive(self, r: pd.Series | pd.DataFrame, *,
                    exog: Exog = None) -> Predictive | dict[str, Predictive]:

@@ -132,3 +132,33 @@ def test_errors(r, pair):
         pair[1].log_prob(r[["JPM", "SP500", "XOM"]])
     with pytest.raises(DataError, match="given"):
         pair[1].sample(r, horizon=1, n_paths=5, given={"AAPL": -5.0})
+
+
+def test_conditional_laws_equal_dccs_with_garch_t_marginals(r, pair):
+    dcc, mc = pair
+    for given in ("others", "left"):
+        a, b = mc.conditional_predictive(r, given=given), dcc.conditional_predictive(r, given=given)
+        for c in COLS:
+            y = r[c].to_numpy()
+            np.testing.assert_allclose(a[c].log_prob(y), b[c].log_prob(y), atol=1e-4)
+            np.testing.assert_allclose(a[c].cdf(y), b[c].cdf(y), atol=1e-4)
+            np.testing.assert_allclose(a[c].ppf(0.01), b[c].ppf(0.01), atol=1e-3)  # fits agree to ~1e-5
+        first = slice(0, 40)
+        np.testing.assert_allclose(a["JPM"].take(first).es(0.05), b["JPM"].take(first).es(0.05), rtol=1e-3)
+    left = mc.conditional_predictive(r, given="left")  # 'left' is the chain rule: log_prob's cells
+    np.testing.assert_allclose(np.column_stack([left[c].log_prob(r[c].to_numpy()) for c in COLS]),
+                               mc.log_prob(r).to_numpy(), atol=1e-9)
+
+
+def test_conditional_laws_of_network_marginals_and_the_detector(r, neural):
+    C = neural.min_context
+    cp = neural.conditional_predictive(r, given="others")["JPM"]
+    y = r["JPM"].to_numpy()
+    assert np.isnan(cp.cdf(y)[:C]).all() and np.isnan(cp.ppf(0.5)[:C]).all()
+    days = cp.take(slice(C, C + 5))
+    q = days.ppf(np.array([0.1, 0.5, 0.9])[:, None])
+    for k, level in enumerate((0.1, 0.5, 0.9)):
+        np.testing.assert_allclose(days.cdf(q[k]), level, atol=1e-5)
+    out = finar.AnomalyDetector(neural, level=0.01, given="others").fit(r.iloc[:900]).score(
+        r.iloc[900:], context=r.iloc[:900])
+    assert out["p_value"].between(0, 1).all() and len(out) == 3 * (len(r) - 900)
