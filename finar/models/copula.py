@@ -220,6 +220,58 @@ def conditional_scores(corr: np.ndarray, nu: float, given: np.ndarray, x_given: 
     return out
 
 
+def conditional_pits(x: np.ndarray, corr: np.ndarray, g: np.ndarray, nu: float) -> np.ndarray:
+    """PITs ``(T, N - k)`` of the other columns' scores given ``x[:, g]`` under ``t_nu(0, R_t)``
+    (normal for ``nu = inf``), ``corr`` (N, N) or (T, N, N): with ``K = R_jg R_gg^{-1}`` and
+    ``s^2 = 1 - K R_gj`` the score ``x_j`` given ``x_g`` is ``N(K x_g, s^2)`` or
+    ``t_{nu+k}(K x_g, (nu + d) / (nu + k) s^2)`` with ``d = x_g' R_gg^{-1} x_g``."""
+    rest = np.setdiff1d(np.arange(x.shape[1]), g)
+    corr = np.broadcast_to(corr, (len(x), *corr.shape[-2:]))
+    r_gg = corr[:, g][:, :, g]
+    k_t = np.linalg.solve(r_gg, corr[:, g][:, :, rest])           # (T, k, n_r)
+    x_g, x_r = x[:, g], x[:, rest]
+    loc = np.einsum("tkr,tk->tr", k_t, x_g)
+    var = 1.0 - np.einsum("tkr,tkr->tr", corr[:, g][:, :, rest], k_t)
+    if not np.isfinite(nu):
+        return special.ndtr((x_r - loc) / np.sqrt(var))
+    d = np.einsum("tk,tk->t", x_g, np.linalg.solve(r_gg, x_g[..., None])[..., 0])
+    var = var * ((nu + d) / (nu + len(g)))[:, None]
+    return special.stdtr(nu + len(g), (x_r - loc) / np.sqrt(var))
+
+
+# ---- the tail mixture (family='t-mix') ------------------------------------------------------
+#: the degrees of freedom of the components of ``family='t-mix'`` (inf: the Gaussian copula)
+TAIL_GRID = (3.0, 5.0, 8.0, 14.0, 25.0, 60.0, float("inf"))
+
+
+def _component_terms(p: np.ndarray, sign: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """Each grid component's chain-rule terms ``(K, T, N)`` at the tails ``p``, sides ``sign``."""
+    return np.stack([chain_terms(from_tail(p, sign, nu), chol, nu) for nu in TAIL_GRID])
+
+
+def mixture_chain(p: np.ndarray, sign: np.ndarray, chol: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """Chain-rule terms ``(T, N)`` of ``sum_k w_k c_{R, nu_k}(u)``, the mixture of the grid's t copulas
+    with one correlation: term ``j`` is ``log c(u_j | u_<j)``, the log ratio of the mixture's
+    densities of columns ``0..j`` and ``0..j-1`` (each component's weight updated by how well it
+    explains the columns before), so a row sums to the mixture's log density."""
+    logw = np.log(np.maximum(np.asarray(weights, dtype=float), 1e-300))
+    cum = np.cumsum(_component_terms(p, sign, chol), axis=2) + logw[:, None, None]
+    total = special.logsumexp(cum, axis=0)                                 # (T, N)
+    return np.diff(np.concatenate([np.zeros((len(total), 1)), total], axis=1), axis=1)
+
+
+def fit_tail_weights(p: np.ndarray, sign: np.ndarray, chol: np.ndarray) -> list[float]:
+    """The mixture weights over :data:`TAIL_GRID` maximising the mean copula log density of the
+    training days (L-BFGS on softmax logits), the correlations held fixed."""
+    comp = _component_terms(p, sign, chol).sum(axis=2).T                   # (T, K)
+
+    def nll(b: np.ndarray) -> float:
+        return -float(special.logsumexp(b - special.logsumexp(b) + comp, axis=1).mean())
+
+    res = optimize.minimize(nll, np.zeros(len(TAIL_GRID)), method="L-BFGS-B")
+    return special.softmax(res.x).tolist()
+
+
 # ---- one column given the same day's others -----------------------------------------------
 _HERMITE = np.polynomial.hermite_e.hermegauss(160)  # nodes and weights for E[f(W)], W ~ N(0, 1)
 _HERMITE = (_HERMITE[0], _HERMITE[1] / np.sqrt(2 * np.pi))
@@ -431,9 +483,16 @@ class CopulaGARCH(Forecaster):
         the GARCH marginals' PITs; :class:`finar.models.MarginalCopula` on any forecasters' PITs."""
         self.columns_ = [str(c) for c in columns]
         self.a_, self.b_, self.nu_ = 0.0, 0.0, float("inf")
+        self.tail_weights_ = None
         if len(self.columns_) > 1:  # one column has no dependence to estimate
             self._fit_dependence(p, sign)
         self.qbar_ = self._qbar(p, sign, self.nu_).tolist()
+        if self.family == "t-mix" and len(self.columns_) > 1:  # last: the tails on the fitted R_t
+            x = self._scores(p, sign, self.nu_)
+            corr, _ = self._correlations(x, np.asarray(self.qbar_, dtype=float), self.a_, self.b_)
+            self.tail_weights_ = fit_tail_weights(p, sign, np.linalg.cholesky(corr))
+            self.copula_loglik_ = float(self._chain(x, corr).sum())
+            return
         self.copula_loglik_ = float(self._copula_terms(p, sign, self.a_, self.b_, self.nu_).sum())
 
     @abstractmethod
@@ -467,7 +526,75 @@ class CopulaGARCH(Forecaster):
 
     def _chain(self, x: np.ndarray, corr: np.ndarray) -> np.ndarray:
         """The copula's chain-rule terms (T, N) of the scores ``x`` under ``corr``."""
+        if self._tail_mixture():
+            return mixture_chain(lower_tail(x, self.nu_), np.sign(x), np.linalg.cholesky(corr),
+                                 self.tail_weights_)
         return chain_terms(x, np.linalg.cholesky(corr), self.nu_)
+
+    def _tail_mixture(self) -> bool:
+        """Whether the copula is a fitted mixture of t copulas over :data:`TAIL_GRID` (``'t-mix'``)."""
+        return getattr(self, "tail_weights_", None) is not None
+
+    def _draw_scores(self, corr: np.ndarray, rng: np.random.Generator,
+                     n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``n`` joint draws: the scores under ``nu_`` (what the recursion reads) and their tails and
+        sides (what the marginals read), under ``corr`` (N, N) or one per draw (n, N, N). The tail
+        mixture draws each path's component first."""
+        if not self._tail_mixture():
+            x = draw_scores(np.linalg.cholesky(corr), self.nu_, rng, n)
+            return x, lower_tail(x, self.nu_), np.sign(x)
+        k = rng.choice(len(TAIL_GRID), size=n, p=np.asarray(self.tail_weights_) / np.sum(self.tail_weights_))
+        y = draw_scores(np.linalg.cholesky(corr), np.inf, rng, n)
+        p = np.empty(y.shape)
+        for c in np.unique(k):
+            sel, nu = k == c, TAIL_GRID[c]
+            if np.isfinite(nu):
+                y[sel] *= np.sqrt(nu / rng.chisquare(nu, size=(int(sel.sum()), 1)))
+            p[sel] = lower_tail(y[sel], nu)
+        sign = np.sign(y)
+        return from_tail(p, sign, self.nu_), p, sign
+
+    def _draw_given(self, corr: np.ndarray, g: np.ndarray, p_g: np.ndarray, sign_g: np.ndarray,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Draws of all columns given the columns ``g``'s tails ``p_g`` and sides (n, k), exactly: as
+        :meth:`_draw_scores`, the given columns' tails kept; the tail mixture picks each path's
+        component from its weight times the component's density of the given columns."""
+        n = len(p_g)
+        if not self._tail_mixture():
+            x = conditional_scores(corr, self.nu_, g, from_tail(p_g, sign_g, self.nu_), rng)
+            return x, lower_tail(x, self.nu_), np.sign(x)
+        corr_n = np.broadcast_to(corr, (n, *corr.shape[-2:]))
+        chol_g = np.linalg.cholesky(corr_n[:, g][:, :, g])
+        logw = np.log(np.maximum(np.asarray(self.tail_weights_, dtype=float), 1e-300))
+        post = logw + np.stack([chain_terms(from_tail(p_g, sign_g, nu), chol_g, nu).sum(axis=1)
+                                for nu in TAIL_GRID], axis=1)               # (n, K)
+        post = np.exp(post - special.logsumexp(post, axis=1, keepdims=True))
+        k = (np.cumsum(post, axis=1) < rng.random((n, 1))).sum(axis=1).clip(max=len(TAIL_GRID) - 1)
+        p, sign = np.empty((n, corr.shape[-1])), np.empty((n, corr.shape[-1]))
+        for c in np.unique(k):
+            sel, nu = k == c, TAIL_GRID[c]
+            x = conditional_scores(corr_n[sel], nu, g, from_tail(p_g[sel], sign_g[sel], nu), rng)
+            p[sel], sign[sel] = lower_tail(x, nu), np.sign(x)
+        p[:, g], sign[:, g] = p_g, sign_g
+        return from_tail(p, sign, self.nu_), p, sign
+
+    def _conditional_pits(self, x: np.ndarray, corr: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """:func:`conditional_pits` under the copula (the tail mixture: its components' PITs
+        weighted by their posterior given the columns ``g``)."""
+        if not self._tail_mixture():
+            return conditional_pits(x, corr, g, self.nu_)
+        p, sign = lower_tail(x, self.nu_), np.sign(x)
+        corr_t = np.broadcast_to(corr, (len(x), *corr.shape[-2:]))
+        chol_g = np.linalg.cholesky(corr_t[:, g][:, :, g])
+        logw = np.log(np.maximum(np.asarray(self.tail_weights_, dtype=float), 1e-300))
+        parts, logs = [], []
+        for k, nu in enumerate(TAIL_GRID):
+            x_k = from_tail(p, sign, nu)
+            logs.append(logw[k] + chain_terms(x_k[:, g], chol_g, nu).sum(axis=1))
+            parts.append(conditional_pits(x_k, corr, g, nu))
+        post = np.stack(logs, axis=1)
+        post = np.exp(post - special.logsumexp(post, axis=1, keepdims=True))   # (T, K)
+        return np.einsum("tk,ktr->tr", post, np.stack(parts))
 
     def _qbar(self, p: np.ndarray, sign: np.ndarray, nu: float) -> np.ndarray:
         """Correlation target: the second moment of the training scores (identity for independence)."""
@@ -572,18 +699,7 @@ class CopulaGARCH(Forecaster):
         g = self._given_positions(given)
         rest = np.setdiff1d(np.arange(frame.shape[1]), g)
         st = self._state(frame)
-        corr = np.broadcast_to(st["corr"], (len(frame), *st["corr"].shape[-2:]))
-        r_gg = corr[:, g][:, :, g]
-        k_t = np.linalg.solve(r_gg, corr[:, g][:, :, rest])           # (T, k, n_r)
-        x_g, x_r = st["x"][:, g], st["x"][:, rest]
-        loc = np.einsum("tkr,tk->tr", k_t, x_g)
-        var = 1.0 - np.einsum("tkr,tkr->tr", corr[:, g][:, :, rest], k_t)
-        if np.isfinite(self.nu_):
-            d = np.einsum("tk,tk->t", x_g, np.linalg.solve(r_gg, x_g[..., None])[..., 0])
-            var = var * ((self.nu_ + d) / (self.nu_ + len(g)))[:, None]
-            u = special.stdtr(self.nu_ + len(g), (x_r - loc) / np.sqrt(var))
-        else:
-            u = special.ndtr((x_r - loc) / np.sqrt(var))
+        u = self._conditional_pits(st["x"], st["corr"], g)
         return pd.DataFrame(u, index=frame.index, columns=frame.columns[rest])
 
     def conditional_predictive(self, r: pd.DataFrame, *, given: Literal["others", "left"] = "others",
@@ -686,6 +802,9 @@ class CopulaGARCH(Forecaster):
     def _given_laws(self, x: np.ndarray, corr: np.ndarray, given: str) -> tuple[np.ndarray, ...]:
         """Location and scale (T, N) of each score's law given the others (or those to its left)
         under ``corr`` (N, N) or (T, N, N), and the extra degrees of freedom per column."""
+        if self._tail_mixture():
+            raise DataError("conditional_predictive is closed form for one t (or Gaussian) copula; "
+                            "family='t-mix' gives a mixture of them there: use family='t'")
         nu, n_cols = self.nu_, x.shape[1]
         if given == "others":
             prec = np.linalg.inv(corr)
@@ -770,13 +889,11 @@ class CopulaGARCH(Forecaster):
             if h in fixed:
                 g, values = fixed[h]
                 z_g = (values - mu[g]) / np.sqrt(s2[:, g])
-                x_g = self._scores(np.column_stack([lower_tail(z_g[:, i] * c_m[gi], nu_m[gi])
-                                                    for i, gi in enumerate(g)]), np.sign(z_g), self.nu_)
-                x = conditional_scores(corr, self.nu_, g, x_g, rng)
+                p_g = np.column_stack([lower_tail(z_g[:, i] * c_m[gi], nu_m[gi]) for i, gi in enumerate(g)])
+                x, p, sign = self._draw_given(corr, g, p_g, np.sign(z_g), rng)
             else:
-                x = draw_scores(np.linalg.cholesky(corr), self.nu_, rng, n_paths)
-            p = lower_tail(x, self.nu_)
-            z = np.column_stack([from_tail(p[:, i], np.sign(x[:, i]), nu_m[i]) for i in range(n_cols)]) / c_m
+                x, p, sign = self._draw_scores(corr, rng, n_paths)
+            z = np.column_stack([from_tail(p[:, i], sign[:, i], nu_m[i]) for i in range(n_cols)]) / c_m
             eps = np.sqrt(s2) * z
             ret = mu + eps
             if h in fixed:  # the given values exactly, not their round trip through the scores
@@ -812,6 +929,7 @@ class CopulaGARCH(Forecaster):
     def _get_state(self) -> dict[str, Any]:
         return {"columns": self.columns_, "series_name": self.series_name_, "marginals": self.marginals_,
                 "a": self.a_, "b": self.b_, "nu": self.nu_, "qbar": self.qbar_, "n_obs": self.n_obs_,
+                "tail_weights": self.tail_weights_,
                 "copula_loglik": self.copula_loglik_}
 
     def _set_state(self, state: dict[str, Any]) -> None:
@@ -819,6 +937,8 @@ class CopulaGARCH(Forecaster):
         self.series_name_ = state["series_name"]
         self.marginals_ = {str(k): {n: float(v) for n, v in m.items()} for k, m in state["marginals"].items()}
         self.a_, self.b_, self.nu_ = float(state["a"]), float(state["b"]), float(state["nu"])
+        weights = state.get("tail_weights")
+        self.tail_weights_ = None if weights is None else [float(w) for w in weights]
         self.qbar_ = [[float(v) for v in row] for row in state["qbar"]]
         self.n_obs_ = int(state["n_obs"])
         self.copula_loglik_ = float(state["copula_loglik"])

@@ -49,8 +49,12 @@ class DCC(CopulaGARCH):
 
     Parameters
     ----------
-    family : {'t', 'gaussian'}, default 't'
-        The copula of the joint shocks.
+    family : {'t', 'gaussian', 't-mix'}, default 't'
+        The copula of the joint shocks. ``'t-mix'``: a mixture of t copulas over the degrees of
+        freedom of :data:`finar.models.copula.TAIL_GRID` sharing the DCC correlation (fitted after
+        the t copula's stage, weights by maximum likelihood on the training PITs): heavier and
+        lighter joint tails in one density, with the t copula's ``nu_`` kept for the recursion's
+        scores.
     dist : {'t', 'normal'}, default 't'
         The marginals' standardised innovations.
     mean : {'constant', 'zero'}, default 'constant'
@@ -79,7 +83,7 @@ class DCC(CopulaGARCH):
     (100, 20, 3)
     """
 
-    _families: ClassVar[tuple[str, ...]] = ("t", "gaussian")
+    _families: ClassVar[tuple[str, ...]] = ("t", "gaussian", "t-mix")
 
     @staticmethod
     def _unpack(theta: np.ndarray) -> tuple[float, float, float]:
@@ -90,7 +94,7 @@ class DCC(CopulaGARCH):
         return float(a), float(s - a), float(nu)
 
     def _fit_dependence(self, p: np.ndarray, sign: np.ndarray) -> None:
-        t_copula = self.family == "t"
+        t_copula = self.family in ("t", "t-mix")
         x_gauss = self._scores(p, sign, np.inf)
         qbar_gauss = x_gauss.T @ x_gauss / len(x_gauss)
 

@@ -61,8 +61,6 @@ from finar.models.base import Exog, Forecaster, check_horizon, check_returns, re
 from finar.models.copula import (
     CopulaGARCH,
     ScoreConditionalPredictive,
-    conditional_scores,
-    draw_scores,
     from_tail,
     lower_tail,
     normalise,
@@ -341,18 +339,7 @@ class MarginalCopula(Forecaster):
             cop = self.copula_
             x = self._scores(u[ok])
             corr, _ = cop._correlations(x, np.asarray(cop.qbar_, dtype=float), cop.a_, cop.b_)
-            corr = np.broadcast_to(corr, (len(x), *corr.shape[-2:]))
-            r_gg = corr[:, g][:, :, g]
-            k_t = np.linalg.solve(r_gg, corr[:, g][:, :, rest])
-            x_g = x[:, g]
-            loc = np.einsum("tkr,tk->tr", k_t, x_g)
-            var = 1.0 - np.einsum("tkr,tkr->tr", corr[:, g][:, :, rest], k_t)
-            if np.isfinite(cop.nu_):
-                d = np.einsum("tk,tk->t", x_g, np.linalg.solve(r_gg, x_g[..., None])[..., 0])
-                var = var * ((cop.nu_ + d) / (cop.nu_ + len(g)))[:, None]
-                out[ok] = special.stdtr(cop.nu_ + len(g), (x[:, rest] - loc) / np.sqrt(var))
-            else:
-                out[ok] = special.ndtr((x[:, rest] - loc) / np.sqrt(var))
+            out[ok] = cop._conditional_pits(x, corr, g)
         return pd.DataFrame(out, index=frame.index, columns=frame.columns[rest])
 
     def conditional_predictive(self, r: pd.DataFrame, *, given: str = "others",
@@ -437,12 +424,13 @@ class MarginalCopula(Forecaster):
         for h in range(horizon):
             corr = corr_next if h == 0 or not dynamic else normalise(q)
             if h < len(fixed):
-                g, x_g = fixed[h]
-                x = conditional_scores(corr, cop.nu_, g, np.broadcast_to(x_g, (n_paths, len(g))), rng)
+                g, p_g, sign_g = fixed[h]
+                x, p, sign = cop._draw_given(corr, g, np.broadcast_to(p_g, (n_paths, len(g))),
+                                             np.broadcast_to(sign_g, (n_paths, len(g))), rng)
             else:
-                x = draw_scores(np.linalg.cholesky(corr), cop.nu_, rng, n_paths)
-            p = np.maximum(lower_tail(x, cop.nu_), _TAIL_FLOOR)
-            u[:, h] = np.where(x > 0, 1.0 - p, p)
+                x, p, sign = cop._draw_scores(corr, rng, n_paths)
+            p = np.maximum(p, _TAIL_FLOOR)
+            u[:, h] = np.where(sign > 0, 1.0 - p, p)
             if dynamic:
                 q = cop._q_update(q, x, qbar)
         paths = np.empty((n_paths, horizon, n_cols))
@@ -477,10 +465,9 @@ class MarginalCopula(Forecaster):
             if not first <= t < len(frame) or not ok[t]:
                 raise DataError(f"next_day_scenarios: position {t} needs every marginal's context before it")
             rng = np.random.default_rng(np.random.SeedSequence(check_seed(s)))
-            chol = np.linalg.cholesky(corr if corr.ndim == 2 else corr[t - first])
-            z = draw_scores(chol, cop.nu_, rng, n_paths)
-            p = np.maximum(lower_tail(z, cop.nu_), _TAIL_FLOOR)
-            uu = np.where(z > 0, 1.0 - p, p)
+            _, p, sign = cop._draw_scores(corr if corr.ndim == 2 else corr[t - first], rng, n_paths)
+            p = np.maximum(p, _TAIL_FLOOR)
+            uu = np.where(sign > 0, 1.0 - p, p)
             for j, pred in enumerate(preds):
                 out[k, :, j] = pred.take([t]).ppf(uu[:, j:j + 1])[:, 0]
         return out
@@ -498,9 +485,9 @@ class MarginalCopula(Forecaster):
         return {str(k): np.atleast_1d(np.asarray(v, dtype=float)) for k, v in given.items()}
 
     def _given_values(self, given: Mapping[str, Any] | None, horizon: int,
-                      frame: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per given day ``h``: the given columns' positions and copula scores (the scores of their
-        PITs under their forecasters given the context and the given days before ``h``)."""
+                      frame: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per given day ``h``: the given columns' positions and the tails and sides of their PITs
+        under their forecasters given the context and the given days before ``h``."""
         if given is None:
             return []
         if not isinstance(given, Mapping) or not given:
@@ -514,7 +501,7 @@ class MarginalCopula(Forecaster):
                                 f"= {horizon} returns, got {given[name]!r}")
         marginals = list(self.marginals_.values())
         n_days = max(map(len, values.values()))
-        by_day: list[tuple[list[int], list[float]]] = [([], []) for _ in range(n_days)]
+        by_day: list[tuple[list[int], list[tuple[float, float]]]] = [([], []) for _ in range(n_days)]
         for name, col in zip(values, pos, strict=True):
             vals, m = values[name], marginals[col]
             ctx = frame.iloc[:, int(col)]
@@ -523,11 +510,11 @@ class MarginalCopula(Forecaster):
             ext = pd.concat([ctx, pd.Series(vals, index=future_index(ctx.index, len(vals)))])
             ext.name = ctx.name
             pit = m.predictive(ext).cdf(ext.to_numpy(dtype=float))[len(ctx):]
-            x = self._scores(pit[None, :])[0]
+            p, sign = tails(pit)
             for h in range(len(vals)):
                 by_day[h][0].append(int(col))
-                by_day[h][1].append(float(x[h]))
-        return [(np.array(c), np.array(x)) for c, x in by_day]
+                by_day[h][1].append((float(p[h]), float(sign[h])))
+        return [(np.array(c), np.array([v[0] for v in ps]), np.array([v[1] for v in ps])) for c, ps in by_day]
 
     # ---- model files ------------------------------------------------------------------
     def save(self, path: Any, *, overwrite: bool = False) -> Any:

@@ -69,7 +69,9 @@ class NeuralDCC(DCC):
 
     Parameters
     ----------
-    family : {'t', 'gaussian'}, default 't'
+    family : {'t', 'gaussian', 't-mix'}, default 't'
+        ``'t-mix'``: the tails of :class:`~finar.models.DCC`'s ``'t-mix'`` on the network's
+        correlations (the network is trained with the t copula, the mixture weights after it).
     dist : {'t', 'normal'}, default 't'
     mean : {'constant', 'zero'}, default 'constant'
     hidden : int, default 8
@@ -108,7 +110,7 @@ class NeuralDCC(DCC):
     (50, 5, 3)
     """
 
-    _families: ClassVar[tuple[str, ...]] = ("t", "gaussian")
+    _families: ClassVar[tuple[str, ...]] = ("t", "gaussian", "t-mix")
 
     def __init__(self, family: str = "t", dist: str = "t", mean: str = "constant", hidden: int = 8,
                  max_iter: int = 60, val_fraction: float = 0.2, seed: int = 0, warm_start: bool = False,
