@@ -9,7 +9,9 @@ finar's neural joint model, NeuralDCC (a DCC-t copula whose weights an MLP sets 
 cross-section; refitted on the same schedule, each refit warm-started from the previous network),
 with PixelCNN's joint log score quoted from p4_panel_loglik.json. finar.models.MarginalCopula
 adds DCC-t over GJR-GARCH skew-t marginals (classical) and the NeuralDCC copula over finar's
-pretrained Transformer per column (neural marginals and neural dependence).
+pretrained Transformer per column (neural marginals and neural dependence); DCC and NeuralDCC
+with family="t-mix" (a mixture of t copulas over a grid of tails), chosen by tail_mixture_check
+inside the training span.
 
 Measured per model, refitted every 60 test days (expanding window; NeuralDCC's refits fine-tune
 the previous block's network for 15 L-BFGS iterations instead of training from scratch):
@@ -83,6 +85,11 @@ MODELS: dict[str, tuple[str, Callable[[], finar.models.Forecaster]]] = {
     "copula-gaussian": ("static Gaussian copula", lambda: Copula(family="gaussian")),
     "neural-dcc": ("NeuralDCC (t copula, MLP gates; refit every 60 days, warm-started)",
                    lambda: NeuralDCC(warm_start=True)),
+    # DCC's tails as a mixture of t copulas (family 't-mix', chosen inside the training span by
+    # tail_mixture_check), classical and under NeuralDCC's network
+    "dcc-tmix": ("DCC(1,1), mixture of t copulas (t-mix)", lambda: DCC(family="t-mix")),
+    "neural-dcc-tmix": ("NeuralDCC, mixture of t copulas (t-mix; refit every 60 days, warm-started)",
+                        lambda: NeuralDCC(family="t-mix", warm_start=True)),
     # the strongest classical marginal of P1m (GJR skew-t) under the DCC-t copula: the classical
     # reference that gets what the neural row's marginals get (each column's best univariate law)
     "gjr-dcc-t": ("DCC(1,1)-t over GJR-GARCH(1,1,1) skew-t marginals",
@@ -93,7 +100,7 @@ MODELS: dict[str, tuple[str, Callable[[], finar.models.Forecaster]]] = {
                       lambda: transformer_neural_dcc(0)),
 }
 #: networks: several seeds, kind "finar"; refitted on the classical schedule with warm starts
-NETWORKS = {"neural-dcc", "tf-neural-dcc"}
+NETWORKS = {"neural-dcc", "neural-dcc-tmix", "tf-neural-dcc"}
 
 
 def transformer_neural_dcc(seed: int, quick: bool = False) -> MarginalCopula:
@@ -462,7 +469,7 @@ the equal-weight mixture of the seeds' joint densities (exact, densities only). 
 `fit_once_{train,test}_{marginals,copula}` split each fit-once model's daily joint log score into
 the sum of its marginal log scores and the copula's term, and `tail_mixture_check` measures,
 inside the training span only, a static mixture of t copulas against DCC-t's single tail
-parameter (the lead for the next joint model).
+parameter: the check that chose family="t-mix" (rows "mixture of t copulas").
 """
 
 
