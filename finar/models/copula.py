@@ -564,11 +564,7 @@ class CopulaGARCH(Forecaster):
             x = conditional_scores(corr, self.nu_, g, from_tail(p_g, sign_g, self.nu_), rng)
             return x, lower_tail(x, self.nu_), np.sign(x)
         corr_n = np.broadcast_to(corr, (n, *corr.shape[-2:]))
-        chol_g = np.linalg.cholesky(corr_n[:, g][:, :, g])
-        logw = np.log(np.maximum(np.asarray(self.tail_weights_, dtype=float), 1e-300))
-        post = logw + np.stack([chain_terms(from_tail(p_g, sign_g, nu), chol_g, nu).sum(axis=1)
-                                for nu in TAIL_GRID], axis=1)               # (n, K)
-        post = np.exp(post - special.logsumexp(post, axis=1, keepdims=True))
+        post = self._component_posterior(p_g, sign_g, corr_n[:, g][:, :, g])
         k = (np.cumsum(post, axis=1) < rng.random((n, 1))).sum(axis=1).clip(max=len(TAIL_GRID) - 1)
         p, sign = np.empty((n, corr.shape[-1])), np.empty((n, corr.shape[-1]))
         for c in np.unique(k):
@@ -585,16 +581,19 @@ class CopulaGARCH(Forecaster):
             return conditional_pits(x, corr, g, self.nu_)
         p, sign = lower_tail(x, self.nu_), np.sign(x)
         corr_t = np.broadcast_to(corr, (len(x), *corr.shape[-2:]))
-        chol_g = np.linalg.cholesky(corr_t[:, g][:, :, g])
-        logw = np.log(np.maximum(np.asarray(self.tail_weights_, dtype=float), 1e-300))
-        parts, logs = [], []
-        for k, nu in enumerate(TAIL_GRID):
-            x_k = from_tail(p, sign, nu)
-            logs.append(logw[k] + chain_terms(x_k[:, g], chol_g, nu).sum(axis=1))
-            parts.append(conditional_pits(x_k, corr, g, nu))
-        post = np.stack(logs, axis=1)
-        post = np.exp(post - special.logsumexp(post, axis=1, keepdims=True))   # (T, K)
+        post = self._component_posterior(p[:, g], sign[:, g], corr_t[:, g][:, :, g])   # (T, K)
+        parts = [conditional_pits(from_tail(p, sign, nu), corr, g, nu) for nu in TAIL_GRID]
         return np.einsum("tk,ktr->tr", post, np.stack(parts))
+
+    def _component_posterior(self, p_g: np.ndarray, sign_g: np.ndarray, corr_g: np.ndarray) -> np.ndarray:
+        """The tail mixture's component probabilities ``(n, K)`` given the columns whose tails are
+        ``p_g`` and sides ``sign_g`` (n, k) and correlations ``corr_g`` (n, k, k): each weight times
+        the component's copula density of those columns, normalised."""
+        chol_g = np.linalg.cholesky(corr_g)
+        logw = np.log(np.maximum(np.asarray(self.tail_weights_, dtype=float), 1e-300))
+        post = logw + np.stack([chain_terms(from_tail(p_g, sign_g, nu), chol_g, nu).sum(axis=1)
+                                for nu in TAIL_GRID], axis=1)
+        return np.exp(post - special.logsumexp(post, axis=1, keepdims=True))
 
     def _qbar(self, p: np.ndarray, sign: np.ndarray, nu: float) -> np.ndarray:
         """Correlation target: the second moment of the training scores (identity for independence)."""

@@ -86,12 +86,16 @@ def tails(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(np.minimum(u, 1.0 - u), _TAIL_FLOOR), np.sign(u - 0.5)
 
 
+def recent(model: Forecaster, context: pd.Series) -> pd.Series:
+    """The end of ``context`` that ``model``'s next predictions can depend on (all of it when its
+    memory is unbounded)."""
+    return context if model.memory is None else context.iloc[-max(model.memory, model.min_context, 1):]
+
+
 def next_predictive(model: Forecaster, context: pd.Series) -> Predictive:
     """``model``'s exact law of the day after ``context``: its predictive over the context and one
     placeholder day, whose value no causal model reads, taking that last day."""
-    memory = model.memory
-    if memory is not None:
-        context = context.iloc[-max(memory, model.min_context, 1):]
+    context = recent(model, context)
     ext = pd.concat([context, pd.Series([0.0], index=future_index(context.index, 1))])
     ext.name = context.name
     return model.predictive(ext).take([len(ext) - 1])
@@ -286,6 +290,19 @@ class MarginalCopula(Forecaster):
                        "preds": preds}
         return lp, u, preds
 
+    def _copula_state(self, frame: pd.DataFrame) -> tuple[Any, ...]:
+        """Marginal log densities, PITs and predictive laws of ``frame``; the days with every
+        marginal defined (``ok``); there, the copula scores ``x`` and correlations ``corr`` (None
+        when no day has them)."""
+        lp, u, preds = self._marginals(frame)
+        ok = np.isfinite(u).all(axis=1)
+        if not ok.any():
+            return lp, u, preds, ok, None, None
+        cop = self.copula_
+        x = self._scores(u[ok])
+        corr, _ = cop._correlations(x, np.asarray(cop.qbar_, dtype=float), cop.a_, cop.b_)
+        return lp, u, preds, ok, x, corr
+
     def _scores(self, u: np.ndarray) -> np.ndarray:
         return self.copula_._scores(*tails(u), self.copula_.nu_)
 
@@ -295,14 +312,10 @@ class MarginalCopula(Forecaster):
         days before every marginal has its context."""
         frame = self._frame(r, "log_prob")
         self._no_exog(exog)
-        lp, u, _ = self._marginals(frame)
-        ok = np.isfinite(u).all(axis=1)
+        lp, _, _, ok, x, corr = self._copula_state(frame)
         out = np.full(lp.shape, np.nan)
-        if ok.any():
-            cop = self.copula_
-            x = self._scores(u[ok])
-            corr, _ = cop._correlations(x, np.asarray(cop.qbar_, dtype=float), cop.a_, cop.b_)
-            out[ok] = lp[ok] + cop._chain(x, corr)
+        if x is not None:
+            out[ok] = lp[ok] + self.copula_._chain(x, corr)
         values = pd.DataFrame(out, index=frame.index, columns=frame.columns)
         return values.iloc[:, 0].rename(r.name) if isinstance(r, pd.Series) else values
 
@@ -311,15 +324,11 @@ class MarginalCopula(Forecaster):
         densities plus the copula's chain-rule terms with the given columns first."""
         frame = self._frame(r, "conditional_log_prob")
         g = self._given_positions(given)
-        lp, u, _ = self._marginals(frame)
-        ok = np.isfinite(u).all(axis=1)
+        lp, _, _, ok, x, corr = self._copula_state(frame)
         out = np.full(len(frame), np.nan)
-        if ok.any():
-            cop = self.copula_
-            x = self._scores(u[ok])
-            corr, _ = cop._correlations(x, np.asarray(cop.qbar_, dtype=float), cop.a_, cop.b_)
+        if x is not None:
             order = np.r_[g, np.setdiff1d(np.arange(frame.shape[1]), g)]
-            chain = cop._chain(x[:, order], corr[..., order, :][..., :, order])
+            chain = self.copula_._chain(x[:, order], corr[..., order, :][..., :, order])
             rest = order[len(g):]
             out[ok] = chain[:, len(g):].sum(axis=1) + lp[ok][:, rest].sum(axis=1)
         return pd.Series(out, index=frame.index, name="conditional_log_prob")
@@ -332,14 +341,10 @@ class MarginalCopula(Forecaster):
         frame = self._frame(r, "conditional_cdf")
         g = self._given_positions(given)
         rest = np.setdiff1d(np.arange(frame.shape[1]), g)
-        _, u, _ = self._marginals(frame)
-        ok = np.isfinite(u).all(axis=1)
+        _, _, _, ok, x, corr = self._copula_state(frame)
         out = np.full((len(frame), len(rest)), np.nan)
-        if ok.any():
-            cop = self.copula_
-            x = self._scores(u[ok])
-            corr, _ = cop._correlations(x, np.asarray(cop.qbar_, dtype=float), cop.a_, cop.b_)
-            out[ok] = cop._conditional_pits(x, corr, g)
+        if x is not None:
+            out[ok] = self.copula_._conditional_pits(x, corr, g)
         return pd.DataFrame(out, index=frame.index, columns=frame.columns[rest])
 
     def conditional_predictive(self, r: pd.DataFrame, *, given: str = "others",
@@ -353,14 +358,11 @@ class MarginalCopula(Forecaster):
         self._no_exog(exog)
         if given not in ("others", "left"):
             raise DataError(f"given must be 'others' or 'left', got {given!r}")
-        _, u, preds = self._marginals(frame)
-        ok = np.isfinite(u).all(axis=1)
+        _, u, preds, ok, x, corr = self._copula_state(frame)
         cop = self.copula_
         loc, scale = np.full(u.shape, np.nan), np.full(u.shape, np.nan)
         extra = np.zeros(u.shape[1])
-        if ok.any():
-            x = self._scores(u[ok])
-            corr, _ = cop._correlations(x, np.asarray(cop.qbar_, dtype=float), cop.a_, cop.b_)
+        if x is not None:
             loc[ok], scale[ok], extra = cop._given_laws(x, corr, given)
         return {str(c): MarginalConditionalPredictive(frame.index, preds[j], float(cop.nu_),
                                                       float(cop.nu_ + extra[j]), loc[:, j].copy(),
@@ -454,12 +456,9 @@ class MarginalCopula(Forecaster):
         uniforms; for networks equal up to float rounding, their windows being batched
         differently). :func:`finar.evaluation.joint.joint_backtest` uses it."""
         frame = self._frame(r, "next_day_scenarios")
-        _, u, preds = self._marginals(frame)
-        ok = np.isfinite(u).all(axis=1)
+        _, _, preds, ok, _, corr = self._copula_state(frame)
         first = int(np.argmax(ok))
         cop = self.copula_
-        x = self._scores(u[ok])
-        corr, _ = cop._correlations(x, np.asarray(cop.qbar_, dtype=float), cop.a_, cop.b_)
         out = np.empty((len(positions), check_horizon(1, n_paths)[1], frame.shape[1]))
         for k, (t, s) in enumerate(zip(positions, seeds, strict=True)):
             if not first <= t < len(frame) or not ok[t]:
@@ -504,9 +503,7 @@ class MarginalCopula(Forecaster):
         by_day: list[tuple[list[int], list[tuple[float, float]]]] = [([], []) for _ in range(n_days)]
         for name, col in zip(values, pos, strict=True):
             vals, m = values[name], marginals[col]
-            ctx = frame.iloc[:, int(col)]
-            if m.memory is not None:
-                ctx = ctx.iloc[-max(m.memory, m.min_context, 1):]
+            ctx = recent(m, frame.iloc[:, int(col)])
             ext = pd.concat([ctx, pd.Series(vals, index=future_index(ctx.index, len(vals)))])
             ext.name = ctx.name
             pit = m.predictive(ext).cdf(ext.to_numpy(dtype=float))[len(ctx):]
