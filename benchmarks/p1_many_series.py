@@ -71,9 +71,6 @@ QUICK_PARAMS = {"wavenet": {"residual_channels": 8, "gate_channels": 8, "skip_ch
 #: -1.2129 with 10, -1.2102 fitted once); GARCH(1,1)-t -1.2278.
 WARM_EPOCHS = {"wavenet": 10, "transformer": 3}
 NETWORKS = (("WaveNet t-mixture", "wavenet"), ("Transformer t-mixture", "transformer"))
-#: pooled pretraining (``NeuralForecaster.pretrain``): one Transformer (seed 0) trained on the 22
-#: series up to 2014-12-31, nothing of the test period; cached under data/cache (never committed)
-PRETRAINED = Path(__file__).resolve().parents[1] / "data" / "cache" / "p1_transformer_pretrained_2014.pt"
 PRETRAINED_NAME = "Transformer t-mixture, pretrained on 22 series, warm refits (3 epochs), seed 0"
 CANDIDATES = (*(ModelSpec(f"{name}, warm refits ({WARM_EPOCHS[model]} epochs), seed 0", model,
                           {"train__seed": 0, "train__warm_epochs": WARM_EPOCHS[model]}, refit=True)
@@ -82,10 +79,11 @@ CANDIDATES = (*(ModelSpec(f"{name}, warm refits ({WARM_EPOCHS[model]} epochs), s
               # pretraining was added to it)
               ModelSpec("Transformer t-mixture, warm refits (3 epochs), seeds 0-2", "transformer",
                         {"train__warm_epochs": 3}, seeds=(0, 1, 2)),
-              # one seed of the default: warm refits started from the pooled pretraining (the same
-              # network as finar.models.pretraining's, from a file; not in quick runs)
+              # one seed of the default: warm refits started from the pooled pretraining
+              # (finar.models.pretraining: the 22 series up to 2014-12-31, nothing of the test period,
+              # trained once and cached under data/cache; not in quick runs)
               ModelSpec(PRETRAINED_NAME, "transformer", {"train__seed": 0, "train__warm_epochs": 3,
-                                                         "train__init": str(PRETRAINED)}, refit=True))
+                                                         "train__pretrain": True}, refit=True))
 SELECTION = ("2011-01-01", "2014-12-31")
 SELECTION_MODES = {
     "GARCH(1,1) Student-t, refit every 20 days": ("garch", {"dist": "t"}, True),
@@ -174,16 +172,6 @@ def pretrain_check(cache: Path, names: list[str], run: bool = True) -> dict[str,
             "pretrained_median_gain_vs_garch_t": float(np.median(vs_garch)),
             "random_warm_beats_garch_t": int((warm_vs_garch > 0).sum()),
             "random_warm_median_gain_vs_garch_t": float(np.median(warm_vs_garch))}
-
-
-def pretrained() -> Path:
-    """The pretrained Transformer's model file (:data:`PRETRAINED`), trained if not cached."""
-    if not PRETRAINED.is_file():
-        data = load_series(end="2014-12-31")  # nothing of the test period
-        pre = finar.models.Transformer(train={"seed": 0}).pretrain({k: s.returns for k, s in data.items()})
-        PRETRAINED.parent.mkdir(parents=True, exist_ok=True)
-        pre.save(PRETRAINED, overwrite=True)
-    return PRETRAINED
 
 
 @dataclass(frozen=True)
@@ -341,8 +329,6 @@ def main(argv: list[str] | None = None) -> None:
         start, end = "2015-01-01", "2015-03-31"
         specs = [replace(s, params={**s.params, **QUICK_PARAMS.get(s.model, {})}) for s in specs
                  if s.name != PRETRAINED_NAME]  # a tiny network cannot start from the pretrained one
-    elif not args.no_run and any(s.name == PRETRAINED_NAME for s in specs):
-        pretrained()
     args.cache.mkdir(parents=True, exist_ok=True)
 
     # classical models on every series first (fast), then the networks series by series
