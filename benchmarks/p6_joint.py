@@ -65,6 +65,7 @@ from finar.evaluation.joint import (
 from finar.evaluation.stattests import diebold_mariano, pit_uniformity
 from finar.models.copula import TAIL_GRID, Copula, chain_terms, fit_tail_weights, mixture_chain
 from finar.models.dcc import DCC
+from finar.models.ensemble import JointEnsemble
 from finar.models.garch import GARCH
 from finar.models.marginal_copula import MarginalCopula
 from finar.models.neural_dcc import NeuralDCC
@@ -98,9 +99,19 @@ MODELS: dict[str, tuple[str, Callable[[], finar.models.Forecaster]]] = {
     # up to the end of the training span, warm refits of 3 epochs), joined by the NeuralDCC copula
     "tf-neural-dcc": ("NeuralDCC copula over pretrained Transformer marginals (warm refits)",
                       lambda: transformer_neural_dcc(0)),
+    # the classical counterpart of the ensemble below: the best classical joint model and the one
+    # over the best classical marginals, each day's vector from one of them (weights 1/2)
+    "classical-ensemble": ("JointEnsemble: DCC t-mix over GARCH-t + DCC-t over GJR skew-t (weights 1/2)",
+                           lambda: JointEnsemble([DCC(family="t-mix"),
+                                                  MarginalCopula(GARCH(vol="gjr", dist="skewt"),
+                                                                 DCC(family="t"))])),
+    # the two neural joint models as one: each day's vector from one of them, weights 1/2 each
+    # (fixed a priori, not fitted); ensemble_check measures it inside the training span
+    "ensemble": ("JointEnsemble: NeuralDCC t-mix over GARCH-t + NeuralDCC over pretrained Transformer "
+                 "marginals (weights 1/2)", lambda: joint_ensemble(0)),
 }
 #: networks: several seeds, kind "finar"; refitted on the classical schedule with warm starts
-NETWORKS = {"neural-dcc", "neural-dcc-tmix", "tf-neural-dcc"}
+NETWORKS = {"neural-dcc", "neural-dcc-tmix", "tf-neural-dcc", "ensemble"}
 
 
 def transformer_neural_dcc(seed: int, quick: bool = False) -> MarginalCopula:
@@ -113,10 +124,21 @@ def transformer_neural_dcc(seed: int, quick: bool = False) -> MarginalCopula:
     return MarginalCopula(Transformer(train=train),
                           NeuralDCC(seed=seed, warm_start=True,
                                     **({"max_iter": 2, "warm_iter": 1} if quick else {})))
+
+
+def joint_ensemble(seed: int, quick: bool = False) -> JointEnsemble:
+    """The equal-weight mixture of the day densities of NeuralDCC t-mix over GARCH-t marginals and
+    the NeuralDCC copula over pretrained Transformer marginals (both with ``seed``)."""
+    first = NeuralDCC(family="t-mix", warm_start=True, seed=seed, **({"max_iter": 2, "warm_iter": 1}
+                                                                     if quick else {}))
+    return JointEnsemble([first, transformer_neural_dcc(seed, quick)])
+
+
 COLUMNS = ["model", "kind", "seed", "joint_log_score", "log_score_per_asset_day", "dm_t_vs_dcc",
            "dm_t_vs_best_classical",
-           "conditional_log_score", "energy_score_1", "energy_score_20", "variogram_score_1",
-           "variogram_score_20", "equal_hit_1", "equal_kupiec_p_1", "equal_christoffersen_cc_p_1",
+           "conditional_log_score", "energy_score_1", "dm_energy_1_vs_dcc", "energy_score_20",
+           "variogram_score_1", "variogram_score_20", "equal_hit_1", "equal_kupiec_p_1",
+           "equal_christoffersen_cc_p_1",
            "equal_hit_5", "equal_kupiec_p_5", "corr_distance", "corr_band_q95", "fit_once_joint_log_score"]
 
 
@@ -134,6 +156,8 @@ def _make(key: str, seed: int | None) -> tuple[str, Callable[[], finar.models.Fo
         return label, make
     if key == "tf-neural-dcc":
         return f"{label}, seed {seed}", lambda: transformer_neural_dcc(seed, QUICK)
+    if key == "ensemble":
+        return f"{label}, seed {seed}", lambda: joint_ensemble(seed, QUICK)
     return f"{label}, seed {seed}", lambda: make().set_params(seed=seed)
 
 
@@ -161,15 +185,23 @@ def run_model(key: str, r: pd.DataFrame, test: tuple[str, str], weights: dict[st
                         weights=weights, given=[INDEX], seed=SEED, label=label, scenarios=scenarios,
                         fitted=True)
     print(f"{label}: refit backtest {time.perf_counter() - t0:.0f} s", flush=True)
-    cop = once.copula_ if isinstance(once, MarginalCopula) else once
-    params = {"a": cop.a_, "b": cop.b_, "nu": cop.nu_, **({"gates": cop.gate_stats_}
-                                                          if isinstance(cop, NeuralDCC) else {})}
+    params = copula_params(once)
     return {"key": key, "seed": seed, "label": label, "summary": bt.summary(), "facts": facts,
             "params_fit_once": params, "fit_once_seconds": fit_once_seconds,
             "stress": stress_calibration(once, r, weights),
             "decomposition": decomposition(once, r),
             "fit_once_daily": once_daily.to_list(), "fit_once_conditional": float(once_cond.mean()),
-            "daily": bt.daily["joint"].to_list(), "days": [str(d.date()) for d in bt.daily.index]}
+            "daily": bt.daily["joint"].to_list(), "days": [str(d.date()) for d in bt.daily.index],
+            **({"daily_energy_1": bt.daily["energy_1"].to_list()} if scenarios else {})}
+
+
+def copula_params(m: finar.models.Forecaster) -> dict[str, Any]:
+    """The fitted dependence parameters (per member of a JointEnsemble)."""
+    if isinstance(m, JointEnsemble):
+        return {"weights": m.weights_.tolist(), "members": [copula_params(x) for x in m.members_]}
+    cop = m.copula_ if isinstance(m, MarginalCopula) else m
+    return {"a": cop.a_, "b": cop.b_, "nu": cop.nu_, **({"gates": cop.gate_stats_}
+                                                       if isinstance(cop, NeuralDCC) else {})}
 
 
 #: NeuralDCC's refit schedule, chosen inside the training span: fitted on 2000-2010, then 2011-2014
@@ -203,6 +235,47 @@ def refit_selection(r: pd.DataFrame, cache: Path | None) -> dict[str, Any]:
     out["chosen"] = max(modes, key=lambda row: row["joint_log_score"])["model"]
     print("refit selection:", out["rows"], "->", out["chosen"], flush=True)
     return out
+
+
+#: the members of the JointEnsemble and the classical rows it is read against, in ensemble_check
+ENSEMBLE_CHECK = {"dcc-t": lambda: DCC(family="t"), "dcc-tmix": lambda: DCC(family="t-mix"),
+                  "neural-dcc-tmix": lambda: NeuralDCC(family="t-mix", warm_start=True, seed=0),
+                  "tf-neural-dcc": lambda: transformer_neural_dcc(0, QUICK)}
+
+
+def ensemble_check(r: pd.DataFrame, cache: Path | None) -> dict[str, Any]:
+    """The JointEnsemble inside the training span only: its two members (seed 0) and DCC-t and
+    DCC t-mix fitted on 2000-2010 (the Transformer pretrained up to 2010), 2011-2014 scored with
+    P6's refits every 60 days (densities only). The mixture's daily joint log density is the log of
+    the mean of its members' (the same fits); DM against each classical row."""
+    span = r.loc[:SELECTION[1]]
+    daily = {}
+    for name, make in ENSEMBLE_CHECK.items():
+        path = cache / f"p6_enscheck_{name}.json" if cache else None
+        if path is not None and path.exists():
+            daily[name] = np.asarray(json.loads(path.read_text())["daily"])
+            continue
+        t0 = time.perf_counter()
+        bt = joint_backtest(make(), span, SELECTION[0], refit_every=REFIT_EVERY, scenarios=False)
+        daily[name] = bt.daily["joint"].to_numpy()
+        took = time.perf_counter() - t0
+        print(f"ensemble check {name}: {daily[name].mean():.4f} ({took:.0f} s)", flush=True)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"daily": daily[name].tolist()}))
+    members = np.stack([daily["neural-dcc-tmix"], daily["tf-neural-dcc"]])
+    daily["ensemble"] = special.logsumexp(members, axis=0) - np.log(2)
+    rows = []
+    for name, d in daily.items():
+        row: dict[str, Any] = {"model": name, "joint_log_score": float(d.mean())}
+        for base in ("dcc-t", "dcc-tmix"):
+            if name != base:
+                dm = diebold_mariano(d, daily[base])
+                row[f"dm_t_vs_{base}"], row[f"dm_p_vs_{base}"] = dm.statistic, dm.p_value
+        rows.append(row)
+    print("ensemble check:", rows, flush=True)
+    return {"fit": [TRAIN[0], "2010-12-31"], "scored": list(SELECTION), "refit_every": REFIT_EVERY,
+            "weights": [0.5, 0.5], "rows": rows}
 
 
 def tail_mixture_check(r: pd.DataFrame) -> dict[str, Any]:
@@ -254,6 +327,8 @@ def decomposition(m: finar.models.Forecaster, r: pd.DataFrame) -> dict[str, floa
     """The fit-once model's daily joint log score split into the sum of its marginal log scores and
     the copula's term (their difference), on the training days and on the test days."""
     span = r.loc[:TEST[1]]
+    if isinstance(m, JointEnsemble):  # a mixture of joint densities has no such split
+        return {}
     if isinstance(m, MarginalCopula):
         marginal = m._marginals(span)[0].sum(axis=1)
     else:  # a CopulaGARCH: its GARCH marginals' log densities
@@ -294,6 +369,9 @@ def row_of(res: dict[str, Any], base: dict[str, Any] | None) -> dict[str, Any]:
         dm = diebold_mariano(np.asarray(res["daily"]), np.asarray(base["daily"]))
         once = diebold_mariano(np.asarray(res["fit_once_daily"]), np.asarray(base["fit_once_daily"]))
         row.update({"dm_t_vs_dcc": dm.statistic, "dm_p": dm.p_value, "fit_once_dm_t_vs_dcc": once.statistic})
+        if "daily_energy_1" in res and "daily_energy_1" in base:  # lower is better: positive favours the row
+            dm = diebold_mariano(-np.asarray(res["daily_energy_1"]), -np.asarray(base["daily_energy_1"]))
+            row.update({"dm_energy_1_vs_dcc": dm.statistic, "dm_energy_1_p": dm.p_value})
     row.update(res["stress"])
     return row
 
@@ -349,10 +427,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scores-only", default="", help="models (key, or key@seed) scored by their exact "
                     "densities only (no daily scenarios: no energy, variogram or VaR), to save time")
     ap.add_argument("--cache", default=None, help="folder for per-model results, reused when present")
+    ap.add_argument("--ensemble-check", action="store_true", help="run only the JointEnsemble's check "
+                    "inside the training span (cached under --cache) and print it")
     ap.add_argument("--no-write", action="store_true", help="run and cache the models only (parallel "
                     "processes over --cache); a last run over every model writes the results")
     args = ap.parse_args(argv)
     r = panel_returns()
+    if args.ensemble_check:
+        ensemble_check(r, Path(args.cache) if args.cache else None)
+        return
     test = ("2015-01-01", "2015-02-27") if args.quick else TEST
     n_paths, n_uncond = (200, 20) if args.quick else (N_PATHS, N_UNCOND)
     if args.quick:  # a smoke run trains the networks for an iteration or two only
@@ -408,6 +491,7 @@ def main(argv: list[str] | None = None) -> None:
     write_results("p6_joint", "P6", rows + pixel, columns=COLUMNS, extra={
         "neural_refit_selection": selection,
         "tail_mixture_check": tail_mixture_check(r),
+        "ensemble_check": ensemble_check(r, cache),
         "train": list(TRAIN), "test": list(TEST), "refit_every": REFIT_EVERY, "n_paths": N_PATHS,
         "horizon": HORIZON, "n_unconditional_paths": N_UNCOND, "unconditional_horizon": UNCOND_HORIZON,
         "min_variance_weights": weights["minvar"].round(4).to_dict()},

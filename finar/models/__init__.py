@@ -23,6 +23,7 @@ _LAZY = {
     "Ensemble": "finar.models.ensemble",
     "GARCH": "finar.models.garch",
     "GARCHX": "finar.models.garchx",
+    "JointEnsemble": "finar.models.ensemble",
     "MarginalCopula": "finar.models.marginal_copula",
     "NeuralDCC": "finar.models.neural_dcc",
     "PixelCNN": "finar.models.pixelcnn",
@@ -32,7 +33,8 @@ _LAZY = {
 }
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
-__all__ = ["AR", "Copula", "DCC", "Ensemble", "GARCH", "GARCHX", "MarginalCopula", "NeuralDCC", "PixelCNN",
+__all__ = ["AR", "Copula", "DCC", "Ensemble", "GARCH", "GARCHX", "JointEnsemble",
+           "MarginalCopula", "NeuralDCC", "PixelCNN",
            "RealizedGARCH",
            "Transformer", "WaveNet",
            "Forecaster", "UnivariateForecaster", "Predictive", "Scenarios", "clone", "create", "load",

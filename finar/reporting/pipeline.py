@@ -439,9 +439,10 @@ class ModelSpec:
                               f"(a train__seed parameter); {self.model!r} has none")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"model {self.name!r}: seeds must differ, got {list(self.seeds)}")
-        from finar.models.ensemble import Ensemble
+        from finar.models.ensemble import Ensemble, JointEnsemble
 
-        return Ensemble([build(self.model, {**self.params, "train__seed": int(s)}) for s in self.seeds])
+        mix = JointEnsemble if "joint" in model.tags else Ensemble  # a joint model's days mix whole
+        return mix([build(self.model, {**self.params, "train__seed": int(s)}) for s in self.seeds])
 
 
 # ---- runs --------------------------------------------------------------------------------------

@@ -169,6 +169,9 @@ def test_seeds_make_an_ensemble_of_the_network(tmp_path: Path) -> None:
     assert isinstance(ens, finar.models.Ensemble) and ens.warm_start
     assert [(m.get_params()["train"].seed, m.get_params()["train"].warm_epochs) for m in ens.members] == [
         (4, 3), (7, 3)]
+    # a joint network's seeds mix whole days (each day's vector from one seed's joint law)
+    joint = ModelSpec("PixelCNN x2", "pixelcnn", {"channels": 8}, seeds=(0, 1)).create()
+    assert isinstance(joint, finar.models.JointEnsemble) and "joint" in joint.tags
     with pytest.raises(ConfigError, match="a train__seed parameter"):
         ModelSpec("GARCH x2", "garch", {}, seeds=(0, 1)).create()
     with pytest.raises(ConfigError, match="seeds must differ"):
