@@ -42,15 +42,17 @@ from finar.errors import DataError, SeriesTooShortError
 from finar.ticks.io import infer_tick_size, session_ids, tick_rule
 
 __all__ = ["Events", "EventSpace", "clock_of_day", "local_seconds", "activity_profile", "activity_memory",
-           "follows_tick_rule", "ACTIVITY_SECONDS", "HALF_LIVES", "N_MEMORY"]
+           "follows_tick_rule", "ACTIVITY_SECONDS", "HALF_LIVES", "N_MOVES", "N_MEMORY"]
 
 _DAY_NS = 86_400 * 10**9
 #: time scales (seconds) of the decayed trade counts of :func:`activity_memory`
 ACTIVITY_SECONDS = (1.0, 10.0, 100.0, 1_000.0, 10_000.0)
 #: half-lives (trades) of its exponentially weighted means of sides and of price moves
 HALF_LIVES = (16.0, 256.0, 4096.0)
+#: its last columns: the directions of the session's last N_MOVES price changes, newest first
+N_MOVES = 2
 #: its columns
-N_MEMORY = len(ACTIVITY_SECONDS) + 2 * len(HALF_LIVES)
+N_MEMORY = len(ACTIVITY_SECONDS) + 2 * len(HALF_LIVES) + N_MOVES
 
 
 def local_seconds(index: pd.DatetimeIndex) -> np.ndarray:
@@ -327,8 +329,12 @@ def activity_memory(ev: Events) -> np.ndarray:
     ``A_tau(t_i) = sum_{j <= i} exp(-(t_i - t_j) / tau)`` the trades of the session counted with
     exponential decay; then exponentially weighted means ``m_i = l m_{i-1} + (1 - l) x_i``
     (``l = 2^(-1/h)``, ``h`` in :data:`HALF_LIVES`, ``m`` = 0 before the session) of the sides
-    and of ``dp != 0``. :class:`finar.ticks.TickModel` updates the same quantities trade by trade
-    when it generates (its tests check that the two agree).
+    and of ``dp != 0``; then the directions (``sign(dp)``, 0 before there is one) of the
+    session's last :data:`N_MOVES` price changes, newest first: whether the last move continued
+    the one before it (the mid-price moved) or reversed it (a bid-ask bounce). Real prices
+    rarely move twice in a row; a model that cannot see it makes runs of moves that trend.
+    :class:`finar.ticks.TickModel` updates the same quantities trade by trade when it generates
+    (its tests check that the two agree).
 
     Examples
     --------
@@ -350,6 +356,12 @@ def activity_memory(ev: Events) -> np.ndarray:
             lam = 0.5 ** (1 / half)
             out[a:b, n_act + k] = signal.lfilter([1 - lam], [1, -lam], ev.side[a:b].astype(float))
             out[a:b, n_act + n_hl + k] = signal.lfilter([1 - lam], [1, -lam], (ev.dp[a:b] != 0).astype(float))
+        move = np.sign(ev.dp[a:b]) * ev.scored[a:b]
+        signs = move[move != 0]
+        count = np.cumsum(move != 0)  # price changes so far, this event's included
+        for k in range(N_MOVES):
+            j = count - 1 - k
+            out[a:b, n_act + 2 * n_hl + k] = np.where(j >= 0, signs[np.maximum(j, 0)] if signs.size else 0, 0)
     return out
 
 
