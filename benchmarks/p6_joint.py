@@ -546,6 +546,12 @@ the equal-weight mixture of the seeds' joint densities (exact, densities only). 
 the sum of its marginal log scores and the copula's term, and `tail_mixture_check` measures,
 inside the training span only, a static mixture of t copulas against DCC-t's single tail
 parameter: the check that chose family="t-mix" (rows "mixture of t copulas").
+JointEnsemble rows: two joint models mixed day by day (each day's vector from one of them, weights
+1/2 fixed in advance; exact density, conditional laws and scenarios); the neural one mixes the
+NeuralDCC t-mix row and the Transformer-marginal row of the same seed, the classical one DCC t-mix
+and DCC-t over GJR skew-t. `ensemble_check` in the JSON: the neural mixture inside the training
+span (fitted on 2000-2010, 2011-2014 scored with the same refits). `dm_energy_1_vs_dcc`: DM on the
+daily 1-day energy scores against DCC-t (positive: the row's are lower).
 """
 
 
