@@ -393,12 +393,25 @@ class JointEnsemble(Ensemble):
         return pd.Series(out, index=as_frame(r).index, name="joint_log_prob")
 
     def _given_terms(self, r: pd.DataFrame, given: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Per member and day: the joint log density and ``log p_k(r_{t,given} | r_{<t})``."""
-        from finar.evaluation.joint import conditional_log_score
-
-        joint = np.stack([m.joint_log_prob(r).to_numpy(dtype=float) for m in self.members_])
-        cond = np.stack([conditional_log_score(m, r, given).to_numpy(dtype=float) for m in self.members_])
-        return joint, joint - cond
+        """Per member and day: the joint log density and ``log p_k(r_{t,given} | r_{<t})``, the
+        joint minus the member's ``conditional_log_prob``, or (a member without one, e.g. PixelCNN)
+        the sum of its chain-rule cells of the given columns when they lead its order."""
+        names, cols = [str(g) for g in given], [str(c) for c in r.columns]
+        if not names or len(set(names)) != len(names) or any(g not in cols for g in names):
+            raise DataError(f"given must name distinct columns of r ({cols}), got {list(given)}")
+        joint, marg = [], []
+        for m in self.members_:
+            j = m.joint_log_prob(r).to_numpy(dtype=float)
+            if hasattr(m, "conditional_log_prob"):
+                marg.append(j - m.conditional_log_prob(r, names).to_numpy(dtype=float))
+            elif cols[:len(names)] == names:
+                marg.append(as_frame(m.log_prob(r))[names].to_numpy(dtype=float).sum(axis=1))
+            else:
+                raise DataError(f"{type(m).__name__}'s density of {names} alone is exact only when they "
+                                f"are the leading columns of its order ({cols[:len(names)]}); reorder the "
+                                "columns")
+            joint.append(j)
+        return np.stack(joint), np.stack(marg)
 
     def conditional_log_prob(self, r: pd.DataFrame, given: Sequence[str]) -> pd.Series:
         """``log p(r_{t,rest} | r_{t,given}, r_{<t})`` per day, exactly: the mixture's joint log

@@ -102,3 +102,20 @@ def test_bad_given(r, ens):
         ens.sample(r, horizon=1, n_paths=10, seed=0, given={"SPX": -3.0})
     with pytest.raises(DataError, match="conditional"):
         ens.conditional_predictive(r)
+
+
+def test_a_member_without_conditional_log_prob_uses_its_leading_cells(r):
+    """PixelCNN has no conditional_log_prob: the index's density is its first cell (index first)."""
+    from finar.models import PixelCNN
+
+    pc = PixelCNN(channels=8, n_layers=3, train={"max_epochs": 1, "window": 32, "batch_size": 8})
+    ens = JointEnsemble([pc, DCC(family="t")]).fit(r.iloc[:300])
+    sub = r.iloc[:400]
+    lp = [as_cells.to_numpy() for as_cells in (ens.members_[0].log_prob(sub), ens.members_[1].log_prob(sub))]
+    marg = np.stack([lp[0][:, 0], lp[1][:, 0]])
+    want = np.exp(marg[0] - logsumexp(marg, axis=0))
+    ok = np.isfinite(want)
+    assert ok.sum() > 50
+    np.testing.assert_allclose(ens.posterior(sub, ["SP500"])["member_0"].to_numpy()[ok], want[ok], rtol=1e-9)
+    with pytest.raises(DataError, match="leading columns"):
+        ens.posterior(sub, ["AAPL"])
