@@ -332,7 +332,8 @@ class JointEnsemble(Ensemble):
       ``r_{t,<j}``); rows sum to the joint log density of the day;
     - ``conditional_log_prob`` and ``conditional_cdf`` given some columns of the day weigh the
       members by their posterior ``w_k p_k(r_{t,given}) / sum``, with ``log p_k(r_{t,given})`` the
-      member's joint minus its conditional log density;
+      member's joint minus its conditional log density (or, for a member without
+      ``conditional_log_prob``, its cells of the given columns when they lead its order);
     - ``sample`` draws each path from one member (systematic counts, see
       :func:`systematic_counts`); with ``given`` (one day) the members are chosen by their
       posterior given those values, then each draws its exact conditional scenarios. Members
