@@ -23,6 +23,13 @@ and both Hill indices inside the bootstrap band and at most 1% of paths beyond t
 real day is chosen (else the one with most facts inside). The grid and every candidate's figures
 are in the results.
 
+Slow volatility states (``VOL_NAME``): WaveNet with ``vol_halflives`` (its network also reads
+log EWMAs of the squared returns with half-lives of 5, 20, 60 and 250 days, so volatility
+clustering can outlast the 32-day receptive field), with and without its own tail floor chosen by
+the same rule. Predictive check and DY's worst bin: ``tail_diagnostics``' ``real_pct_*`` (where
+the real value falls among the generator's values on real-length segments) and the share of DY(1)
+that the bin of the worst real day holds, both in ``p3_tails.json``.
+
     python benchmarks/p3_sp500_facts.py
 """
 
@@ -31,6 +38,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +49,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results
 
 import finar
-from finar.evaluation.tails import tail_diagnostics
+from finar.evaluation.stylized import dy_terms
+from finar.evaluation.tails import POOLED_FACTS, tail_diagnostics
 
 START, END = "2009-05-01", "2018-12-31"
+# WaveNet's slow volatility states: a week, a month, a quarter and a year of trading days, fixed
+# before any run (not tuned on P3 or P1); the receptive field stays the default 32 days
+VOL_HALFLIVES = (5.0, 20.0, 60.0, 250.0)
+VOL_NAME = "WaveNet t-mixture, vol states 5/20/60/250"
 N_PATHS, LENGTH, BURN = 500, 4000, 500
 SEEDS = (0, 1, 2)
 CALIBRATION_END = "2018-11-26"
@@ -56,10 +69,12 @@ MODELS = {
     "WaveNet t-mixture": lambda: finar.models.WaveNet(),
     "Transformer t-mixture": lambda: finar.models.Transformer(),
     "PixelCNN logistic mixture": lambda: finar.models.PixelCNN(),
+    VOL_NAME: lambda: finar.models.WaveNet(vol_halflives=VOL_HALFLIVES),
 }
 TAIL_GRID = (2.0, 4.0, 6.0, 8.0, 10.0, 15.0)
 SELECT_SEED, SELECT_PATHS = 1000, 200
-NETWORKS = {"WaveNet t-mixture": finar.models.WaveNet, "Transformer t-mixture": finar.models.Transformer}
+NETWORKS = {"WaveNet t-mixture": finar.models.WaveNet, "Transformer t-mixture": finar.models.Transformer,
+            VOL_NAME: partial(finar.models.WaveNet, vol_halflives=VOL_HALFLIVES)}
 SCORES = ["dy_1", "dy_5", "dy_20", "dy_100", "acf_id", "acf_abs", "acf_sq", "leverage", "emd_std_1",
           "emd_std_100"]
 CHOICE_FACTS = ["kurt_1", "kurt_20", "hill_left", "hill_right"]
@@ -114,13 +129,24 @@ def chosen_floors() -> dict[str, float]:
     return out
 
 
+def same_length_summary(tail_rows: list[dict]) -> dict[str, dict[str, list[float]]]:
+    """Per generator, the mean over seeds of the same-length 5-95% range and the real value's
+    place in it, for each pooled fact (``tail_diagnostics``' ``seg_*`` and ``real_pct_*``)."""
+    table = pd.DataFrame([r for r in tail_rows if r["model"] != "real"])
+    out: dict[str, dict[str, list[float]]] = {}
+    for name, g in table.groupby("model", sort=False):
+        out[str(name)] = {f: [round(float(g[c].mean()), 4) for c in (f"seg_{f}_q05", f"seg_{f}_q95",
+                                                                      f"real_pct_{f}")] for f in POOLED_FACTS}
+    return out
+
+
 def diagnosis(real: pd.Series) -> dict:
     """Why paths explode: the heads' degrees of freedom on the window's days, GARCH's fourth moment."""
     out: dict = {}
     for name, cls in NETWORKS.items():
         m = cls().fit(real)
         z = np.asarray(m.scaler_.transform(real.to_frame().to_numpy()))
-        raw = m._head_params(z, [0], None)[0]
+        raw = m._head_params(z, [0], m._with_states(None, z))[0]
         log_w, _, _, excess = (t.detach().double().numpy() for t in m.head_._params(raw))
         w, df = np.exp(log_w), 2 + excess
         mean_df = (w * df).sum(-1) / w.sum(-1)  # each day's weight-averaged degrees of freedom
@@ -144,6 +170,7 @@ def diagnosis(real: pd.Series) -> dict:
 def main() -> None:
     real = finar.returns(finar.load("sp500")["adj_close"]).loc[START:END]
     rows, tail_rows, selection = [], [], []
+    dy_worst: dict[str, list[float]] = {}
     diag = diagnosis(real)
     print("diagnosis:", diag, flush=True)
     for name in NETWORKS:
@@ -158,6 +185,9 @@ def main() -> None:
             generated[name] = sc.paths[:, BURN:, 0]
         facts = finar.stylized_facts(real, generated, references=True, seed=seed)
         tails = tail_diagnostics(real, generated, seed=seed)
+        for name, p in generated.items():  # how much of DY(1) the bin of the worst real day holds
+            terms = dy_terms(real.to_numpy(), p.ravel())[1]
+            dy_worst.setdefault(name, []).append(float(terms[0] / terms.sum()) if terms.sum() > 0 else 0.0)
         for name, row in tails.iterrows():
             if name == "real" and seed != SEEDS[0]:
                 continue
@@ -197,20 +227,25 @@ def main() -> None:
     tail_cols = ["model", "seed", "kurt_1", "inside_kurt_1", "kurt_5", "inside_kurt_5", "kurt_20",
                  "inside_kurt_20", "hill_left", "inside_hill_left", "hill_right", "inside_hill_right",
                  "max_loss_median", "inside_max_loss_median", "max_loss_p99", "path_kurt_median",
-                 "share_beyond_2x", "drift"]
+                 "share_beyond_2x", "drift", *(f"real_pct_{f}" for f in POOLED_FACTS)]
     bands = {f: [tails[f"{f}_q05"].iloc[0], tails[f"{f}_q95"].iloc[0]] for f in (
         "kurt_1", "kurt_5", "kurt_20", "hill_left", "hill_right", "max_loss_median", "path_kurt_median")}
     write_results("p3_tails", "P3", tail_rows, columns=tail_cols,
                   extra={"window": [START, END], "n_paths": N_PATHS, "length": LENGTH, "burn_in": BURN,
                          "seeds": list(SEEDS), "bootstrap_band_last_seed": bands, "diagnosis": diag,
                          "tail_grid": list(TAIL_GRID), "selection_seed": SELECT_SEED, "selection": selection,
-                         "scores_vs_classical": wins},
+                         "scores_vs_classical": wins,
+                         "dy_1_share_of_worst_real_day_bin": dy_worst,
+                         "same_length_check": same_length_summary(tail_rows)},
                   notes=("Tails and explosions of the P3 paths. inside_*: the value lies in the block "
                          "bootstrap's 5-95% band (500 replicates as long as the real series for kurtosis and "
                          "Hill; as long "
                          "as the paths for the per-path maximum loss). share_beyond_2x: paths with a day "
                          "beyond twice the worst real loss. drift: median over paths of the last fifth's std "
-                         "over the first fifth's. Diagnosis and the tail-floor selection: see the JSON."))
+                         "over the first fifth's. real_pct_*: the share of the generator's values on "
+                         "segments as long as the real series (each path's first 2,4xx days) that lie below "
+                         "the real value (a predictive check: near 0 or 1, the real value is implausible "
+                         "under the generator). Diagnosis and the tail-floor selection: see the JSON."))
     print(pd.DataFrame(wins).T[["better_than_both"]].to_string())
 
 

@@ -446,6 +446,14 @@ def rebuild(name: Any, params: Any) -> Estimator:
     if not isinstance(params, dict):
         raise ModelFileError(f"{str(p)!r}: the parameters of {cls.__name__} are damaged (not a mapping)")
     expected = set(cls._param_names())
+    defaults = {k: v.default for k, v in inspect.signature(cls.__init__).parameters.items()
+                if v.default is not inspect.Parameter.empty}
+    # a file written before a setting was added: the value that keeps the old model (only the
+    # settings a class lists as added; any other missing setting means a damaged file)
+    params = {**getattr(cls, "_added_params", {}), **params}
+    # JSON has no tuples: a setting whose default is a tuple comes back as one
+    params = {k: tuple(v) if isinstance(defaults.get(k), tuple) and isinstance(v, list) else v
+              for k, v in params.items()}
     extra, missing = sorted(set(params) - expected), sorted(expected - set(params))
     if extra or missing:
         raise ModelFileError(f"{str(p)!r}: parameters do not match {cls.__name__} "

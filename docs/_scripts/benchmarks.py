@@ -170,11 +170,19 @@ TAIL_COLUMNS: Columns = [
     ("inside_hill_right", "in band", ""),
     ("max_loss_median", "max loss median", ".2f"), ("max_loss_p99", "max loss p99", ".2f"),
     ("share_beyond_2x", "paths beyond 2x worst", ".3f"), ("drift", "scale drift", ".2f"),
+    ("real_pct_kurt_20", "real kurt 20d: share of same-length values below", ".2f"),
 ]
 HORIZON_COLUMNS: Columns = [
     ("model", "model", ""), ("horizon", "h (days)", ""), ("crps", "CRPS", ".4f"),
     ("crps_vs_garch_t", "CRPS - GARCH-t", ".4f"), ("cover_50", "50% coverage", ".3f"),
     ("cover_90", "90% coverage", ".3f"), ("hit_1", "1% VaR hits", ".3f"), ("hit_5", "5% VaR hits", ".3f"),
+]
+MANY_HORIZON_COLUMNS: Columns = [
+    ("model", "model", ""), ("horizon", "h (days)", ""), ("n_series", "series", ""),
+    ("median_crps_vs_garch_t", "median CRPS - GARCH-t", ".4f"),
+    ("series_below_garch_t", "series below GARCH-t", ""), ("mean_cover_50", "50% coverage", ".3f"),
+    ("mean_cover_90", "90% coverage", ".3f"), ("mean_hit_1", "1% VaR hits", ".3f"),
+    ("mean_hit_5", "5% VaR hits", ".3f"),
 ]
 SPEED_COLUMNS: Columns = [("name", "measure", ""), ("value", "value", ""), ("unit", "unit", "")]
 
@@ -272,6 +280,8 @@ def renderer(d: dict[str, Any]) -> Callable[[dict[str, Any]], str]:
         return _with(TAIL_COLUMNS)
     if "cover_90" in first:
         return _with(HORIZON_COLUMNS)
+    if "median_crps_vs_garch_t" in first:
+        return _with(MANY_HORIZON_COLUMNS)
     return {"P1": _p1, "P1m": _p1m, "P2": _p2, "P3": _p3, "P5": _with(P5_COLUMNS),
             "P6": _with(P6_COLUMNS)}.get(str(d.get("protocol", "")), _generic)
 

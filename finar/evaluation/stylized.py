@@ -56,7 +56,8 @@ from finar.models.garch import GARCH
 from finar.models.scenarios import Scenarios
 
 __all__ = ["StylizedFacts", "stylized_facts", "acf", "lagged_corr", "leverage", "hill", "power_law_exponent",
-           "ljung_box_pvalue", "waiting_times", "coarse_fine", "rolling_sums", "stationary_bootstrap"]
+           "ljung_box_pvalue", "waiting_times", "coarse_fine", "rolling_sums", "stationary_bootstrap",
+           "dy_terms"]
 
 HORIZONS = (1, 5, 20, 100)   # days aggregated for EMD, DY and kurtosis
 DY_BINS = 70
@@ -294,12 +295,25 @@ def _facts(s: _Summary) -> dict[str, float]:
             "cf_asym_1": float(cf[CF_MAX_LAG + 1] - cf[CF_MAX_LAG - 1])}
 
 
-def _dy(real: np.ndarray, gen: np.ndarray) -> float:
-    edges = np.linspace(real[0], real[-1], DY_BINS + 1)  # the sums are sorted
+def dy_terms(real: np.ndarray, gen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DY's bins and terms: ``DY_BINS`` equal-width bins spanning the real values (edges,
+    ``DY_BINS + 1``) and each bin's ``(log p_real - log p_gen)^2`` (0 where either is empty).
+
+    The real tail bins hold one or two days each, so a few of them can carry most of DY: P3
+    reports the share of the bin of the worst real day.
+    """
+    real = np.sort(np.asarray(real, dtype=float).ravel())
+    edges = np.linspace(real[0], real[-1], DY_BINS + 1)
     p_real = np.histogram(real, edges, density=True)[0]
     p_gen = np.histogram(gen, edges, density=True)[0]
     both = (p_real > 0) & (p_gen > 0)
-    return float(np.sum((np.log(p_real[both]) - np.log(p_gen[both])) ** 2))
+    terms = np.zeros(DY_BINS)
+    terms[both] = (np.log(p_real[both]) - np.log(p_gen[both])) ** 2
+    return edges, terms
+
+
+def _dy(real: np.ndarray, gen: np.ndarray) -> float:
+    return float(dy_terms(real, gen)[1].sum())
 
 
 def _distances(real: _Summary, gen: _Summary, lags: int) -> dict[str, float]:

@@ -14,6 +14,15 @@ of steps. :func:`tail_diagnostics` puts numbers on that, for each generator and 
 - ``drift``: the median over paths of the last fifth's standard deviation divided by the
   first fifth's (1 for a path whose scale does not drift).
 
+The pooled facts of a generator are its population values (hundreds of paths), while the real
+value is one sample of ``len(real)`` days, and the kurtosis of a sample of a heavy-tailed process
+sits mostly below the population value. So each pooled fact is also computed the way the real one
+is: on the first ``len(real)`` days of each path (paths at least that long). ``seg_<fact>_q05`` /
+``seg_<fact>_q95`` give the 5-95% range of those same-length values, and ``real_pct_<fact>`` the
+share of them below the real value: a predictive check of the generator (near 0 or 1: the real
+value is implausible under the generator; a generator can be inside the bootstrap band on the
+same-length values and still outside it on the population value, or the reverse).
+
 The band: ``n_replicates`` stationary block bootstraps of the real series (Politis-Romano,
 mean block 20, as P3's bootstrap row). The pooled facts (kurtosis, Hill) are computed on
 replicates as long as the real series, so their 5-95% band is the sampling noise of the real
@@ -66,6 +75,21 @@ def _per_path(paths: np.ndarray, worst: float) -> dict[str, float]:
             "share_beyond_2x": float(np.mean(loss > 2 * worst)), "drift": float(np.median(drift))}
 
 
+def _same_length(paths: np.ndarray, n: int, real: dict[str, float]) -> dict[str, float]:
+    """The pooled facts on each path's first ``n`` days (the real length): their 5-95% range and
+    the share below the real value (NaN where the paths are shorter than ``n``)."""
+    if paths.shape[1] < n:
+        return {f"{k}_{f}{q}": math.nan for f in POOLED_FACTS
+                for k, q in (("seg", "_q05"), ("seg", "_q95"), ("real_pct", ""))}
+    seg = pd.DataFrame([_pooled(p[None, :n]) for p in paths])
+    out: dict[str, float] = {}
+    for f in POOLED_FACTS:
+        v = seg[f].to_numpy()
+        out[f"seg_{f}_q05"], out[f"seg_{f}_q95"] = (float(q) for q in np.quantile(v, [0.05, 0.95]))
+        out[f"real_pct_{f}"] = float(np.mean(v < real[f]))
+    return out
+
+
 def _band_per_path(boot: np.ndarray) -> dict[str, tuple[float, float]]:
     """5-95% band of each per-path statistic's *value for one path* across bootstrap paths."""
     loss = -boot.min(axis=1)
@@ -100,6 +124,9 @@ def tail_diagnostics(real: pd.Series, generated: Mapping[str, np.ndarray], *, n_
         ``<fact>_q05`` / ``<fact>_q95`` (the band) and ``inside_<fact>`` for the pooled facts and
         the per-path maximum loss and kurtosis. Per-path bands describe one path, so a
         generator's median should fall inside its band and its 99th percentile near its top.
+        For generators with paths at least as long as ``real``: ``seg_<fact>_q05``,
+        ``seg_<fact>_q95`` and ``real_pct_<fact>`` for the pooled facts (module docstring; NaN
+        for shorter paths and for the ``'real'`` row).
     """
     x = np.asarray(real, dtype=float).ravel()
     if x.size < 100 or not np.isfinite(x).all():
@@ -126,8 +153,10 @@ def tail_diagnostics(real: pd.Series, generated: Mapping[str, np.ndarray], *, n_
             for f in POOLED_FACTS}
     band.update(_band_per_path(stationary_bootstrap(x, m, first.shape[1], MEAN_BLOCK, rng)))
 
-    rows = [{"model": "real", **_pooled(x[None, :]), **_per_path(x[None, :], worst)}]
-    rows += [{"model": name, **_pooled(p), **_per_path(p, worst)} for name, p in paths.items()]
+    real_facts = _pooled(x[None, :])
+    rows = [{"model": "real", **real_facts, **_per_path(x[None, :], worst)}]
+    rows += [{"model": name, **_pooled(p), **_per_path(p, worst), **_same_length(p, x.size, real_facts)}
+             for name, p in paths.items()]
     out = pd.DataFrame(rows).set_index("model")
     for fact, (lo, hi) in band.items():
         out[f"{fact}_q05"], out[f"{fact}_q95"] = lo, hi

@@ -211,6 +211,8 @@ class GARCH(UnivariateForecaster):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # arch's own warnings; convergence is checked below
             res = am.fit(disp="off")
+            if res.convergence_flag != 0:  # e.g. SLSQP off to a mean of 27,000 on a stock's crash
+                res = self._restart(am, res)
         if res.convergence_flag != 0:
             warnings.warn(f"arch's optimiser did not converge (flag {res.convergence_flag}: "
                           f"{res.optimization_result.message})", ConvergenceWarning, stacklevel=4)
@@ -223,6 +225,29 @@ class GARCH(UnivariateForecaster):
                 "backcast": float(am.volatility.backcast(am.resids(am.starting_values()))),
                 "train_var": float(np.var(resid)), "train_max_r2": float(np.max(resid ** 2)),
                 "loglikelihood": float(res.loglikelihood)}
+
+    def _restart(self, am: ARCHModel, first: Any) -> Any:
+        """arch's fit again from textbook starting values when its own start did not converge:
+        the mean part at arch's least-squares values, ``omega`` 5% of the residual variance,
+        ARCH terms 0.05 (0.1 for asymmetry), GARCH terms sharing 0.85, the distribution at arch's
+        moment-based values. The converged fit with the highest likelihood wins (the first fit
+        if none converges). GARCH and GJR variances only; EGARCH keeps its first fit."""
+        if self.vol not in ("garch", "gjr"):
+            return first
+        mean = np.asarray(am.starting_values(), dtype=float)  # least squares of the mean model
+        resid = am.resids(mean)
+        resid = resid[np.isfinite(resid)]
+        p, o, q = int(self.p), self._o, int(self.q)
+        dist = np.asarray(am.distribution.starting_values(resid / np.std(resid)), dtype=float)
+        best = first
+        for scale in (1.0, 0.2):  # a calmer start too: a smaller ARCH share
+            arch_terms = np.r_[np.full(p, 0.05 / p), np.full(o, 0.1 / max(o, 1))] * scale
+            start = np.r_[mean, 0.05 * np.var(resid), arch_terms, np.full(q, 0.85 / q), dist]
+            res = am.fit(disp="off", starting_values=start)
+            if res.convergence_flag == 0 and np.isfinite(res.loglikelihood) and (
+                    best.convergence_flag != 0 or res.loglikelihood > best.loglikelihood):
+                best = res
+        return best
 
     def fit(self, r: pd.Series | pd.DataFrame, *, exog: pd.DataFrame | pd.Series | None = None) -> GARCH:
         """Fit one model per column with arch (covariates ``exog`` in the mean); keeps arch's

@@ -195,6 +195,32 @@ class NeuralForecaster(Forecaster):
         fut = future_exog(exog_future, self.exog_columns_, horizon)
         return np.asarray(self.exog_scaler_.transform(fut)) if len(fut) else fut
 
+    # ---- states: covariates the model computes from the returns themselves -----------------------
+    @property
+    def _n_states(self) -> int:
+        """Columns of :meth:`_states` (0: none), after the exog columns in every covariate array."""
+        return 0
+
+    def _states(self, z: np.ndarray) -> np.ndarray | None:
+        """Series mode: ``(T, K, N)``, each column's functions of its ``z[:t+1]`` (row ``t`` known
+        at the close of day ``t``, as an exog row), computed from the first row given; None without
+        states. Generation continues them on each path (the network's ``_draw``)."""
+        return None
+
+    def _with_states(self, cov: np.ndarray | None, z: np.ndarray) -> np.ndarray | None:
+        """The covariates with the states after them: ``(T, K_exog + K, N)``, one slice per column
+        (the exog part repeated); ``cov`` unchanged without states."""
+        states = self._states(z)
+        if states is None:
+            return cov
+        base = np.zeros((len(z), 0)) if cov is None else cov
+        return np.concatenate([np.repeat(base[:, :, None], z.shape[1], axis=2), states], axis=1)
+
+    @staticmethod
+    def _column(cov: np.ndarray | None, j: int) -> np.ndarray | None:
+        """Column ``j``'s covariates ``(T, K)``: its slice of per-column (3-D) covariates."""
+        return cov[:, :, j] if cov is not None and cov.ndim == 3 else cov
+
     # ---- fit: the template ---------------------------------------------------------------------
     def fit(self, r: pd.Series | pd.DataFrame, *, exog: Exog = None) -> NeuralForecaster:
         """Fit to returns: one series, or a DataFrame of several (see the module docstring).
@@ -225,6 +251,7 @@ class NeuralForecaster(Forecaster):
             self.scaler_ = StandardScaler().fit(frame.to_numpy(dtype=float))
         z = np.asarray(self.scaler_.transform(frame.to_numpy(dtype=float)))
         self._check_fit_data(frame, z)
+        cov = self._with_states(cov, z)
 
         n, R = len(z), self.min_context
         cut = round(n * (1 - config.val_fraction))  # training days [0, cut), validation days [cut, n)
@@ -236,7 +263,7 @@ class NeuralForecaster(Forecaster):
         if not warm:
             self.head_ = self._make_head(z[:cut])
             with seeded(config.seed):
-                self.network_ = self._network(len(self.columns_), len(self.exog_columns_))
+                self.network_ = self._network(len(self.columns_), len(self.exog_columns_) + self._n_states)
             if config.init is not None:
                 self._start_from(config.init)
             elif config.pretrain:
@@ -355,8 +382,9 @@ class NeuralForecaster(Forecaster):
                                 f"{span} targets in both its training and validation parts (val_fraction="
                                 f"{config.val_fraction}); leave it out or pass a longer one")
             train_z.append(z[:cut])
-            train_parts.append(self._stack(z, None, window_starts(0, cut, R, span), R + span))
-            val_parts.append(self._stack(z, None, window_starts(cut - R, n, R, span), R + span))
+            states = self._with_states(None, z)  # each series' own states, from its first day
+            train_parts.append(self._stack(z, states, window_starts(0, cut, R, span), R + span))
+            val_parts.append(self._stack(z, states, window_starts(cut - R, n, R, span), R + span))
         train_data = tuple(torch.cat(t) for t in zip(*train_parts, strict=True))
         val_data = tuple(torch.cat(t) for t in zip(*val_parts, strict=True))
         for stale in ("exog_scaler_", "edges_"):
@@ -365,7 +393,7 @@ class NeuralForecaster(Forecaster):
         self.scaler_ = StandardScaler().fit(np.array([[-1.0], [1.0]]))  # identity: inputs are standardised
         self.head_ = self._make_head(np.concatenate(train_z))
         with seeded(config.seed):
-            self.network_ = self._network(1, 0)
+            self.network_ = self._network(1, self._n_states)
         self._fitted_architecture = self._architecture()
         self.network_.to(self.device)
         head, forward = self.head_, self._forward_train
@@ -405,14 +433,19 @@ class NeuralForecaster(Forecaster):
         ``(x (W, size, J), covariates (W, size, K))``."""
         n_cov = 0 if cov is None else cov.shape[1]
         covs = np.zeros((len(z), n_cov)) if cov is None else cov
-        x, c = stack_windows([z, covs], starts, size)  # (W, size, N), (W, size, K)
+        per_column = covs.ndim == 3  # (T, K, N): each series' own covariates (states)
+        x, c = stack_windows([z, covs.reshape(len(z), -1)], starts, size)  # (W, size, N), (W, size, K[N])
         if self.panel:
             return torch.tensor(x, dtype=torch.float32), torch.tensor(c, dtype=torch.float32)
         n_series = z.shape[1]
         x = x.transpose(2, 0, 1).reshape(n_series * len(starts), size)
         sid = np.repeat(np.arange(n_series), len(starts))
+        if per_column:  # window by window within each series, as x
+            c = c.reshape(len(starts), size, n_cov, n_series).transpose(3, 0, 1, 2).reshape(-1, size, n_cov)
+        else:
+            c = np.concatenate([c] * n_series)
         return (torch.tensor(x, dtype=torch.float32), torch.tensor(sid, dtype=torch.long),
-                torch.tensor(np.concatenate([c] * n_series), dtype=torch.float32))
+                torch.tensor(c, dtype=torch.float32))
 
     # ---- one-step conditionals -------------------------------------------------------------------
     def _series_ids(self, frame: pd.DataFrame, what: str) -> list[int]:
@@ -440,7 +473,7 @@ class NeuralForecaster(Forecaster):
         loc, scale = self.scaler_.loc_, self.scaler_.scale_
         z = np.column_stack([(frame.iloc[:, j].to_numpy(dtype=float) - loc[s]) / scale[s]
                              for j, s in enumerate(sids)])
-        return frame, z, sids, self._covariates(exog, frame.index, what)
+        return frame, z, sids, self._with_states(self._covariates(exog, frame.index, what), z)
 
     @abstractmethod
     def _conditionals(self, z: Tensor, sid: int, cov: Tensor | None) -> Tensor:
@@ -450,9 +483,8 @@ class NeuralForecaster(Forecaster):
     @torch.no_grad()
     def _head_params(self, z: np.ndarray, sids: list[int], cov: np.ndarray | None) -> list[Tensor]:
         """Head parameters ``(T - R, n_params)`` of every day with a full context, one per column."""
-        c = self._tensor(cov)
-        return [self._conditionals(self._tensor(np.ascontiguousarray(z[:, j])), s, c)
-                for j, s in enumerate(sids)]
+        return [self._conditionals(self._tensor(np.ascontiguousarray(z[:, j])), s,
+                                   self._tensor(self._column(cov, j))) for j, s in enumerate(sids)]
 
     @staticmethod
     def _like(r: pd.Series | pd.DataFrame, values: np.ndarray, index: pd.Index) -> pd.Series | pd.DataFrame:
@@ -518,10 +550,15 @@ class NeuralForecaster(Forecaster):
         frame, z, sids, cov = self._inputs(context, exog, "sample", arg="context")
         R = self.min_context
         check_length(frame, max(1, R), what=f"{type(self).__name__}.sample context")
-        if cov is not None:  # rows for the last R context days, then the simulated days
-            cov = np.concatenate([cov[len(cov) - R:], self._future_covariates(exog_future, horizon)])
-        elif exog_future is not None:
+        if exog_future is not None and not self.exog_columns_:
             raise DataError(f"sample: this {type(self).__name__} was fitted without exog; drop exog_future")
+        if cov is not None:  # rows for the last R context days, then the simulated days
+            fut = (self._future_covariates(exog_future, horizon) if self.exog_columns_
+                   else np.zeros((horizon - 1, 0)))
+            if cov.ndim == 3:  # the simulated days' states depend on the path: NaN here, filled by _draw
+                fut = np.concatenate([np.repeat(fut[:, :, None], cov.shape[2], axis=2),
+                                      np.full((len(fut), self._n_states, cov.shape[2]), np.nan)], axis=1)
+            cov = np.concatenate([cov[len(cov) - R:], fut])
         seeds = np.random.SeedSequence(seed).generate_state(frame.shape[1])
         kw: dict[str, Any] = dict(temperature=temperature, top_k=top_k, top_p=top_p)
         if uniforms is not None:
@@ -540,7 +577,7 @@ class NeuralForecaster(Forecaster):
         for j, sid in enumerate(sids):
             gen = torch.Generator(device=self.device).manual_seed(int(seeds[j]))
             kw_j = kw if u is None else {**kw, "uniforms": u[:, :, j]}
-            out[:, :, j] = self._draw(z[:, j], cov, sid, horizon, n, gen, kw_j, method)
+            out[:, :, j] = self._draw(z[:, j], self._column(cov, j), sid, horizon, n, gen, kw_j, method)
         return out
 
     def _check_uniforms(self, uniforms: Any, n: int, horizon: int, n_series: int,
@@ -590,7 +627,7 @@ class NeuralForecaster(Forecaster):
             self.edges_ = list(state["edges"])
         self.head_ = self._make_head()
         with seeded(self._train_config().seed):
-            self.network_ = self._network(len(self.columns_), len(self.exog_columns_))
+            self.network_ = self._network(len(self.columns_), len(self.exog_columns_) + self._n_states)
         self.network_.load_state_dict(state["network"])
         self.network_.to(self.device).eval()
         self._fitted_architecture = self._architecture()  # a loaded model can be fine-tuned

@@ -12,6 +12,14 @@ with ``R`` the receptive field (``min_context``). Inputs are standardised per se
 scaler's log-Jacobian enters ``log_prob``, so log scores are in the units of the data. Fitting,
 scoring and files are the template of :class:`~finar.models.neural.NeuralForecaster`.
 
+``vol_halflives`` adds slow volatility states: at each day ``t`` the network also reads
+``log v_t`` for each half-life ``h``, where ``v_t = lam v_{t-1} + (1 - lam) z_t^2`` with
+``lam = 2**(-1/h)`` and ``v = 1`` (the fitted variance) before the first day given. They are
+deterministic functions of the days up to ``t``, so the likelihood stays exact and causal, but a
+conditional then depends on all the days given, not only the last ``R`` (as a GARCH variance
+recursion does): the returns' volatility clustering decays over hundreds of days, further than a
+receptive field of 32. Generation continues the states on each path.
+
 Generation uses the fast algorithm of Paine et al. (2016): every layer keeps a queue of its
 recent inputs at its dilation, so a new step costs one column per layer instead of a pass over
 the whole receptive field; a column is a matrix product (:meth:`CausalConv1d.step`). The naive
@@ -22,14 +30,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.signal import lfilter
 from torch import Tensor, nn
 
 from finar._estimator import check_int, check_number, register
+from finar.errors import DataError
 from finar.models.heads import Head, continuous_head, make_head
 from finar.models.neural import NeuralForecaster
 from finar.models.training import TRAIN_DEFAULTS, TrainConfig, as_config
@@ -258,6 +268,9 @@ class WaveNet(NeuralForecaster):
     embedding_dim : int, default 8
         Series-id embedding when fitted on several series (global conditioning).
     dropout : float, default 0.0
+    vol_halflives : tuple of float, default ()
+        Half-lives in days of slow volatility states the network reads beside the returns (module
+        docstring), e.g. ``(5, 20, 60, 250)``; ``()``: none. Each series has its own states.
     train : TrainConfig or mapping, optional
         Training settings (:class:`~finar.models.training.TrainConfig`: ``lr``, ``batch_size``,
         ``max_epochs``, ``patience``, ``window`` (predicted steps per training window),
@@ -278,12 +291,13 @@ class WaveNet(NeuralForecaster):
     """
 
     default_train = TRAIN_DEFAULTS
+    _added_params: ClassVar[dict[str, Any]] = {"vol_halflives": ()}  # files from before it load as before
 
     def __init__(self, residual_channels: int = 32, gate_channels: int = 32, skip_channels: int = 32,
                  kernel_size: int = 2, layers_per_cycle: int = 5, cycles: int = 1, head: str = "t_mixture",
                  n_components: int = 3, n_bins: int = 256, min_df: float = 2.0, embedding_dim: int = 8,
-                 dropout: float = 0.0, train: TrainConfig | Mapping[str, Any] | None = default_train,
-                 device: str = "cpu",
+                 dropout: float = 0.0, vol_halflives: tuple[float, ...] = (),
+                 train: TrainConfig | Mapping[str, Any] | None = default_train, device: str = "cpu",
                  progress: bool = False) -> None:
         self.residual_channels = residual_channels
         self.gate_channels = gate_channels
@@ -297,6 +311,7 @@ class WaveNet(NeuralForecaster):
         self.min_df = min_df
         self.embedding_dim = embedding_dim
         self.dropout = dropout
+        self.vol_halflives = vol_halflives
         # a TrainConfig always (a mapping from the user or a model file is applied to the defaults),
         # so that get_params(deep=True) lists train__lr etc. and a loaded model equals its original
         self.train = as_config(train, self.default_train, "WaveNet.train")
@@ -307,7 +322,7 @@ class WaveNet(NeuralForecaster):
     def _tiny_params(cls) -> list[dict[str, Any]]:
         tiny = dict(residual_channels=8, gate_channels=8, skip_channels=8, layers_per_cycle=4, cycles=1,
                     train={"window": 64, "max_epochs": 3, "batch_size": 16})
-        return [tiny, {**tiny, "head": "categorical", "n_bins": 64}]
+        return [tiny, {**tiny, "head": "categorical", "n_bins": 64}, {**tiny, "vol_halflives": (5.0, 50.0)}]
 
     # ---- configuration ----------------------------------------------------------------------
     @property
@@ -325,6 +340,38 @@ class WaveNet(NeuralForecaster):
         check_int("n_components", self.n_components)
         check_int("n_bins", self.n_bins, 2)
         check_number("min_df", self.min_df, 2.0)
+        _ = self._decays
+
+    # ---- slow volatility states -------------------------------------------------------------
+    @property
+    def _decays(self) -> np.ndarray:
+        """``lam = 2**(-1/h)`` per half-life of ``vol_halflives`` (checked)."""
+        hl = self.vol_halflives
+        if isinstance(hl, str) or not isinstance(hl, tuple | list):
+            raise DataError(f"vol_halflives must be a tuple of half-lives in days, got {hl!r}")
+        return np.array([0.5 ** (1.0 / check_number("vol_halflives", h, 0.0, low_open=True)) for h in hl])
+
+    @property
+    def _n_states(self) -> int:
+        return len(self._decays)
+
+    def _architecture(self) -> dict[str, Any]:
+        # a model file stores the half-lives as a list: the same architecture as the tuple
+        return {**super()._architecture(), "vol_halflives": tuple(float(h) for h in self.vol_halflives)}
+
+    def _states(self, z: np.ndarray) -> np.ndarray | None:
+        lam = self._decays
+        if not len(lam):
+            return None
+        out = np.empty((len(z), len(lam), z.shape[1]))
+        for k, a in enumerate(lam):  # v_t = a v_{t-1} + (1 - a) z_t^2 from v_{-1} = 1, per column
+            out[:, k] = lfilter([1 - a], [1, -a], z ** 2, axis=0, zi=np.full((1, z.shape[1]), a))[0]
+        return np.log(out)
+
+    @property
+    def memory(self) -> int | None:
+        """The receptive field, or None with ``vol_halflives`` (the states remember every day)."""
+        return None if self._n_states else self.min_context
 
     def _make_head(self, z: np.ndarray | None = None) -> Head:
         if self.head == "categorical":
@@ -351,12 +398,19 @@ class WaveNet(NeuralForecaster):
         draw = self._generate if method == "cached" else self._generate_naive
         return draw(z, cov, sid, horizon, n, gen, kw)
 
+    def _path_states(self, cov: np.ndarray | None, R: int, n: int) -> _PathStates | None:
+        """The states of the context's last day (the last columns of its covariate row), per path."""
+        if not self._n_states or cov is None:
+            return None
+        return _PathStates(self._decays, cov[R - 1, cov.shape[1] - self._n_states:], n, self.device)
+
     @torch.no_grad()
     def _generate(self, z: np.ndarray, cov: np.ndarray | None, sid: int, horizon: int, n: int,
                   gen: torch.Generator, kw: dict[str, Any]) -> np.ndarray:
         net, dev, R = self.network_.eval(), self.device, len(z)
         series = torch.full((n,), sid, dtype=torch.long, device=dev)
         c = self._tensor(cov)
+        states = self._path_states(cov, R, n)
         x = torch.tensor(z, dtype=torch.float32, device=dev)[None, :]
         raw, queues = net.start_cache(x, series[:1], None if c is None else c[None, :R])
         queues = queues.expand(n)
@@ -366,6 +420,8 @@ class WaveNet(NeuralForecaster):
             out[:, h] = self._pick(raw, gen, kw, h)
             if h + 1 < horizon:
                 c_t = None if c is None else c[R + h][None, :].expand(n, -1)
+                if states is not None:  # the exog columns, then this path's states after out[:, h]
+                    c_t = torch.cat([c_t[:, :c.shape[1] - states.k], states.update(out[:, h])], dim=1)
                 raw = net.step(queues, out[:, h], series, c_t)
         return out.double().cpu().numpy()
 
@@ -376,9 +432,27 @@ class WaveNet(NeuralForecaster):
         net, dev, R = self.network_.eval(), self.device, self.min_context
         series = torch.full((n,), sid, dtype=torch.long, device=dev)
         c = self._tensor(cov)
+        states = self._path_states(cov, R, n)
+        if c is not None:  # each path's own covariate rows: the states differ from path to path
+            c = c[None].expand(n, -1, -1).clone()
         x = torch.tensor(z, dtype=torch.float32, device=dev)[None, :].expand(n, -1)
         for h in range(horizon):
-            c_win = None if c is None else c[h:h + R][None].expand(n, -1, -1)
-            raw = net(x[:, -R:], series, c_win)[:, -1]
+            raw = net(x[:, -R:], series, None if c is None else c[:, h:h + R])[:, -1]
             x = torch.cat([x, self._pick(raw, gen, kw, h)[:, None]], dim=1)
+            if states is not None and h + 1 < horizon:
+                c[:, R + h, c.shape[2] - states.k:] = states.update(x[:, -1])
         return x[:, -horizon:].double().cpu().numpy()
+
+
+class _PathStates:
+    """The volatility states of ``n`` paths: ``v <- lam v + (1 - lam) z^2`` per new draw ``z``,
+    in float64 as :meth:`WaveNet._states` computes them; the network reads ``log v`` (float32)."""
+
+    def __init__(self, decays: np.ndarray, last_log: np.ndarray, n: int, device: str) -> None:
+        self.k = len(decays)
+        self.lam = torch.tensor(decays, dtype=torch.float64, device=device)
+        self.v = torch.tensor(np.exp(last_log), dtype=torch.float64, device=device)[None].repeat(n, 1)
+
+    def update(self, z: Tensor) -> Tensor:
+        self.v = self.lam * self.v + (1 - self.lam) * z.double()[:, None] ** 2
+        return self.v.log().float()

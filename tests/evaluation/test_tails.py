@@ -59,3 +59,32 @@ def test_drift_measures_a_growing_scale(real: pd.Series) -> None:
 def test_bad_inputs(real: pd.Series, generated: dict, kw: dict, match: str) -> None:
     with pytest.raises(DataError, match=match):
         tail_diagnostics(real, generated, **kw)
+
+
+def test_same_length_check_places_the_real_value(real: pd.Series) -> None:
+    """Paths as long as the real series: the same-length facts and the real value's place among
+    them. Resampled real days put the real kurtosis in the middle; t(2.5) shocks put it below
+    almost every same-length value; shorter paths get no same-length columns."""
+    n = len(real)
+    rng = np.random.default_rng(4)
+    iid = rng.choice(real.to_numpy(), size=(200, n + 10))
+    heavy = real.std() * 0.6 * stats.t.rvs(2.5, size=(200, n), random_state=rng)
+    t = tail_diagnostics(real, {"iid": iid, "heavy": heavy, "short": iid[:, :500]}, seed=1)
+    assert 0.1 < t.loc["iid", "real_pct_kurt_1"] < 0.9
+    assert t.loc["iid", "seg_kurt_1_q05"] < t.loc["real", "kurt_1"] < t.loc["iid", "seg_kurt_1_q95"]
+    assert t.loc["heavy", "real_pct_kurt_1"] < 0.05
+    assert t.loc["heavy", "real_pct_hill_left"] > 0.9  # the real tail is lighter: a larger index
+    # the same-length values of one path: the pooled facts of its first n days
+    first = tail_diagnostics(real, {"one": iid[:1, :n]}, n_replicates=20).loc["one"]
+    assert first["seg_kurt_20_q05"] == pytest.approx(first["kurt_20"], rel=1e-12)
+    assert np.isnan(t.loc["short", "real_pct_kurt_1"]) and np.isnan(t.loc["real", "real_pct_kurt_1"])
+
+
+def test_dy_terms_sum_to_the_p3_score(real: pd.Series) -> None:
+    from finar.evaluation.stylized import DY_BINS, dy_terms
+
+    gen = np.random.default_rng(5).standard_normal((20, 1000)) * real.std()
+    edges, terms = dy_terms(real.to_numpy(), gen.ravel())
+    assert len(edges) == DY_BINS + 1 and edges[0] == real.min() and edges[-1] == real.max()
+    dy_1 = finar.stylized_facts(real, gen).table().loc["generated", "dy_1"]
+    assert terms.sum() == pytest.approx(dy_1, rel=1e-12) and (terms >= 0).all()

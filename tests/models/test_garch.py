@@ -164,3 +164,19 @@ def test_exog_is_causal_and_drives_the_simulated_mean():
     assert means[1] == pytest.approx(p["Const"] + p["x0"] * 4.0, abs=0.03)
     with pytest.raises(DataError, match="fitted with exog"):
         m.predictive(y)
+
+
+
+def test_a_diverged_fit_restarts_from_textbook_values():
+    """On the bundled RRC series up to 2018-04-05 arch's own start sends SLSQP to a mean of 27,000
+    (flag 4) and the paths of that fit overflow: the fit restarts from textbook values, converges,
+    and its paths stay finite."""
+    r = finar.returns(finar.load("sp500-stocks", end="2018-04-05")["RRC"].dropna())
+    m = finar.models.GARCH(vol="gjr", dist="skewt")
+    am = m._arch(r.to_numpy())
+    first = am.fit(disp="off")
+    assert first.convergence_flag != 0 and abs(first.params["mu"]) > 100  # the failure, as arch gives it
+    m.fit(r)
+    res = m.results_["RRC"]
+    assert res.convergence_flag == 0 and abs(res.params["mu"]) < 1 and res.loglikelihood > first.loglikelihood
+    assert np.isfinite(m.sample(r, horizon=60, n_paths=200, seed=0).paths).all()

@@ -237,3 +237,88 @@ def test_one_column_step_equals_the_convolution(kernel_size, dilation):
     x = torch.randn(3, 5, 20)
     taps = [x[:, :, -1 - (kernel_size - 1 - j) * dilation] for j in range(kernel_size)]
     torch.testing.assert_close(conv.step(taps), conv(x)[:, :, -1], rtol=1e-5, atol=1e-6)
+
+
+# ---- slow volatility states (vol_halflives) ---------------------------------------------------
+STATES = (3.0, 40.0)
+
+
+@pytest.fixture(scope="module")
+def stateful(r) -> WaveNet:
+    return WaveNet(**{**tiny(max_epochs=2), "vol_halflives": STATES}).fit(r)
+
+
+def test_states_are_the_ewma_of_squared_standardised_returns(stateful, r):
+    z = ((r.to_numpy() - stateful.scaler_.loc_[0]) / stateful.scaler_.scale_[0])[:, None]
+    got = stateful._states(z)  # (T, K, 1)
+    for k, h in enumerate(STATES):
+        a, v, want = 0.5 ** (1 / h), 1.0, []
+        for x in z[:, 0]:
+            v = a * v + (1 - a) * x * x
+            want.append(np.log(v))
+        np.testing.assert_allclose(got[:, k, 0], want, rtol=1e-12, atol=1e-12)
+    assert stateful.memory is None and WaveNet(**TINY).memory == WaveNet(**TINY).min_context
+
+
+def test_states_reach_beyond_the_receptive_field_causally(stateful, r):
+    """A day far before the receptive field moves later conditionals (through the states), never
+    earlier ones; a model without states ignores it."""
+    R, p = stateful.min_context, 100
+    bumped = r.copy()
+    bumped.iloc[p] += 5 * r.std()
+    far = slice(p + R + 1, p + R + 30)
+    base, moved = stateful.log_prob(r), stateful.log_prob(bumped)
+    assert (moved.iloc[far] - base.iloc[far]).abs().max() > 1e-4
+    pd.testing.assert_series_equal(moved.iloc[:p], base.iloc[:p])
+    plain = WaveNet(**tiny(max_epochs=1)).fit(r)
+    np.testing.assert_allclose(plain.log_prob(bumped).iloc[far], plain.log_prob(r).iloc[far], rtol=1e-6)
+
+
+def test_stateful_cached_generation_equals_naive_with_exog(tmp_path):
+    r, exog = scale_regimes(700, seed=1)
+    m = WaveNet(**{**tiny(max_epochs=1), "vol_halflives": STATES}).fit(r, exog=exog)
+    future = pd.DataFrame({"next_log_sigma": np.linspace(-1, 1, 11)})
+    fast = m.sample(r, horizon=12, n_paths=32, seed=0, exog=exog, exog_future=future)
+    slow = m.sample(r, horizon=12, n_paths=32, seed=0, exog=exog, exog_future=future, method="naive")
+    np.testing.assert_allclose(fast.paths, slow.paths, atol=1e-5, rtol=1e-5)
+    m2 = finar.models.load(m.save(tmp_path / "wn_states.pt"))
+    pd.testing.assert_series_equal(m2.log_prob(r, exog=exog), m.log_prob(r, exog=exog))
+    assert tuple(m2.vol_halflives) == STATES
+
+
+def test_stateful_draws_follow_the_conditionals_of_log_prob(stateful, r):
+    """Each generated step is the exact quantile, at its uniform, of the conditional that
+    predictive() gives the context plus the path so far: generation continues the states as
+    the density computes them."""
+    u = np.random.default_rng(0).uniform(0.02, 0.98, size=(3, 6))
+    sc = stateful.sample(r, horizon=6, n_paths=3, uniforms=u)
+    for i in range(3):
+        path = pd.Series(sc.paths[i, :, 0], index=sc.index)
+        for k in range(6):
+            ext = pd.concat([r, path.iloc[:k + 1]])
+            got = stateful.cdf(ext, at=ext.to_numpy()).iloc[-1]
+            assert got == pytest.approx(u[i, k], abs=2e-4), (i, k)
+
+
+def test_states_per_series_and_bad_settings(r):
+    panel = pd.concat([r.rename("a"), (3 * simulate_garch_t(len(r), seed=8)).rename("b").set_axis(r.index)],
+                      axis=1)
+    m = WaveNet(**{**tiny(max_epochs=1), "vol_halflives": STATES}).fit(panel)
+    fast = m.sample(panel, horizon=8, n_paths=16, seed=1)
+    slow = m.sample(panel, horizon=8, n_paths=16, seed=1, method="naive")
+    np.testing.assert_allclose(fast.paths, slow.paths, atol=1e-5, rtol=1e-5)
+    lp = m.log_prob(panel)
+    pd.testing.assert_series_equal(m.log_prob(panel["b"]), lp["b"], check_names=False)
+    for bad in ((0.0,), (-5.0,), "20", (float("nan"),)):
+        with pytest.raises(finar.errors.DataError, match="vol_halflives"):
+            WaveNet(**{**TINY, "vol_halflives": bad}).fit(r)
+
+
+def test_a_file_from_before_vol_halflives_loads_as_before(model, r, tmp_path):
+    path = model.save(tmp_path / "old.pt")
+    payload = torch.load(path, weights_only=True)
+    del payload["params"]["vol_halflives"]  # as finar wrote WaveNet files before the setting existed
+    torch.save(payload, tmp_path / "older.pt")
+    old = finar.models.load(tmp_path / "older.pt")
+    assert old.vol_halflives == () and old.get_params() == model.get_params()
+    pd.testing.assert_series_equal(old.log_prob(r), model.log_prob(r))
