@@ -73,6 +73,20 @@ the earliest training open on the following business days, from an empty context
 (the first trade drawn from the empirical marks), all of them at once, one stream per session,
 with WaveNet's cached step (Paine et al. 2016).
 
+**A mixture of networks** (``members=K``): ``K`` networks fitted from the seeds ``seed, seed + 1,
+...`` (member ``k`` is, bit for bit, the network of a single TickModel with seed ``seed + k``) share
+the features above and are mixed event by event with equal weights,
+
+.. math::  p(e_i \\mid e_{<i}) = \\frac{1}{K} \\sum_k p_k(e_i \\mid e_{<i}),
+
+an exact density in the same units. Its per-field terms are the chain rule of the mixture (a
+field's term is read against the members' posterior weights given the event's earlier fields),
+so they still sum to the total. Generation draws each trade from one member picked at random,
+and every member then reads it: the stream is one stream of the mixture, not a stream of one
+member. Seeds of one network disagree most where the data say little (free generation amplifies
+it), and the mixture averages those disagreements out; fitting and generation cost ``K`` times
+a single network's.
+
 TickModel follows the event-model contract (:class:`finar.ticks.contract.EventModel`) and the
 training template of the daily networks: windows of ``R + window`` events cut by
 :func:`finar.models.neural.window_starts`, one :class:`~finar.models.training.TrainConfig`
@@ -89,7 +103,7 @@ import itertools
 import math
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -137,11 +151,36 @@ def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
 
 
+def _member_picker(k: int, n: int, gen: torch.Generator) -> Any:
+    """For ``n`` rows, one member of ``k`` each at random (equal weights): a function that takes the
+    members' outputs (``k`` tensors of ``n`` rows) and returns each row's from its member. With one
+    member it draws nothing, so a single network's streams are those it always gave."""
+    if k == 1:
+        return lambda outs: outs[0]
+    member = torch.randint(k, (n,), generator=gen, device=gen.device)
+    rows = torch.arange(n, device=gen.device)
+    return lambda outs: torch.stack(outs)[member, rows]
+
+
 def _categorical(logits: Tensor, gen: torch.Generator) -> Tensor:
     """One draw per row of ``softmax(logits)`` by inverse CDF (cheaper than ``torch.multinomial``)."""
     cdf = logits.softmax(-1).double().cumsum(-1)
     u = torch.rand((len(logits), 1), generator=gen, device=logits.device, dtype=torch.float64)
     return (cdf < u * cdf[:, -1:]).sum(-1).clamp(max=logits.shape[-1] - 1)
+
+
+def mixture_fields(ll: list[Tensor]) -> Tensor:
+    """Per-field log-likelihoods ``(..., 4)`` of the equal-weight mixture of the members' ``ll[k]``.
+
+    ``p(e) = (1/K) sum_k p_k(e)`` factorised field by field with the chain rule: the term of field
+    ``j`` is ``log p(f_j | f_<j) = L_j - L_{j-1}`` with ``L_j = logsumexp_k(sum_{i <= j} ll[k]_i) - log K``,
+    so that the fields sum to the mixture's exact ``log p(e)`` (each field is read against the
+    members' posterior weights given the fields before it).
+    """
+    if len(ll) == 1:
+        return ll[0]
+    joint = torch.logsumexp(torch.stack(ll).cumsum(-1), dim=0) - math.log(len(ll))  # L_j: (..., 4)
+    return torch.diff(joint, dim=-1, prepend=torch.zeros_like(joint[..., :1]))
 
 
 class TickNetwork(nn.Module):
@@ -237,11 +276,14 @@ class TickModel(EventModel):
     session_gap : str, default '30min'
         A pause longer than this, or a new day, starts a session.
     dropout : float, default 0.0
+    members : int, default 1
+        Networks mixed event by event with equal weights (see the module docstring), fitted from
+        the seeds ``train.seed + k``; 1 is a single network.
     train : TrainConfig or mapping, optional
         Training settings (:class:`~finar.models.training.TrainConfig`); ``window`` is the scored
         events per training window (each after a full receptive field of context) and the last
         ``val_fraction`` of the windows in time validate. Defaults: lr 3e-3, batch_size 4,
-        max_epochs 30, patience 3, window 1024, val_fraction 0.1; a mapping changes only the
+        max_epochs 30, patience 10, window 1024, val_fraction 0.1; a mapping changes only the
         settings it names.
     device : str, default 'cpu'
     progress : bool, default False
@@ -252,6 +294,10 @@ class TickModel(EventModel):
         Whether the training sides are those of the tick rule (then generated sides are too).
     hours_ : tuple of float
         Earliest session open and latest session close on the training clock (fractions of a day).
+    networks_ : list of TickNetwork
+        The fitted networks, one per member; ``network_`` is the first.
+    trainings_ : list of TrainResult
+        Their training histories; ``training_`` is the first's.
 
     Notes
     -----
@@ -273,11 +319,16 @@ class TickModel(EventModel):
     True
     """
 
-    default_train = dataclasses.replace(TRAIN_DEFAULTS, lr=3e-3, batch_size=4, max_epochs=30, patience=3,
+    # patience 10: the validation loss is noisy from epoch to epoch, and with 3 some seeds stopped
+    # at epoch 9-12, half trained (chosen on P5's E-mini training span, held-out trades unread)
+    default_train = dataclasses.replace(TRAIN_DEFAULTS, lr=3e-3, batch_size=4, max_epochs=30, patience=10,
                                         window=1024, val_fraction=0.1)
 
+    #: files written before ``members`` existed hold one network (see finar._estimator.rebuild)
+    _added_params: ClassVar[dict[str, Any]] = {"members": 1}
+
     def __init__(self, channels: int = 32, layers: int = 7, hidden: int = 64, n_components: int = 4,
-                 max_ticks: int = 10, session_gap: str = "30min", dropout: float = 0.0,
+                 max_ticks: int = 10, session_gap: str = "30min", dropout: float = 0.0, members: int = 1,
                  train: TrainConfig | Mapping[str, Any] | None = default_train, device: str = "cpu",
                  progress: bool = False) -> None:
         self.channels = channels
@@ -287,6 +338,7 @@ class TickModel(EventModel):
         self.max_ticks = max_ticks
         self.session_gap = session_gap
         self.dropout = dropout
+        self.members = members
         # a TrainConfig always (a mapping changes the defaults it names): see WaveNet.__init__
         self.train = as_config(train, self.default_train, "TickModel.train")
         self.device = device
@@ -426,7 +478,7 @@ class TickModel(EventModel):
         """Fit to a trades frame (``time`` index; ``price``, ``size``, optional ``side``)."""
         config = self._train_config()
         check_device(self.device)
-        for name in ("channels", "layers", "hidden", "n_components", "max_ticks"):
+        for name in ("channels", "layers", "hidden", "n_components", "max_ticks", "members"):
             check_int(name, getattr(self, name))
         check_number("dropout", self.dropout, 0.0, 1.0, high_open=True)
         self.__dict__.pop("_cache", None)  # tables of an earlier fit
@@ -449,7 +501,7 @@ class TickModel(EventModel):
         self.events_per_session_ = float(np.median(np.bincount(ev.session)))
         self.last_ = (ev.index[-1], float(trades["price"].iloc[-1]))
         self.n_features_ = 3 + self.space_.n_dp + self.space_.n_size + 1 + N_MEMORY
-        self._build_network(config.seed)
+        self._build_networks(config.seed)
         rows, _, scored = self._padded(ev, memory)
         R = self.receptive_field_
         # generation goes on from the last R rows and the memory of the last trade
@@ -480,19 +532,26 @@ class TickModel(EventModel):
             # where, not a product: rows after a session's end may be impossible under the tick rule
             return -torch.where(m, ll.sum(-1), 0.0).sum() / m.sum().clamp(min=1)
 
-        self.training_ = train(self.network_, loss, train_t, val_t, config, device=self.device,
-                               progress=bool(self.progress))
+        # member k is the network a single TickModel with seed + k would fit, bit for bit (on CPU)
+        self.trainings_ = [train(net, loss, train_t, val_t, dataclasses.replace(config, seed=config.seed + k),
+                                 device=self.device, progress=bool(self.progress))
+                           for k, net in enumerate(self.networks_)]
+        self.training_ = self.trainings_[0]
         return self
 
-    def _build_network(self, seed: int) -> None:
-        """A fresh ``network_`` (initial weights seeded with ``seed``) for the fitted event space."""
-        with seeded(seed):
-            self.network_ = TickNetwork(self.n_features_, self.space_.n_dp, self.space_.n_size,
+    def _build_networks(self, seed: int) -> None:
+        """Fresh ``networks_`` for the fitted event space, member ``k``'s initial weights seeded with
+        ``seed + k``; ``network_`` is the first."""
+        nets = []
+        for k in range(int(self.members)):
+            with seeded(seed + k):
+                nets.append(TickNetwork(self.n_features_, self.space_.n_dp, self.space_.n_size,
                                         channels=int(self.channels), layers=int(self.layers),
                                         hidden=int(self.hidden), n_components=int(self.n_components),
                                         dropout=float(self.dropout), tick_rule=self.tick_rule_,
-                                        n_moves=N_MOVES)
-        self.network_.to(self.device)
+                                        n_moves=N_MOVES).to(self.device))
+        self.networks_ = nets
+        self.network_ = nets[0]
         self.receptive_field_ = self.network_.receptive_field
 
     # ---- likelihood ------------------------------------------------------------------------------
@@ -517,7 +576,7 @@ class TickModel(EventModel):
                             "their 'side' column (the tick rule then signs them) or fit a model on such "
                             "trades")
         rows, where, scored = self._padded(ev)
-        net, dev = self.network_.eval(), self.device
+        nets, dev = [net.eval() for net in self.networks_], self.device
         R = self.receptive_field_
         out = np.full((len(scored), 4), np.nan)
         bounds = np.r_[np.flatnonzero(np.diff(ev.session)) + 1, len(ev)]
@@ -528,10 +587,10 @@ class TickModel(EventModel):
             if b - a <= R + 1:
                 continue
             t = {k: torch.tensor(v[a:b], device=dev)[None] for k, v in rows.items()}
-            h = net.trunk(t["x"][:, :-1], t["cov"][:, :-1])[:, R - 1:]
-            ll = net.log_lik(h, t["zero"][:, R:], t["z"][:, R:], t["side"][:, R:], t["dpc"][:, R:],
-                             t["sb"][:, R:], t["cov"][:, R - 1:-1])[0]
-            out[a + R:b] = ll.double().cpu().numpy()
+            lls = [net.log_lik(net.trunk(t["x"][:, :-1], t["cov"][:, :-1])[:, R - 1:], t["zero"][:, R:],
+                               t["z"][:, R:], t["side"][:, R:], t["dpc"][:, R:], t["sb"][:, R:],
+                               t["cov"][:, R - 1:-1])[0].double() for net in nets]
+            out[a + R:b] = mixture_fields(lls).cpu().numpy()
         ll = out[where]
         pos = ev.scored & (ev.dt > 0)
         # z = (log(dt a) - m) / s with a the activity profile: p(dt) = p(z) / (s dt), a cancels
@@ -546,18 +605,19 @@ class TickModel(EventModel):
 
     # ---- generation ------------------------------------------------------------------------------
     @torch.no_grad()
-    def _run(self, queues: Queues, raw: Tensor, t: Tensor, close: Tensor, memory: Tensor, w: Tensor,
-             prev: Tensor, budget: int, gen: torch.Generator) -> dict[str, np.ndarray]:
-        """Run one stream per row from its state (WaveNet queues and last output ``raw``, local clock
-        time ``t`` in seconds, raw ``memory``, exposure ``w`` and features ``prev`` of its last
-        trade) until it passes ``close`` or has made ``budget`` trades.
+    def _run(self, queues: list[Queues], raw: list[Tensor], t: Tensor, close: Tensor, memory: Tensor,
+             w: Tensor, prev: Tensor, budget: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+        """Run one stream per row from its state (each member's WaveNet queues and last output
+        ``raw``, local clock time ``t`` in seconds, raw ``memory``, exposure ``w`` and features
+        ``prev`` of its last trade) until it passes ``close`` or has made ``budget`` trades.
 
         Returns flat arrays of the new trades, stream by stream and in time order within each:
         ``stream``, ``t``, ``side``, ``dpc`` (price-change class), ``sb`` (size bin). Finished streams
         leave the batch once half of it is done, so the longest streams do not keep the others
-        computing.
+        computing. With several members, each trade of each stream is drawn from one member picked
+        at random (equal weights), and every member's WaveNet then reads it.
         """
-        net, dev, K = self.network_.eval(), self.device, int(self.max_ticks)
+        nets, dev, K = [net.eval() for net in self.networks_], self.device, int(self.max_ticks)
         tau = torch.tensor(ACTIVITY_SECONDS, dtype=torch.float64, device=dev)
         lam = torch.tensor([0.5 ** (1 / h) for h in HALF_LIVES], dtype=torch.float64, device=dev)
         n_act, n_hl = len(ACTIVITY_SECONDS), len(HALF_LIVES)
@@ -568,23 +628,27 @@ class TickModel(EventModel):
         rec: dict[str, list[Tensor]] = {k: [] for k in ("stream", "t", "side", "dpc", "sb", "keep")}
         for _ in range(budget):
             n = len(ids)
-            h = net.with_prev(F.relu(raw), prev)
-            t_raw = net.time_out(h)
+            pick = _member_picker(len(nets), n, gen)
+            hs = [net.with_prev(F.relu(r), prev) for net, r in zip(nets, raw, strict=True)]
+            t_raw = pick([net.time_out(h) for net, h in zip(nets, hs, strict=True)])
             zero = (torch.rand(n, generator=gen, device=dev) < torch.sigmoid(t_raw[:, 0])).float()
-            z = net.time_head.sample(t_raw[:, 1:], gen)
+            z = nets[0].time_head.sample(t_raw[:, 1:], gen)
             # the deseasonalised gap is g exp(m + s z), with g the activity level
             ref = self._level(torch.log1p(act[:, -1]), w)
             u = (self.u_mean_ + self.u_std_ * z.double() + torch.log(ref)).clamp(max=math.log(_DAY))
             log_a = self._log_season(torch.remainder(t, _DAY) / _DAY)
             dt = torch.where(zero > 0, 0.0, torch.exp(u - log_a))
             zt = torch.stack([zero, torch.where(zero > 0, 0.0, z)], -1)
-            s_logit = net.side_out(torch.cat([h, zt], -1))[:, 0]
+            s_logit = pick([net.side_out(torch.cat([h, zt], -1))[:, 0]
+                            for net, h in zip(nets, hs, strict=True)])
             up = torch.rand(n, generator=gen, device=dev) < torch.sigmoid(s_logit)
             new_side = torch.where(up, 1.0, -1.0)
             ts = torch.cat([zt, new_side[:, None]], -1)
-            dpc = _categorical(net.dp_logits(h, ts, new_side, prev[:, 2]), gen)
-            size_in = torch.cat([h, ts, F.one_hot(dpc, self.space_.n_dp).float()], -1)
-            sb = _categorical(net.size_out(size_in), gen)
+            dpc = _categorical(pick([net.dp_logits(h, ts, new_side, prev[:, 2])
+                                     for net, h in zip(nets, hs, strict=True)]), gen)
+            one_hot = F.one_hot(dpc, self.space_.n_dp).float()
+            sb = _categorical(pick([net.size_out(torch.cat([h, ts, one_hot], -1))
+                                    for net, h in zip(nets, hs, strict=True)]), gen)
             side, t, count = new_side, t + dt, count + 1
             alive = alive & (t < close)
             for key, v in zip(rec, (ids, t, side, dpc, sb, alive), strict=True):
@@ -604,13 +668,14 @@ class TickModel(EventModel):
                 ids, t, close, alive, count = ids[rows], t[rows], close[rows], alive[rows], count[rows]
                 z, zero, side, dpc, sb, act, ewma, w = (v[rows]
                                                         for v in (z, zero, side, dpc, sb, act, ewma, w))
-                queues = queues.select(rows)
+                queues = [q.select(rows) for q in queues]
             ref = self._level(torch.log1p(act[:, -1]), w)
             mem = torch.cat([torch.log1p(act[:, :-1]) - torch.log1p(tau[:-1] / ref[:, None]),
                              torch.log(ref)[:, None], ewma], -1)
             prev = self._cov(zero, torch.zeros_like(zero), side, dpc, sb,
                              self._log_season(torch.remainder(t, _DAY) / _DAY), mem)
-            raw = net.wavenet.step(queues, torch.where(zero > 0, 0.0, z), None, net.embed(prev))
+            x = torch.where(zero > 0, 0.0, z)
+            raw = [net.wavenet.step(q, x, None, net.embed(prev)) for net, q in zip(nets, queues, strict=True)]
         if not rec["stream"]:
             return {k: np.empty(0) for k in ("stream", "t", "side", "dpc", "sb")}
         out = {key: torch.cat(v).cpu().numpy() for key, v in rec.items()}
@@ -621,10 +686,11 @@ class TickModel(EventModel):
     @torch.no_grad()
     def _continue(self, t0: float, close: float, budget: int, gen: torch.Generator) -> dict[str, np.ndarray]:
         """The fitted data's last session, on from its last trade (its context and memory carried over)."""
-        net, dev = self.network_.eval(), self.device
+        dev = self.device
         x, cov = (torch.tensor(np.asarray(self.tail_[k]), dtype=torch.float32, device=dev)[None]
                   for k in ("x", "cov"))
-        raw, queues = net.wavenet.start_cache(x, None, net.embed(cov))
+        raw, queues = map(list, zip(*(net.eval().wavenet.start_cache(x, None, net.embed(cov))
+                                      for net in self.networks_), strict=True))
         f64 = {"dtype": torch.float64, "device": dev}
         memory = torch.tensor(np.asarray(self.tail_["memory"]), **f64)[None]
         return self._run(queues, raw, torch.tensor([t0], **f64), torch.tensor([close], **f64), memory,
@@ -635,11 +701,11 @@ class TickModel(EventModel):
                   gen: torch.Generator) -> dict[str, np.ndarray]:
         """New sessions, one stream each, from an empty context (as in training) and a first trade
         drawn from the empirical marks at the open."""
-        net, dev, R, B = self.network_.eval(), self.device, self.receptive_field_, len(opens)
+        nets, dev, R, B = [n.eval() for n in self.networks_], self.device, self.receptive_field_, len(opens)
         side0, dpc0, sb0 = self.marks_.draw(B, self.space_, rng)
         empty = torch.zeros((1, R, self.n_features_), device=dev)
-        _, queues = net.wavenet.start_cache(torch.zeros((1, R), device=dev), None, net.embed(empty))
-        queues = queues.expand(B)
+        x0 = torch.zeros((1, R), device=dev)
+        queues = [net.wavenet.start_cache(x0, None, net.embed(empty))[1].expand(B) for net in nets]
         t = torch.tensor(opens, dtype=torch.float64, device=dev)
         side = torch.tensor(side0, dtype=torch.float32, device=dev)
         memory = torch.zeros((B, N_MEMORY), dtype=torch.float64, device=dev)
@@ -647,7 +713,10 @@ class TickModel(EventModel):
         lam = torch.tensor([0.5 ** (1 / h) for h in HALF_LIVES], dtype=torch.float64, device=dev)
         n_act = len(ACTIVITY_SECONDS)
         memory[:, n_act:n_act + len(lam)] = (1 - lam) * side.double()[:, None]
-        dpc, sb = torch.as_tensor(dpc0, device=dev), torch.as_tensor(sb0, device=dev)
+        # a session's first trade enters the network as in training, without a price change (its
+        # drawn change is the jump from the last price, which events code as 0 at a session start)
+        dpc = torch.full((B,), int(self.max_ticks), device=dev)
+        sb = torch.as_tensor(sb0, device=dev)
         zeros = torch.zeros(B, device=dev)
         w = torch.zeros(B, dtype=torch.float64, device=dev)  # no exposure yet at the open
         ref = self._level(memory[:, n_act - 1], w)
@@ -656,7 +725,7 @@ class TickModel(EventModel):
                          memory[:, n_act:]], -1)
         cov = self._cov(zeros, torch.ones(B, device=dev), side, dpc, sb,
                         self._log_season(torch.remainder(t, _DAY) / _DAY), rel)
-        raw = net.wavenet.step(queues, zeros, None, net.embed(cov))
+        raw = [net.wavenet.step(q, zeros, None, net.embed(cov)) for net, q in zip(nets, queues, strict=True)]
         g = self._run(queues, raw, t, torch.tensor(closes, dtype=torch.float64, device=dev), memory, w, cov,
                       budget - 1, gen)
         first = {"stream": np.arange(B), "t": opens, "side": side0, "dpc": dpc0, "sb": sb0}
@@ -701,6 +770,10 @@ class TickModel(EventModel):
         """Learned state as plain values and tensors: everything ``log_prob`` and ``sample`` read."""
         return plain({
             "network": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
+            # the other members of a mixture (none for one network: files of single models are unchanged)
+            "more_networks": [{k: v.detach().cpu() for k, v in net.state_dict().items()}
+                              for net in self.networks_[1:]],
+            "more_training": [dataclasses.asdict(r) for r in self.trainings_[1:]],
             "space": self.space_.get_state(), "marks": self.marks_.get_state(),
             "tick_rule": self.tick_rule_, "log_season": self.log_season_, "hours": list(self.hours_),
             "u_mean": self.u_mean_, "u_std": self.u_std_, "gap0": self.gap0_,
@@ -735,10 +808,16 @@ class TickModel(EventModel):
             last = last.tz_localize("UTC").tz_convert(self.space_.tz_)
         self.last_ = (last, float(state["last_price"]))
         self.n_features_ = int(state["n_features"])
-        self._build_network(self._train_config().seed)
-        self.network_.load_state_dict(state["network"])
-        self.network_.eval()
-        self.training_ = TrainResult(**state["training"])
+        more = state.get("more_networks", [])  # files written before mixtures have none
+        if len(more) + 1 != int(self.members):
+            raise ModelFileError(f"the file holds {len(more) + 1} network(s) for members={self.members}")
+        self._build_networks(self._train_config().seed)
+        for net, weights in zip(self.networks_, [state["network"], *more], strict=True):
+            net.load_state_dict(weights)
+            net.eval()
+        self.trainings_ = [TrainResult(**r) for r in [state["training"], *state.get("more_training", [])]]
+        self.training_ = self.trainings_[0]
 
     def _to_device(self, device: str) -> None:
-        self.network_.to(device)
+        for net in self.networks_:
+            net.to(device)

@@ -1,7 +1,10 @@
 """TickModel: exact, causal likelihood; cached generation equals the full pass; seeded sampling that
-continues the fitted data; tick-rule sides kept consistent."""
+continues the fitted data; tick-rule sides kept consistent; mixtures of several networks exact and
+drawn per trade."""
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pandas as pd
@@ -39,7 +42,14 @@ def test_log_prob_shape_units_and_first_trade(model, trades):
     assert (lp["time"][zero] <= 0).all()
 
 
-def test_no_look_ahead(model, trades):
+@pytest.fixture(scope="module")
+def mixture(trades) -> TickModel:
+    return TickModel(**TINY, members=2).fit(trades.iloc[:6_000])
+
+
+@pytest.mark.parametrize("name", ["model", "mixture"])
+def test_no_look_ahead(name, trades, request):
+    model = request.getfixturevalue(name)
     test = trades.iloc[6_000:6_600].copy()
     base = model.log_prob(test)["total"].to_numpy()
     changed = test.copy()
@@ -50,9 +60,11 @@ def test_no_look_ahead(model, trades):
     assert not np.allclose(after[400:410], base[400:410])
 
 
-def _one_session(model, n, seed, closes=None):
-    """A generated session from its open (one stream per close), with the WaveNet outputs of each step."""
-    net, raws, step = model.network_, [], model.network_.wavenet.step
+def _one_session(model, n, seed, closes=None, member=0):
+    """A generated session from its open (one stream per close), with the WaveNet outputs of each step
+    (of the given member's network)."""
+    net, raws = model.networks_[member], []
+    step = net.wavenet.step
 
     def record(*args, **kwargs):
         out = step(*args, **kwargs)
@@ -70,22 +82,30 @@ def _one_session(model, n, seed, closes=None):
     return g, raws
 
 
-def test_cached_generation_equals_full_forward(model):
-    g, raws = _one_session(model, 80, seed=0)
-    dp, size = model.space_.draw_marks(g["dpc"], g["sb"], np.random.default_rng(0))
-    ns = np.round(g["t"] * 1e6).astype(np.int64) * 1000
-    generated = model.space_.trades_at(ns, g["side"], dp, size, 4500.0)
-    # a tiny model may draw a pause longer than a session break: compare the first session
-    first = int((model.space_.encode(generated).session == 0).sum())
-    assert first > 20
-    ev = model.space_.encode(generated.iloc[:first])
-    assert ev.session.max() == 0 and len(ev) == first
-    rows, where, _ = model._padded(ev)  # features recomputed from the trades: clock, activity, memory
-    with torch.no_grad():
-        full = model.network_.wavenet(torch.tensor(rows["x"])[None], None,
-                                      model.network_.embed(torch.tensor(rows["cov"])[None]))[0]
-    n = min(len(raws), len(where))
-    np.testing.assert_allclose(torch.stack(raws[:n])[:, 0].numpy(), full[where[:n]].numpy(), atol=1e-4)
+@pytest.mark.parametrize(("name", "member"), [("model", 0), ("mixture", 0), ("mixture", 1)])
+def test_cached_generation_equals_full_forward(name, member, request):
+    model = request.getfixturevalue(name)
+    compared = 0
+    for seed in range(5):  # several openings: a session's first trade may carry a drawn price jump
+        g, raws = _one_session(model, 80, seed=seed, member=member)
+        dp, size = model.space_.draw_marks(g["dpc"], g["sb"], np.random.default_rng(0))
+        ns = np.round(g["t"] * 1e6).astype(np.int64) * 1000
+        generated = model.space_.trades_at(ns, g["side"], dp, size, 4500.0)
+        # a tiny model may draw a pause longer than a session break: compare the first session
+        first = int((model.space_.encode(generated).session == 0).sum())
+        if first <= 20:
+            continue
+        ev = model.space_.encode(generated.iloc[:first])
+        assert ev.session.max() == 0 and len(ev) == first
+        rows, where, _ = model._padded(ev)  # features recomputed from the trades: clock, activity, memory
+        net = model.networks_[member]
+        with torch.no_grad():
+            cov = net.embed(torch.tensor(rows["cov"])[None])
+            full = net.wavenet(torch.tensor(rows["x"])[None], None, cov)[0]
+        n = min(len(raws), len(where))
+        np.testing.assert_allclose(torch.stack(raws[:n])[:, 0].numpy(), full[where[:n]].numpy(), atol=1e-4)
+        compared += 1
+    assert compared >= 2
 
 
 def test_memory_features_by_hand(model):
@@ -147,11 +167,46 @@ def test_sample_is_seeded_and_well_formed(model):
     np.testing.assert_allclose(ticks, np.round(ticks), atol=1e-6)
 
 
+def test_mixture_is_the_exact_mean_of_its_members(model, mixture, trades):
+    test = trades.iloc[6_000:]
+    second = TickModel(**TINY).set_params(train__seed=1).fit(trades.iloc[:6_000])
+    # member k is the single model of seed + k, bit for bit
+    for net, single in zip(mixture.networks_, (model.network_, second.network_), strict=True):
+        for a, b in zip(net.state_dict().values(), single.state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+    lp = mixture.log_prob(test)
+    assert np.isnan(lp["total"].iloc[0]) and np.isfinite(lp["total"].iloc[1:]).all()
+    one, two = (m.log_prob(test)["total"].iloc[1:] for m in (model, second))
+    np.testing.assert_allclose(lp["total"].iloc[1:], np.logaddexp(one, two) - np.log(2), rtol=1e-12)
+    # the fields are the chain rule of the mixture: they sum to its total
+    np.testing.assert_allclose(lp[["time", "side", "dp", "size"]].sum(axis=1).iloc[1:], lp["total"].iloc[1:])
+    # a mixture of one network with itself is that network
+    twin = copy.deepcopy(model)
+    twin.members, twin.networks_ = 2, [model.network_, copy.deepcopy(model.network_)]
+    pd.testing.assert_frame_equal(twin.log_prob(test), model.log_prob(test), check_exact=False, rtol=1e-9)
+
+
+def test_mixture_draws_each_trade_from_a_member_at_random(mixture):
+    mix = copy.deepcopy(mixture)
+    for net, b in zip(mix.networks_, (0, 3), strict=True):  # member 0 trades 1 lot, member 1 4 lots
+        with torch.no_grad():
+            net.size_out[-1].bias.fill_(-50.0)
+            net.size_out[-1].bias[b] = 50.0
+    s = mix.sample(n_events=3_000, seed=0)
+    pd.testing.assert_frame_equal(s, mix.sample(n_events=3_000, seed=0))
+    sb = mix.space_.size_bin(s["size"].to_numpy())
+    assert np.isin(sb, [0, 3]).mean() > 0.99  # all but the sessions' first trades (empirical marks)
+    assert 0.45 < (sb == 0).mean() < 0.55  # equal weights
+    assert 0.4 < (np.diff(sb) != 0).mean() < 0.6  # a member per trade, not per stream
+
+
 def test_errors():
     with pytest.raises(finar.errors.NotFittedError):
         TickModel().sample(n_events=10)
     with pytest.raises(finar.FinarError, match="layers"):
         TickModel(layers=0).fit(simulate(n_events=3_000, seed=0))
+    with pytest.raises(finar.FinarError, match="members"):
+        TickModel(members=0).fit(simulate(n_events=3_000, seed=0))
 
 
 def test_streams_stay_apart_when_finished_ones_leave_the_batch(model):
@@ -232,9 +287,23 @@ def test_save_load_round_trip(model, trades, tmp_path):
     assert loaded.training_.history == model.training_.history
 
 
-def test_save_load_keeps_time_zone(model, tmp_path):
-    import copy
+def test_mixture_save_load_round_trip(mixture, trades, tmp_path):
+    path = mixture.save(tmp_path / "mix.pt")
+    payload = torch.load(path, weights_only=True)
+    assert payload["params"]["members"] == 2 and len(payload["state"]["more_networks"]) == 1
+    loaded = TickModel.load(path)
+    test = trades.iloc[6_000:]
+    pd.testing.assert_frame_equal(loaded.log_prob(test), mixture.log_prob(test), check_exact=True)
+    pd.testing.assert_frame_equal(loaded.sample(n_events=500, seed=3), mixture.sample(n_events=500, seed=3),
+                                  check_exact=True)
+    assert [r.history for r in loaded.trainings_] == [r.history for r in mixture.trainings_]
+    payload["state"]["more_networks"] = []  # a member lost
+    torch.save(payload, tmp_path / "short.pt")
+    with pytest.raises(finar.errors.ModelFileError, match="network"):
+        TickModel.load(tmp_path / "short.pt")
 
+
+def test_save_load_keeps_time_zone(model, tmp_path):
     aware = copy.deepcopy(model)
     aware.space_.tz_ = pd.Timestamp(0, tz="America/New_York").tz
     aware.last_ = (model.last_[0].tz_localize(aware.space_.tz_), model.last_[1])
