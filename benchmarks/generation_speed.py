@@ -8,7 +8,9 @@
   10,000 x 250 paths beside arch;
 - the floating-point operations per generated step of one path (``torch.utils.flop_counter``: the
   difference between generating ``h`` steps and one, per step and path) and this machine's float32
-  matrix-product rate, so the time the arithmetic alone needs is visible beside the measured time.
+  matrix-product rate, so the time the arithmetic alone needs is visible beside the measured time;
+- the bytes of keys and values the Transformer's decoding reads per step and path, and this
+  machine's memory read rate: the time the KV-cache traffic alone needs.
 
 The network is untrained (speed does not depend on the weights).
 
@@ -50,6 +52,18 @@ def flops_per_step(model, r, n: int = 64, h: int = 9) -> float:
         return fc.get_total_flops()
 
     return (count(h) - count(1)) / ((h - 1) * n)
+
+
+def read_gbps(gib: float = 1.0) -> float:
+    """This machine's memory read rate: the sum of a float32 tensor of ``gib`` GiB, GB/s."""
+    a = torch.ones(int(gib * 2 ** 30 / 4))
+    return a.numel() * 4 / timed(lambda: a.sum(), repeat=3) / 1e9
+
+
+def kv_bytes_per_step(tf: Transformer) -> int:
+    """Bytes of keys and values a decoding step reads per path: every layer's window, float32."""
+    cfg = tf.architecture
+    return sum(2 * cfg.n_kv_heads * w * (cfg.d_model // cfg.n_heads) * 4 for w in cfg.windows)
 
 
 def matmul_gflops(size: int = 2048) -> float:
@@ -99,6 +113,12 @@ def main() -> None:
         rows += [{"name": f"{name} FLOPs per generated step and path", "value": f, "unit": "FLOP"},
                  {"name": f"{name} {n:,} x {HORIZON}: arithmetic at the matrix-product rate", "value":
                   f * n * HORIZON / (peak * 1e9), "unit": "s"}]
+    # the Transformer's decoding reads its whole KV cache at every step: the memory traffic alone
+    rate, kv = read_gbps(), kv_bytes_per_step(tf)
+    rows += [{"name": "memory read rate, sum of 1 GiB float32", "value": rate, "unit": "GB/s"},
+             {"name": "Transformer KV cache read per generated step and path", "value": kv, "unit": "B"},
+             {"name": f"Transformer {n:,} x {HORIZON}: KV-cache reads at that rate", "value":
+              kv * n * HORIZON / (rate * 1e9), "unit": "s"}]
     for row in rows:
         print(f"{row['name']:45s} {row['value']:10.3f} {row['unit']}", flush=True)
     write_results("generation_speed", "speed", rows, columns=["name", "value", "unit"],
