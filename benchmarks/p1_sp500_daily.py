@@ -113,6 +113,21 @@ CLASSICAL = (finar.models.AR, finar.models.GARCH, finar.models.GARCHX, finar.mod
 GOAL = -1.030  # issue 15's goal for the default neural forecaster (nats/day)
 
 
+def finar_row(name: str, bt: Any) -> dict[str, Any]:
+    """The results row of one finar backtest: its summary's scores and tests."""
+    s = bt.summary()
+    return {"model": name, "kind": "finar", **{k: s[k] for k in (
+        "log_score", "crps", "hit_1", "kupiec_1", "hit_5", "kupiec_5", "christoffersen_cc_1",
+        "es_z2_p_2.5", "traffic_light", "pit_berkowitz_p", "n_days", "fit_seconds")}}
+
+
+def add_dm(row: dict[str, Any], versus_garch: pd.DataFrame, versus_best: pd.DataFrame) -> None:
+    """The row's Diebold-Mariano t and p against GARCH-t and against the best classical model."""
+    for suffix, table in (("garch_t", versus_garch), ("best_classical", versus_best)):
+        row[f"dm_vs_{suffix}"] = table.loc[row["model"], "dm_log_score"]
+        row[f"dm_vs_{suffix}_p"] = table.loc[row["model"], "dm_log_score_p"]
+
+
 def merge_tail_floors(r: pd.Series, x: pd.DataFrame, networks: list[str]) -> None:
     """``--tail-floors``: the named networks' tail-floor rows, merged into the recorded results
     (rows of the same name replaced, every other row kept as recorded; ``merged_runs`` says so)."""
@@ -131,14 +146,8 @@ def merge_tail_floors(r: pd.Series, x: pd.DataFrame, networks: list[str]) -> Non
     versus_best = finar.compare(list(results.values()), baseline=best)
     added = []
     for spec in new:
-        s = results[spec.name].summary()
-        row = {"model": spec.name, "kind": "finar", **{k: s[k] for k in (
-            "log_score", "crps", "hit_1", "kupiec_1", "hit_5", "kupiec_5", "christoffersen_cc_1",
-            "es_z2_p_2.5", "traffic_light", "pit_berkowitz_p", "n_days", "fit_seconds")}}
-        row["dm_vs_garch_t"] = table.loc[spec.name, "dm_log_score"]
-        row["dm_vs_garch_t_p"] = table.loc[spec.name, "dm_log_score_p"]
-        row["dm_vs_best_classical"] = versus_best.loc[spec.name, "dm_log_score"]
-        row["dm_vs_best_classical_p"] = versus_best.loc[spec.name, "dm_log_score_p"]
+        row = finar_row(spec.name, results[spec.name])
+        add_dm(row, table, versus_best)
         added.append(row)
         print(f"{spec.name:60s} log score {row['log_score']:.4f}  DM vs GARCH-t {row['dm_vs_garch_t']:.2f}",
               flush=True)
@@ -276,10 +285,7 @@ def main(argv: list[str] | None = None) -> None:
         bt = finar.backtest(spec.model, y, start=START, end=END, refit_every=spec.refit_every, seed=0,
                             name=spec.name, exog=x.loc[y.index] if spec.exog else None)
         results.append(bt)
-        s = bt.summary()
-        row = {"model": spec.name, "kind": "finar", **{k: s[k] for k in (
-            "log_score", "crps", "hit_1", "kupiec_1", "hit_5", "kupiec_5", "christoffersen_cc_1",
-            "es_z2_p_2.5", "traffic_light", "pit_berkowitz_p", "n_days", "fit_seconds")}}
+        row = finar_row(spec.name, bt)
         row["hits_1"], row["hits_5"] = int(bt.daily["hit_1"].sum()), int(bt.daily["hit_5"].sum())
         for key, value in spec.protocol.items():
             row[f"protocols_{key}"] = value
@@ -308,10 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     versus_best = finar.compare(results, baseline=best)
     for row in rows:
         if row["kind"] == "finar":
-            row["dm_vs_garch_t"] = table.loc[row["model"], "dm_log_score"]
-            row["dm_vs_garch_t_p"] = table.loc[row["model"], "dm_log_score_p"]
-            row["dm_vs_best_classical"] = versus_best.loc[row["model"], "dm_log_score"]
-            row["dm_vs_best_classical_p"] = versus_best.loc[row["model"], "dm_log_score_p"]
+            add_dm(row, table, versus_best)
     default = next(row for row in rows if row["model"] == DEFAULT_NEURAL)
     gjr_x = max((row for row in rows if row["model"].startswith("GJR-X(range)")),
                 key=lambda row: row["log_score"])
