@@ -26,6 +26,12 @@ stop and resume; the results file lists what has not run (``complete: false``), 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/p1_many_series.py --cache /tmp/p1m/full
     python benchmarks/p1_many_series.py --quick --cache /tmp/p1m-quick     # smoke run
     python benchmarks/p1_many_series.py --series SP500 WTI AAPL --models "GARCH(1,1) Student-t"
+    python benchmarks/p1_many_series.py --merge --series RRC --cache /tmp/p1m/rrc   # rerun one series
+
+``--merge`` reruns every model of the given series (and their pretraining check) and keeps the
+other series' rows of the recorded results file: after a change that moves some series only (a
+GARCH fit that now restarts where arch diverged), without the hours of a full run. The JSON
+lists the rerun series (``merged_series``).
 """
 
 from __future__ import annotations
@@ -159,14 +165,19 @@ def pretrain_check(cache: Path, names: list[str], run: bool = True) -> dict[str,
     done = [r for r in rows if all(k in r for k in PRETRAIN_CHECK)]
     if not done:
         return None
-    vs_warm = np.array([r[pre] - r[warm] for r in done])
-    vs_garch = np.array([r[pre] - r[garch] for r in done])
-    warm_vs_garch = np.array([r[warm] - r[garch] for r in done])
     table = [{"series": r["series"], "garch_t": r[garch], "random_warm": r[warm], "pretrained_warm": r[pre],
               "pretrained_minus_random": r[pre] - r[warm], "pretrained_minus_garch_t": r[pre] - r[garch]}
              for r in done]
+    return check_summary(table, len(names))
+
+
+def check_summary(table: list[dict[str, Any]], of: int) -> dict[str, Any]:
+    """The pretraining check over its per-series rows (``pretrain_check``'s ``rows``)."""
+    vs_warm = np.array([r["pretrained_minus_random"] for r in table])
+    vs_garch = np.array([r["pretrained_minus_garch_t"] for r in table])
+    warm_vs_garch = np.array([r["random_warm"] - r["garch_t"] for r in table])
     return {"fit_before": SELECTION[0], "scored": list(SELECTION), "pretrained_up_to": "2010-12-31",
-            "models": list(PRETRAIN_CHECK), "rows": table, "series_done": len(done), "of": len(names),
+            "models": list(PRETRAIN_CHECK), "rows": table, "series_done": len(table), "of": of,
             "pretrained_beats_random_warm": int((vs_warm > 0).sum()), "median_gain_vs_random_warm":
             float(np.median(vs_warm)), "pretrained_beats_garch_t": int((vs_garch > 0).sum()),
             "pretrained_median_gain_vs_garch_t": float(np.median(vs_garch)),
@@ -294,6 +305,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="smoke run: 2 series, 60 test days, tiny networks; results go to the cache folder")
     p.add_argument("--classical-only", action="store_true", help="run the refitted (classical) models only")
     p.add_argument("--no-run", action="store_true", help="write results from the cache only")
+    p.add_argument("--merge", action="store_true",
+                   help="rerun every model of the --series given (and their pretraining check) into the "
+                        "cache and keep the other series' rows, the warm selection and the other series' "
+                        "check rows from the recorded results file; summaries are recomputed")
     p.add_argument("--pretrain-check", action="store_true",
                    help="run only the check of pretraining inside the training span (2011-2014), "
                         "into the cache")
@@ -311,6 +326,9 @@ def main(argv: list[str] | None = None) -> None:
         check = pretrain_check(args.cache, [n for n in names if not args.series or n in args.series])
         print({k: v for k, v in (check or {}).items() if k != "rows"})
         return
+    if args.merge and (not args.series or args.models or args.quick or args.classical_only or args.no_run):
+        p.error("--merge reruns whole series: give --series, without --models, --quick, --classical-only "
+                "or --no-run")
     if args.series:
         unknown = set(args.series) - set(names)
         if unknown:
@@ -364,6 +382,20 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             row = row_of(doc, docs.get((n, BASELINE)))
             rows.append({**row, "default": row["default"] and not args.quick})
+    selection = check = None
+    if args.merge:  # the other series as recorded: their rows are unaffected by these series' reruns
+        recorded = json.loads((_common.RESULTS / "p1_many_series.json").read_text(encoding="utf-8"))
+        if not recorded.get("complete"):
+            p.error("--merge needs a complete recorded results file to merge into")
+        rows = [r for r in recorded["rows"] if r["series"] not in names] + rows
+        order = {n: i for i, n in enumerate(recorded["series"])}
+        rows.sort(key=lambda r: order[r["series"]])  # stable: the models keep their order
+        checked = pretrain_check(args.cache, names)
+        kept = [r for r in recorded["pretrain_check_rows"] if r["series"] not in names]
+        table = sorted(kept + (checked["rows"] if checked else []), key=lambda r: order[r["series"]])
+        check, selection = check_summary(table, len(order)), recorded["warm_selection"]
+        names = list(recorded["series"])
+        print(f"merged into the recorded rows: {args.series}", flush=True)
     scored = [r for r in rows if r["log_score"] is not None]
     summary = summarise(scored, [s.name for s in specs], len(names))
     for r in summary:
@@ -371,15 +403,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         _common.RESULTS = args.cache  # a smoke run does not replace the recorded results
     train = {n: str(data[n].returns.index[0].date()) for n in names}
-    selection = None if args.quick else warm_selection(args.cache, run=not args.no_run)
-    check = None if args.quick else pretrain_check(args.cache, names, run=False)
+    if not args.quick and not args.merge:
+        selection = warm_selection(args.cache, run=not args.no_run)
+        check = pretrain_check(args.cache, names, run=False)
     write_results(
         "p1_many_series", "P1m", rows,
         columns=["series", "model", "log_score", "worst_day", "gain_vs_garch_t", "dm_t", "dm_p", "hit_1",
                  "kupiec_1", "hit_5", "kupiec_5", "note", "fit_seconds"],
         extra={"test_period": [start, end], "refit_every": REFIT, "dm_baseline": BASELINE,
                "series": names, "train_from": train, "models": [s.name for s in specs],
-               "backtest_seconds": sum(d["seconds"] for d in docs.values()),
+               "backtest_seconds": sum(r.get("fit_seconds") or 0.0 for r in rows),
+               "merged_series": sorted(args.series) if args.merge else None,
                "quick": args.quick, "complete": not missing, "missing": missing, "summary": summary,
                "warm_selection": selection, "pretrain_check": check,
                "pretrain_check_rows": None if check is None else check["rows"]},
