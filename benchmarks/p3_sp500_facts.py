@@ -30,7 +30,11 @@ the same rule. Predictive check and DY's worst bin: ``tail_diagnostics``' ``real
 the real value falls among the generator's values on real-length segments) and the share of DY(1)
 that the bin of the worst real day holds, both in ``p3_tails.json``.
 
+Explosion mechanisms (``p3_mechanisms``, ``--mechanisms``, a separate run): each candidate cause
+removed in turn on the selection seed (:func:`mechanisms`).
+
     python benchmarks/p3_sp500_facts.py
+    python benchmarks/p3_sp500_facts.py --mechanisms
 """
 
 from __future__ import annotations
@@ -167,7 +171,109 @@ def diagnosis(real: pd.Series) -> dict:
     return out
 
 
+#: the explosion mechanisms (``--mechanisms``): bounds in units of the window's own range of
+#: standardised returns, fixed before the run (not tuned)
+INPUT_BOUND, DRAW_SUPPORT = 1.0, 1.25
+
+
+@torch.no_grad()
+def free_run(m: finar.models.WaveNet, real: pd.Series, seed: int, *, input_bound: float | None = None,
+             draw_support: float | None = None) -> np.ndarray:
+    """WaveNet's cached generation (``SELECT_PATHS`` x ``BURN + LENGTH``, burn-in dropped) with one
+    change at a time, for the diagnosis only (neither is a finar option):
+
+    - ``input_bound``: the network reads each draw clipped to ``input_bound`` times the window's
+      range of standardised returns (the draw itself, and the path, are not clipped): if paths
+      explode because the network meets inputs it never saw in training, this stops it;
+    - ``draw_support``: draws outside ``draw_support`` times that range are drawn again (the
+      conditional renormalised on that support): if single deep-tail draws make the explosions,
+      this stops them.
+    """
+    z = np.asarray(m.scaler_.transform(real.to_frame().to_numpy()))[:, 0]
+    lo, hi = float(z.min()), float(z.max())
+    net, n, horizon = m.network_.eval(), SELECT_PATHS, BURN + LENGTH
+    gen = torch.Generator().manual_seed(seed)
+    series = torch.zeros(n, dtype=torch.long)
+    x = torch.tensor(z[len(z) - m.min_context:], dtype=torch.float32)[None]
+    raw, queues = net.start_cache(x, series[:1], None)
+    queues, raw = queues.expand(n), raw.expand(n, -1)
+    out = torch.empty((n, horizon))
+    for h in range(horizon):
+        d = m.head_.sample(raw, gen)
+        if draw_support is not None:
+            bad = (d < draw_support * lo) | (d > draw_support * hi)
+            while bad.any():
+                rows = bad.nonzero().ravel()
+                d[rows] = m.head_.sample(raw[rows], gen)
+                bad = (d < draw_support * lo) | (d > draw_support * hi)
+        out[:, h] = d
+        feed = d if input_bound is None else d.clamp(input_bound * lo, input_bound * hi)
+        raw = net.step(queues, feed, series, None)
+    scale, loc = float(m.scaler_.scale_[0]), float(m.scaler_.loc_[0])
+    return out[:, BURN:].double().numpy() * scale + loc
+
+
+def mechanisms(real: pd.Series) -> dict:
+    """Which mechanism makes paths explode or drift, each tested by removing it (``--mechanisms``).
+
+    Unfloored WaveNet (the report's head, ``min_df`` 2): the paths as fitted, with the network's
+    inputs bounded to the window's range (exposure to unseen states), and with draws restricted
+    to 1.25 times that range (single deep-tail draws). WaveNet with slow volatility states at its
+    P3 floor: the one-step variance on the window's own days (teacher-forced), and in free
+    generation the std of the paths and the level of the slowest state against the real ones
+    (a level that settles elsewhere during the burn-in does not show in ``drift``, which compares
+    the first and last fifths after it).
+    """
+    out: dict = {"input_bound": INPUT_BOUND, "draw_support": DRAW_SUPPORT, "seed": SELECT_SEED,
+                 "n_paths": SELECT_PATHS}
+    m = finar.models.WaveNet().fit(real)
+    runs = {"as fitted": free_run(m, real, SELECT_SEED),
+            f"inputs bounded to {INPUT_BOUND:g}x the window's range": free_run(
+                m, real, SELECT_SEED, input_bound=INPUT_BOUND),
+            f"draws within {DRAW_SUPPORT:g}x the window's range": free_run(
+                m, real, SELECT_SEED, draw_support=DRAW_SUPPORT)}
+    t = tail_diagnostics(real, runs, n_replicates=SELECT_PATHS, seed=SELECT_SEED)
+    facts = (*CHOICE_FACTS, "share_beyond_2x", "max_loss_p99")
+    out["wavenet_unfloored"] = [
+        {"run": name, **{f: float(t.loc[name, f]) for f in facts},
+         "dy_1": float(dy_terms(real.to_numpy(), p.ravel())[1].sum()),
+         "std_over_real": float(p.std() / real.std())} for name, p in runs.items()]
+    out["band"] = {f: [float(t[f"{f}_q05"].iloc[0]), float(t[f"{f}_q95"].iloc[0])] for f in CHOICE_FACTS}
+    k = chosen_floors().get(VOL_NAME, 8.0)
+    v = finar.models.WaveNet(vol_halflives=VOL_HALFLIVES, min_df=k).fit(real)
+    z = np.asarray(v.scaler_.transform(real.to_frame().to_numpy()))
+    raw = v._head_params(z, [0], v._with_states(None, z))[0]
+    var = v.head_.std(raw).detach().double().numpy().ravel() ** 2
+    zz = z[len(z) - len(var):, 0]
+    p = v.sample(context=real, horizon=BURN + LENGTH, n_paths=SELECT_PATHS, seed=SELECT_SEED).paths[:, :, 0]
+    zp = (p - float(v.scaler_.loc_[0])) / float(v.scaler_.scale_[0])
+    slow = np.stack([v._states(np.concatenate([z[:, 0], row])[:, None])[len(z):, -1, 0] for row in zp])
+    q = [0.05, 0.5, 0.95]
+    out["wavenet_vol_states"] = {
+        "min_df": k, "halflife_of_slow_state": VOL_HALFLIVES[-1],
+        "teacher_forced_mean_z2_over_predicted_variance": float(np.mean(zz ** 2 / var)),
+        "std_over_real_by_span": {f"{a}-{b}": float(p[:, a:b].std() / real.std())
+                                  for a, b in ((0, 100), (100, BURN), (BURN, BURN + LENGTH))},
+        "slow_state_real_q05_50_95": np.quantile(v._states(z)[:, -1, 0], q).tolist(),
+        "slow_state_generated_q05_50_95": np.quantile(slow[:, BURN:], q).tolist()}
+    return out
+
+
 def main() -> None:
+    if "--mechanisms" in sys.argv[1:]:  # the explosion mechanisms only: results/p3_mechanisms.json
+        real = finar.returns(finar.load("sp500")["adj_close"]).loc[START:END]
+        torch.set_num_threads(1)
+        found = mechanisms(real)
+        print(json.dumps(found, indent=1), flush=True)
+        rows = [{**r, "generator": "WaveNet t-mixture"} for r in found.pop("wavenet_unfloored")]
+        write_results("p3_mechanisms", "P3", rows,
+                      columns=["generator", "run", "share_beyond_2x", "max_loss_p99", *CHOICE_FACTS, "dy_1",
+                               "std_over_real"], extra={"window": [START, END], **found},
+                      notes="Explosion mechanisms, each removed in turn (benchmarks/p3_sp500_facts.py "
+                            "--mechanisms): the unfloored WaveNet as fitted, with its inputs bounded to the "
+                            "window's range, and with its draws within 1.25 times that range; the slow "
+                            "volatility states' free-running level is in the JSON (`wavenet_vol_states`).")
+        return
     real = finar.returns(finar.load("sp500")["adj_close"]).loc[START:END]
     rows, tail_rows, selection = [], [], []
     dy_worst: dict[str, list[float]] = {}
