@@ -31,7 +31,7 @@ stop and resume; the results file lists what has not run (``complete: false``), 
 ``--merge`` reruns every model of the given series (and their pretraining check) and keeps the
 other series' rows of the recorded results file: after a change that moves some series only (a
 GARCH fit that now restarts where arch diverged), without the hours of a full run. The JSON
-lists the rerun series (``merged_series``).
+lists every series rerun this way since the last full run (``merged_series``).
 """
 
 from __future__ import annotations
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             row = row_of(doc, docs.get((n, BASELINE)))
             rows.append({**row, "default": row["default"] and not args.quick})
-    selection = check = None
+    selection = check = merged = None
     if args.merge:  # the other series as recorded: their rows are unaffected by these series' reruns
         recorded = json.loads((_common.RESULTS / "p1_many_series.json").read_text(encoding="utf-8"))
         if not recorded.get("complete"):
@@ -395,6 +395,7 @@ def main(argv: list[str] | None = None) -> None:
         table = sorted(kept + (checked["rows"] if checked else []), key=lambda r: order[r["series"]])
         check, selection = check_summary(table, len(order)), recorded["warm_selection"]
         names = list(recorded["series"])
+        merged = sorted({*(recorded.get("merged_series") or []), *args.series})  # earlier merges too
         print(f"merged into the recorded rows: {args.series}", flush=True)
     scored = [r for r in rows if r["log_score"] is not None]
     summary = summarise(scored, [s.name for s in specs], len(names))
@@ -413,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
         extra={"test_period": [start, end], "refit_every": REFIT, "dm_baseline": BASELINE,
                "series": names, "train_from": train, "models": [s.name for s in specs],
                "backtest_seconds": sum(r.get("fit_seconds") or 0.0 for r in rows),
-               "merged_series": sorted(args.series) if args.merge else None,
+               "merged_series": merged if args.merge else None,
                "quick": args.quick, "complete": not missing, "missing": missing, "summary": summary,
                "warm_selection": selection, "pretrain_check": check,
                "pretrain_check_rows": None if check is None else check["rows"]},
