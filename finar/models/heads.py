@@ -207,10 +207,15 @@ class _LocScaleMixture(Head):
     normal), each ``(..., K)``; ``s = softplus(r_s) + min_scale``, ``v = min_df + min(softplus(r_v),
     max_df - min_df)``. ``min_df`` (default 2) is the floor of every ``v``: a model choice that
     bounds how heavy a conditional tail can be (``min_df > 4``: every conditional has a finite
-    fourth moment, so long simulated paths cannot be dominated by a handful of draws)."""
+    fourth moment, so long simulated paths cannot be dominated by a handful of draws).
+
+    ``scale_factor`` (1 unless a fit's variance targeting sets it, see
+    :meth:`target_variance`) multiplies every ``s_k``: the head's density, CDF, quantiles and
+    draws are then those of the rescaled mixture, exactly."""
 
     def __init__(self, min_scale: float = 1e-3, max_df: float = 200.0, min_df: float = 2.0) -> None:
         super().__init__()
+        self.scale_factor = 1.0
         self.min_scale = _check_number("min_scale", min_scale, 0.0)
         self.max_df = _check_number("max_df", max_df, 2.0)
         self.min_df = _check_number("min_df", min_df, 0.0)
@@ -224,7 +229,34 @@ class _LocScaleMixture(Head):
         # v - 2, exactly (min_df - 2 is 0.0 by default, which leaves the sum bit-identical)
         excess = None if r_v is None else (self.min_df - 2) + F.softplus(r_v).clamp(
             max=self.max_df - self.min_df)
-        return F.softplus(r_s) + self.min_scale, excess
+        scale = F.softplus(r_s) + self.min_scale
+        return (scale if self.scale_factor == 1.0 else scale * self.scale_factor), excess
+
+    def target_variance(self, raw: Tensor, y: Tensor) -> float:
+        """The ``scale_factor`` ``c`` that makes the predictive variance right on average over
+        targets ``y`` with head parameters ``raw``: ``mean((y - m)^2 / (c^2 A + B)) = 1``, with
+        ``m`` the mixture mean, ``A = sum_k w_k s_k^2 v_k / (v_k - 2)`` its within-component
+        variance (``s_k`` at factor 1) and ``B`` the variance of the component means. The left
+        side falls as ``c`` grows, so bisection finds it (clipped to ``[1/8, 8]``)."""
+        factor, self.scale_factor = self.scale_factor, 1.0
+        try:
+            log_w, loc, scale, excess = (None if t is None else t.detach().double().cpu().numpy()
+                                         for t in self._params(raw))
+        finally:
+            self.scale_factor = factor
+        w = np.exp(log_w)
+        mean = (w * loc).sum(-1)
+        within = (w * scale**2 * (1.0 if excess is None else (2 + excess) / excess)).sum(-1)
+        between = (w * (loc - mean[..., None]) ** 2).sum(-1)
+        err2 = (np.asarray(y.detach().double().cpu().numpy()) - mean) ** 2
+        lo, hi = np.log(1 / 8), np.log(8.0)
+        for _ in range(60):  # log c to about 1e-17: float64's own precision
+            mid = (lo + hi) / 2
+            if np.mean(err2 / (np.exp(2 * mid) * within + between)) > 1:
+                lo = mid
+            else:
+                hi = mid
+        return float(np.exp((lo + hi) / 2))
 
     def log_prob(self, raw: Tensor, y: Tensor) -> Tensor:
         log_w, loc, scale, excess = self._params(raw)

@@ -262,6 +262,12 @@ class NeuralForecaster(Forecaster):
         val_span = n - cut if self.panel else min(span, n - cut)  # panel: the validation part is one window
         if not warm:
             self.head_ = self._make_head(z[:cut])
+        if config.variance_target and not hasattr(self.head_, "target_variance"):
+            raise DataError(f"train.variance_target rescales a continuous head; {type(self.head_).__name__} "
+                            "has bins: drop variance_target or use a t, t-mixture or Gaussian head")
+        if hasattr(self.head_, "scale_factor"):
+            self.head_.scale_factor = 1.0  # training (a warm refit's too) fits the head as it is
+        if not warm:
             with seeded(config.seed):
                 self.network_ = self._network(len(self.columns_), len(self.exog_columns_) + self._n_states)
             if config.init is not None:
@@ -285,6 +291,11 @@ class NeuralForecaster(Forecaster):
         if warm and not self.training_.best_val_loss < start_val:  # no better on validation: keep them
             self.network_.load_state_dict(start)
             self.training_ = dataclasses.replace(self.training_, best_epoch=-1, best_val_loss=start_val)
+        if config.variance_target:  # on every day of the fit, training and validation
+            sids = list(range(len(self.columns_)))  # series mode: panels have binned heads
+            raw = torch.cat(self._head_params(z, sids, cov))
+            y = torch.cat([self._tensor(np.ascontiguousarray(z[self.min_context:, j])) for j in sids])
+            self.head_.scale_factor = self.head_.target_variance(raw, y)
         return self
 
     def _start_from(self, path: str) -> None:
@@ -613,6 +624,8 @@ class NeuralForecaster(Forecaster):
                          "seconds": float(tr.seconds), "n_steps": int(tr.n_steps)}}
         if hasattr(self, "edges_"):
             state["edges"] = [float(e) for e in self.edges_]
+        if getattr(self.head_, "scale_factor", 1.0) != 1.0:
+            state["scale_factor"] = float(self.head_.scale_factor)
         if hasattr(self, "exog_scaler_"):
             state["exog_scaler"] = self.exog_scaler_.state_dict()
         return state
@@ -626,6 +639,8 @@ class NeuralForecaster(Forecaster):
         if "edges" in state:
             self.edges_ = list(state["edges"])
         self.head_ = self._make_head()
+        if "scale_factor" in state:  # variance targeting (files without it: factor 1)
+            self.head_.scale_factor = float(state["scale_factor"])
         with seeded(self._train_config().seed):
             self.network_ = self._network(len(self.columns_), len(self.exog_columns_) + self._n_states)
         self.network_.load_state_dict(state["network"])

@@ -128,7 +128,8 @@ def pretrained_file(model: NeuralForecaster, last_day: Any, *,
         No bundled series is long enough before the cut (training data ending before about 1992).
     """
     config = model._train_config()
-    pre_config = dataclasses.replace(config, seed=0, warm_epochs=0, init=None, pretrain=False)
+    pre_config = dataclasses.replace(config, seed=0, warm_epochs=0, init=None, pretrain=False,
+                                     variance_target=False)
     end = cutoff(last_day)
     series = _usable(model, corpus(end))
     if not series:
@@ -137,7 +138,9 @@ def pretrained_file(model: NeuralForecaster, last_day: Any, *,
                         "for pretraining; fit without it (train__pretrain=False)")
     last = max(s.index[-1] for s in series.values())  # later cuts with no newer data share the file
     arch = model._architecture()
-    key = {"model": type(model).__name__, "architecture": arch, "train": dataclasses.asdict(pre_config),
+    # variance_target (always off here) is left out of the key: files cached before it existed stay valid
+    train_key = {k: v for k, v in dataclasses.asdict(pre_config).items() if k != "variance_target"}
+    key = {"model": type(model).__name__, "architecture": arch, "train": train_key,
            "series": {k: [str(s.index[0].date()), str(s.index[-1].date()), len(s), round(float(s.sum()), 6)]
                       for k, s in series.items()}}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -77,6 +77,16 @@ class TrainConfig:
     bundled daily series up to the end of the last year of the fit's data, trained once with
     the same architecture and settings (seed 0) and cached (:mod:`finar.models.pretraining`).
 
+    ``variance_target`` (estimators, continuous heads): after training, every component scale of
+    the head is multiplied by one factor ``c`` that makes the predictive variance right on
+    average over the fit's days, ``mean((z_t - m_t)^2 / var_t) = 1``
+    (:meth:`~finar.models.heads._LocScaleMixture.target_variance`), as GARCH's variance targeting
+    ties the long-run variance to the sample's. Maximum likelihood does not: a head whose tails
+    are floored (``min_df``) or too light tends to a slightly wide variance, and a network that
+    reads slow volatility states feeds such a bias back into the level of long simulated paths.
+    ``c`` is part of the model (``log_prob``, ``predictive`` and ``sample`` all use it), and a
+    warm refit trains at ``c = 1`` and targets again.
+
     The warm-up rule (``warmup_steps=None``) is the same for every network:
     ``min(100, 2 * steps_per_epoch)`` with ``steps_per_epoch = max(1, n_windows // batch_size)``.
 
@@ -102,6 +112,7 @@ class TrainConfig:
     warm_epochs: int = 0        # estimators: > 0 makes a refit on the same columns a fine-tune (below)
     init: str | None = None     # estimators: a model file whose network starts a new fit (pretraining)
     pretrain: bool = False      # estimators: start a new fit from pooled pretraining on bundled series
+    variance_target: bool = False  # estimators: rescale the head so its variance is right on the fit data
 
     def __post_init__(self) -> None:
         def check(name: str, value: Any) -> None:
@@ -118,6 +129,10 @@ class TrainConfig:
         if not isinstance(self.pretrain, bool | int) or self.pretrain not in (0, 1):
             raise DataError(f"TrainConfig.pretrain must be True or False, got {self.pretrain!r}")
         check("pretrain", bool(self.pretrain))
+        if not isinstance(self.variance_target, bool | int) or self.variance_target not in (0, 1):
+            raise DataError(f"TrainConfig.variance_target must be True or False, got "
+                            f"{self.variance_target!r}")
+        check("variance_target", bool(self.variance_target))
         if self.pretrain and self.init is not None:
             raise DataError("TrainConfig: give init (a model file) or pretrain=True, not both")
         check("seed", check_int("TrainConfig.seed", self.seed, 0))

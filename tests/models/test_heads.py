@@ -432,3 +432,32 @@ def test_binned_draws_from_uniforms_equal_the_quantile_function():
         assert fast.shape == (25, 40)
         assert torch.equal(fast, Head.sample_from_uniform(head, raw, u))
         assert torch.allclose(head.cdf(raw, fast), u, atol=1e-9)
+
+
+def test_scale_factor_rescales_the_mixture_exactly_and_targets_the_variance():
+    """``scale_factor`` c: the density, CDF, quantiles, moments and draws of the mixture with every
+    scale times c (written out with scipy); ``target_variance`` finds the c whose variance is right on
+    average, ``mean((y - m)^2 / var) = 1``, and leaves the factor as it was."""
+    raw = 2 * torch.randn(400, 4 * K, generator=gen(11), dtype=torch.float64)
+    y = 3 * torch.randn(400, generator=gen(12), dtype=torch.float64)
+    head, c = StudentTMixtureHead(K, min_df=4.0), 0.7
+    w, loc, scale, df = t_mixture_params(head, raw.numpy())
+    head.scale_factor = c
+    dist = [stats.t(df, loc, c * scale)]
+    expected = special.logsumexp(np.log(w) + dist[0].logpdf(y.numpy()[:, None]), axis=-1)
+    np.testing.assert_allclose(head.log_prob(raw, y).numpy(), expected, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(head.cdf(raw, y).numpy(), (w * dist[0].cdf(y.numpy()[:, None])).sum(-1),
+                               atol=1e-9)
+    np.testing.assert_allclose(head.cdf(raw, head.ppf(raw, 0.3)).numpy(), 0.3, atol=1e-7)
+    var = (w * ((c * scale) ** 2 * df / (df - 2) + loc**2)).sum(-1) - (w * loc).sum(-1) ** 2
+    np.testing.assert_allclose(head.std(raw).numpy(), np.sqrt(var), rtol=1e-9)
+    draws = head.sample(raw[:1].expand(40_000, -1), gen(13))  # one row's law
+    law = stats.kstest(draws.numpy(), lambda x: head.cdf(raw[:1], torch.as_tensor(x)).numpy())
+    assert float(law.pvalue) > 0.01
+    target = head.target_variance(raw, y)
+    assert head.scale_factor == c  # unchanged: the caller sets it
+    head.scale_factor = target
+    err = (y - head.mean(raw)).numpy()
+    assert np.mean(err**2 / head.std(raw).numpy() ** 2) == pytest.approx(1.0, abs=1e-9)
+    head.scale_factor = 1.0  # the default leaves the head bit-identical to one never rescaled
+    assert torch.equal(head.log_prob(raw, y), StudentTMixtureHead(K, min_df=4.0).log_prob(raw, y))

@@ -158,6 +158,9 @@ def test_a_fit_with_pretrain_starts_from_a_network_of_data_before_its_last_day(c
     WaveNet(**TINY, train={"max_epochs": 1, "lr": 1e-12, "seed": 3, "pretrain": True}).fit(
         aapl.loc[:"1998-06-10"])
     assert calls["pretrain"] == 1 and len(list((folder / "pretrained").glob("*.pt"))) == 1
+    # variance targeting happens after the fit's own training: the same pretrained network
+    WaveNet(**TINY, train={"max_epochs": 1, "lr": 1e-12, "pretrain": True, "variance_target": True}).fit(aapl)
+    assert calls["pretrain"] == 1 and len(list((folder / "pretrained").glob("*.pt"))) == 1
 
 
 def test_backtest_with_pretrain_pretrains_once_before_the_test_window(cache, aapl):
