@@ -238,15 +238,9 @@ class _LocScaleMixture(Head):
         ``m`` the mixture mean, ``A = sum_k w_k s_k^2 v_k / (v_k - 2)`` its within-component
         variance (``s_k`` at factor 1) and ``B`` the variance of the component means. The left
         side falls as ``c`` grows, so bisection finds it (clipped to ``[1/8, 8]``)."""
-        factor, self.scale_factor = self.scale_factor, 1.0
-        try:
-            log_w, loc, scale, excess = (None if t is None else t.detach().double().cpu().numpy()
-                                         for t in self._params(raw))
-        finally:
-            self.scale_factor = factor
-        w = np.exp(log_w)
+        w, loc, scale, df = self._numpy(raw)  # scales at the current factor: divided out below
         mean = (w * loc).sum(-1)
-        within = (w * scale**2 * (1.0 if excess is None else (2 + excess) / excess)).sum(-1)
+        within = (w * scale**2 * (1.0 if df is None else df / (df - 2))).sum(-1) / self.scale_factor**2
         between = (w * (loc - mean[..., None]) ** 2).sum(-1)
         err2 = (np.asarray(y.detach().double().cpu().numpy()) - mean) ** 2
         lo, hi = np.log(1 / 8), np.log(8.0)
