@@ -487,8 +487,10 @@ def tick_realism(ctx: Context, sec: Section) -> None:
 
 #: the recorded P5 columns shown for real trades: (key, heading)
 P5_REAL_COLUMNS = [("loglik_per_event", "log-lik / trade"), ("auroc", "discriminator AUROC"),
+                   ("auroc_range", "AUROC, lowest to highest stream"),
                    ("zero_gap_share_synth", "zero-gap share"),
                    ("dp_acf1_synth", "lag-1 ACF of price changes"),
+                   ("dp_acf1_range", "lag-1 ACF, lowest to highest stream"),
                    ("bar_kurtosis_synth", "1-min bar kurtosis"),
                    ("closer_than_hawkes", "closer than Hawkes")]
 
@@ -505,15 +507,17 @@ def recorded_real_trades(ctx: Context, sec: Section) -> None:
     real = next((r for r in rows if r.get("kind") != "floor"), rows[0])
     sec.table(["model", *(h for _, h in P5_REAL_COLUMNS)],
               [[r["model"], *(r.get(k) for k, _ in P5_REAL_COLUMNS)] for r in rows] +
-              [["held-out trades (real)", None, None, real.get("zero_gap_share_real"),
-                real.get("dp_acf1_real"), real.get("bar_kurtosis_real"), None]])
+              [["held-out trades (real)", None, None, None, real.get("zero_gap_share_real"),
+                real.get("dp_acf1_real"), None, real.get("bar_kurtosis_real"), None]])
+    streams = len(real.get("by_seed") or [None])  # files written before several streams: one
     sec.note(f"Recorded P5 on real trades: `{doc.get('command')}`, {doc.get('created')}, "
              f"{doc.get('machine')}: "
              "fitted on the first 70% of 500,000 E-mini trades (2013-09-01 to 2013-09-03, from the "
              "MIT-licensed mlfinpy 0.1.2 wheel; original source undocumented), compared with the last "
-             "30%. The 'real vs real' row compares the two halves of the held-out trades: the noise "
-             "floor of every metric and of the discriminator (0.5: indistinguishable). Protocol P5 "
-             "(docs/protocols.md#p5).")
+             f"30%. Generated figures are means over {streams} generated stream(s) per model, each as "
+             "long as the held-out part; the ranges show how far one stream moves them. The 'real vs "
+             "real' row compares the two halves of the held-out trades: the noise floor of every metric "
+             "and of the discriminator (0.5: indistinguishable). Protocol P5 (docs/protocols.md#p5).")
 
 
 #: the report's sections in page order: (key, heading, build)

@@ -226,3 +226,6 @@ def test_tick_section_shows_the_realism_of_a_fitted_tick_model() -> None:
     assert "Recorded P5 on real trades" in body and "<td>real vs real</td>" in body
     for model in ("TickModel", "Hawkes", "MarkovHawkes"):
         assert f"<td>{model}</td>" in body and fmt(emini[model]["auroc"]) in body
+    # means over several generated streams, with the lowest and highest stream beside them
+    assert "AUROC, lowest to highest stream" in body and "<td>real, end of training</td>" in body
+    assert f"<td>{html.escape(emini['TickModel']['auroc_range'])}</td>" in body

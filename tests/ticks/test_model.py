@@ -5,16 +5,19 @@ drawn per trade."""
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 import torch
 
 import finar
 from finar.errors import DataError
 from finar.ticks import TickModel, simulate
 from finar.ticks.events import ACTIVITY_SECONDS, N_MOVES, activity_memory, follows_tick_rule
+from finar.ticks.model import bias_shift
 
 TINY = dict(channels=8, layers=3, hidden=16, n_components=2,
             train=dict(window=64, max_epochs=2, batch_size=8))
@@ -89,7 +92,9 @@ def test_cached_generation_equals_full_forward(name, member, request):
     for seed in range(5):  # several openings: a session's first trade may carry a drawn price jump
         g, raws = _one_session(model, 80, seed=seed, member=member)
         dp, size = model.space_.draw_marks(g["dpc"], g["sb"], np.random.default_rng(0))
-        ns = np.round(g["t"] * 1e6).astype(np.int64) * 1000
+        # nanosecond stamps: the gaps recomputed are the generated ones (sample() keeps microseconds,
+        # which moves a gap of a few microseconds, and the trunk with it, by more than float error)
+        ns = np.round(g["t"] * 1e9).astype(np.int64)
         generated = model.space_.trades_at(ns, g["side"], dp, size, 4500.0)
         # a tiny model may draw a pause longer than a session break: compare the first session
         first = int((model.space_.encode(generated).session == 0).sum())
@@ -347,3 +352,64 @@ def test_save_unfitted_raises(tmp_path):
     with pytest.raises(finar.errors.NotFittedError, match="save"):
         TickModel().save(tmp_path / "tick.pt")
     assert not (tmp_path / "tick.pt").exists()
+
+
+def test_bias_shift_is_the_maximum_likelihood_shift():
+    rng = np.random.default_rng(0)
+    # a Bernoulli logit: the intercept of a logistic regression with the logits as offset
+    z, t = torch.tensor(rng.normal(size=4_000)), torch.tensor(rng.random(4_000) < 0.3)
+    glm = sm.GLM(t.numpy().astype(float), np.ones((4_000, 1)), family=sm.families.Binomial(),
+                 offset=z.numpy()).fit()
+    d = bias_shift(torch.stack([torch.zeros_like(z), z], -1), t.long())
+    np.testing.assert_allclose(float(d[1] - d[0]), glm.params[0], rtol=1e-6)
+    # a categorical head, one class never seen and some classes impossible in some rows
+    x = torch.tensor(rng.normal(size=(6_000, 5)))
+    x[:, 0] -= 1.0
+    y = torch.tensor(rng.choice(5, size=6_000, p=[0.4, 0.3, 0.2, 0.1, 0.0]))
+    x[(torch.tensor(rng.random(6_000)) < 0.2) & (y != 3), 3] = -math.inf  # as the tick rule masks dp
+    d = bias_shift(x, y)
+    assert d[4] == 0.0  # the unseen class keeps its bias
+    p = (x + d)[:, :4].softmax(-1)  # among the classes seen: the predicted shares are the observed ones
+    np.testing.assert_allclose(p.mean(0), np.bincount(y, minlength=5)[:4] / len(y), atol=1e-9)
+
+    def loglik(shift):
+        return float((x + shift)[:, :4].log_softmax(-1).gather(-1, y[:, None]).sum())
+
+    for probe in torch.eye(5, dtype=torch.float64)[:4] * 0.01:  # a maximum: every move lowers it
+        assert loglik(d + probe) < loglik(d) and loglik(d - probe) < loglik(d)
+
+
+def _heads_on(model: TickModel, net, trades: pd.DataFrame) -> tuple[torch.Tensor, ...]:
+    """The heads' outputs and targets of every scored event of ``trades`` (teacher forcing)."""
+    ev = model.space_.encode(trades)
+    rows, where, scored = model._padded(ev)
+    R, parts = model.receptive_field_, []
+    with torch.no_grad():
+        for a, b in model._spans(ev, where):
+            t = {k: torch.tensor(v[a:b])[None] for k, v in rows.items()}
+            keep = torch.tensor(scored[a + R:b])
+            heads = net.heads(net.trunk(t["x"][:, :-1], t["cov"][:, :-1])[:, R - 1:], t["zero"][:, R:],
+                              t["z"][:, R:], t["side"][:, R:], t["dpc"][:, R:], t["cov"][:, R - 1:-1])
+            targets = [t[k][0, R:][keep] for k in ("zero", "side", "dpc", "sb")]
+            parts.append([v[0][keep] for v in heads] + targets)
+    return tuple(torch.cat(v) for v in zip(*parts, strict=True))
+
+
+def test_refit_size_bias_matches_the_fitted_shares_and_raises_the_likelihood(model, trades):
+    fit = trades.iloc[:6_000]
+    plain = TickModel(**TINY, refit_size_bias=False).fit(fit)
+    assert model.refit_size_bias
+    # the same network but for the size head's output biases
+    for (name, a), b in zip(model.network_.state_dict().items(), plain.network_.state_dict().values(),
+                            strict=True):
+        assert torch.equal(a, b) == (name != "size_out.2.bias"), name
+    # on the fitted trades, the mean predicted probability of every size bin is its share
+    size, sb = (_heads_on(model, model.network_, fit)[i] for i in (3, 7))
+    shares = torch.bincount(sb, minlength=size.shape[-1]).double() / len(sb)
+    seen = shares > 0
+    np.testing.assert_allclose(size.double()[:, seen].softmax(-1).mean(0), shares[seen], atol=1e-5)
+    # and the likelihood of the fitted trades is higher than the trained network's
+    assert model.log_prob(fit)["size"].mean() > plain.log_prob(fit)["size"].mean()
+    pd.testing.assert_series_equal(model.log_prob(fit)["dp"], plain.log_prob(fit)["dp"])
+    with pytest.raises(DataError, match="refit_size_bias"):
+        TickModel(**TINY, refit_size_bias="yes").fit(fit)
