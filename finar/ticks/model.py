@@ -638,22 +638,33 @@ class TickModel(EventModel):
                 out.append((a, b))
         return out
 
+    def _rows_at(self, rows: dict[str, np.ndarray], a: int, b: int) -> dict[str, Tensor]:
+        """Padded rows ``[a, b)`` (one session, :meth:`_spans`) as ``(1, b - a)`` tensors on the device."""
+        return {k: torch.tensor(v[a:b], device=self.device)[None] for k, v in rows.items()}
+
+    def _forced(self, net: TickNetwork, t: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``net``'s trunk over one session's rows ``t`` (teacher forcing) and the fields each output
+        predicts: the keyword arguments of ``net.log_lik`` (``net.heads`` takes them but ``sb``)."""
+        R = self.receptive_field_
+        return {"h": net.trunk(t["x"][:, :-1], t["cov"][:, :-1])[:, R - 1:], "zero": t["zero"][:, R:],
+                "z": t["z"][:, R:], "side": t["side"][:, R:], "dpc": t["dpc"][:, R:], "sb": t["sb"][:, R:],
+                "prev": t["cov"][:, R - 1:-1]}
+
     @torch.no_grad()
     def _refit_size_bias(self, rows: dict[str, np.ndarray], spans: list[tuple[int, int]],
                          scored: np.ndarray) -> None:
         """Each network's size-head output biases set to their maximum-likelihood values on the
         fitted events, the rest of the network fixed (:func:`bias_shift`)."""
-        R, dev = self.receptive_field_, self.device
+        R = self.receptive_field_
         for net in self.networks_:
             net.eval()
             logits, bins = [], []
             for a, b in spans:
-                t = {k: torch.tensor(v[a:b], device=dev)[None] for k, v in rows.items()}
-                keep = torch.tensor(scored[a + R:b], device=dev)
-                size = net.heads(net.trunk(t["x"][:, :-1], t["cov"][:, :-1])[:, R - 1:], t["zero"][:, R:],
-                                 t["z"][:, R:], t["side"][:, R:], t["dpc"][:, R:], t["cov"][:, R - 1:-1])[3]
-                logits.append(size[0][keep])
-                bins.append(t["sb"][0, R:][keep])
+                keep = torch.tensor(scored[a + R:b], device=self.device)
+                forced = self._forced(net, self._rows_at(rows, a, b))
+                sb = forced.pop("sb")
+                logits.append(net.heads(**forced)[3][0][keep])
+                bins.append(sb[0][keep])
             bias = net.size_out[-1].bias
             bias += bias_shift(torch.cat(logits), torch.cat(bins)).to(bias.dtype)
 
@@ -694,14 +705,11 @@ class TickModel(EventModel):
                             "their 'side' column (the tick rule then signs them) or fit a model on such "
                             "trades")
         rows, where, scored = self._padded(ev)
-        nets, dev = [net.eval() for net in self.networks_], self.device
-        R = self.receptive_field_
+        nets, R = [net.eval() for net in self.networks_], self.receptive_field_
         out = np.full((len(scored), 4), np.nan)
         for a, b in self._spans(ev, where):  # one session at a time
-            t = {k: torch.tensor(v[a:b], device=dev)[None] for k, v in rows.items()}
-            lls = [net.log_lik(net.trunk(t["x"][:, :-1], t["cov"][:, :-1])[:, R - 1:], t["zero"][:, R:],
-                               t["z"][:, R:], t["side"][:, R:], t["dpc"][:, R:], t["sb"][:, R:],
-                               t["cov"][:, R - 1:-1])[0].double() for net in nets]
+            t = self._rows_at(rows, a, b)
+            lls = [net.log_lik(**self._forced(net, t))[0].double() for net in nets]
             out[a + R:b] = mixture_fields(lls).cpu().numpy()
         ll = out[where]
         pos = ev.scored & (ev.dt > 0)

@@ -386,12 +386,11 @@ def _heads_on(model: TickModel, net, trades: pd.DataFrame) -> tuple[torch.Tensor
     R, parts = model.receptive_field_, []
     with torch.no_grad():
         for a, b in model._spans(ev, where):
-            t = {k: torch.tensor(v[a:b])[None] for k, v in rows.items()}
             keep = torch.tensor(scored[a + R:b])
-            heads = net.heads(net.trunk(t["x"][:, :-1], t["cov"][:, :-1])[:, R - 1:], t["zero"][:, R:],
-                              t["z"][:, R:], t["side"][:, R:], t["dpc"][:, R:], t["cov"][:, R - 1:-1])
-            targets = [t[k][0, R:][keep] for k in ("zero", "side", "dpc", "sb")]
-            parts.append([v[0][keep] for v in heads] + targets)
+            forced = model._forced(net, model._rows_at(rows, a, b))
+            targets = [forced[k][0][keep] for k in ("zero", "side", "dpc", "sb")]
+            del forced["sb"]
+            parts.append([v[0][keep] for v in net.heads(**forced)] + targets)
     return tuple(torch.cat(v) for v in zip(*parts, strict=True))
 
 
