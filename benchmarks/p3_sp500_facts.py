@@ -327,18 +327,18 @@ def oracle(real: pd.Series) -> tuple[list[dict], dict, dict]:
                              **({"dy_1_split": split} if who == "truth" else {})})
             print(f"  oracle {name} rep {i}: truth better than both on {rows[-2]['wins']}/10, refitted on "
                   f"{rows[-1]['wins']}/10", flush=True)
+        ours = [row for row in rows if row["generator"] == name]
         for who in ("truth", "refitted"):
-            mine = [row for row in rows if row["generator"] == name and row["correct_model"] == who]
+            mine = [row for row in ours if row["correct_model"] == who]
             counts = np.array([row["wins"] for row in mine])
             summary[f"{name} | {who}"] = {
                 "generator": name, "correct_model": who,
                 "wins_share": {s: float(np.mean([row[f"win_{s}"] for row in mine])) for s in SCORES},
                 "wins_quantiles_5_50_95": np.quantile(counts, [0.05, 0.5, 0.95]).tolist(),
                 "share_of_reps_with_8_or_more": float(np.mean(counts >= 8))}
-        mine = [row["dy_1_split"] for row in rows if row["generator"] == name
-                and row["correct_model"] == "truth"]
-        splits[name] = {who: {key: float(np.mean([m[who][key] for m in mine])) for key in mine[0][who]}
-                        for who in mine[0]}
+        each = [row["dy_1_split"] for row in ours if "dy_1_split" in row]  # the truth's rows hold it
+        splits[name] = {who: {key: float(np.mean([e[who][key] for e in each])) for key in each[0][who]}
+                        for who in each[0]}
     return rows, summary, splits
 
 
@@ -348,7 +348,7 @@ def sparse_bins_dy_1(real: np.ndarray, paths: np.ndarray) -> dict[str, float]:
     below the one-or-two-day histogram estimate)."""
     edges, terms = dy_terms(real, paths.ravel())
     count = np.histogram(real, edges)[0]
-    p_real = np.histogram(real, edges, density=True)[0]
+    p_real = count / (len(real) * np.diff(edges))  # np.histogram's density, from the counts
     p_gen = np.histogram(paths.ravel(), edges, density=True)[0]
     sparse = (count > 0) & (count <= 2)
     both = sparse & (p_gen > 0)
@@ -364,11 +364,12 @@ NEWS_DATES, RISKMETRICS_LAMBDA = 24, 0.94
 
 
 def _riskmetrics_vol(x: np.ndarray) -> np.ndarray:
-    """``s_t``: the exponentially weighted volatility known before day ``t`` (lambda 0.94)."""
-    v = np.empty_like(x)
-    v[0] = x[:50].var()
-    for t in range(1, len(x)):
-        v[t] = RISKMETRICS_LAMBDA * v[t - 1] + (1 - RISKMETRICS_LAMBDA) * x[t - 1] ** 2
+    """``s_t``: the exponentially weighted volatility known before day ``t`` (lambda 0.94, arch's
+    recursion, started at the variance of the first 50 days)."""
+    from arch.univariate.volatility import ewma_recursion
+
+    v = np.empty(len(x))
+    ewma_recursion(RISKMETRICS_LAMBDA, np.ascontiguousarray(x, dtype=float), v, len(x), float(x[:50].var()))
     return np.sqrt(v)
 
 
